@@ -1,0 +1,227 @@
+//! Builds the example actors in `guests/` and bundles them into the node.
+//!
+//! The actors are built by the host's own build, so `cargo test` and `cargo run` need no
+//! manual step first. They target `wasm32-wasip2`, so they form a workspace of their own
+//! that is built here with a nested cargo. That cargo gets its own target directory
+//! (`guests/target`): sharing the outer one would wait forever on the build directory lock
+//! the outer cargo holds while this script runs. Settings of the outer build that would leak
+//! through the environment (flags, wrappers, the target) are removed from the child's.
+//!
+//! Outputs:
+//! - `$OUT_DIR/actors/NAME.wasm`, a copy of every actor component;
+//! - `$OUT_DIR/bundled_actors.rs`, a `BUNDLED_ACTORS` table of `(name, bytes)` sorted by
+//!   name, meant for `include!`;
+//! - the `WASYA_GUESTS_DIR` compile-time variable, the directory of the built components.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const GUEST_TARGET: &str = "wasm32-wasip2";
+
+/// Variables of the outer build that must not reach the nested cargo: they carry flags,
+/// wrappers, a target or a tool chosen for the host, not for the guests.
+const LEAKING_VARS: &[&str] = &[
+    "RUSTC",
+    "RUSTDOC",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_RUSTC",
+    "CARGO_BUILD_RUSTC_WRAPPER",
+    "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_RUSTDOC",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_TARGET_DIR",
+];
+
+/// A crate of the guests workspace.
+struct GuestCrate {
+    dir: PathBuf,
+    name: String,
+    cdylib: bool,
+}
+
+fn main() {
+    let manifest_dir = PathBuf::from(
+        env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts"),
+    );
+    let out_dir =
+        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
+    let root = manifest_dir
+        .parent()
+        .expect("the host crate lives in a directory of the repository");
+    let wit_dir = root.join("wit");
+    let guests_dir = root.join("guests");
+    let guests_target = guests_dir.join("target");
+
+    println!("cargo:rerun-if-changed={}", wit_dir.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        guests_dir.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        guests_dir.join("Cargo.lock").display()
+    );
+
+    let mut crates = Vec::new();
+    find_guest_crates(&guests_dir, &guests_target, &mut crates);
+    for krate in &crates {
+        println!(
+            "cargo:rerun-if-changed={}",
+            krate.dir.join("Cargo.toml").display()
+        );
+        println!("cargo:rerun-if-changed={}", krate.dir.join("src").display());
+    }
+
+    build_guests(&guests_dir, &guests_target);
+
+    let built_dir = guests_target.join(GUEST_TARGET).join("release");
+    println!("cargo:rustc-env=WASYA_GUESTS_DIR={}", built_dir.display());
+
+    let mut actors: Vec<&GuestCrate> = crates.iter().filter(|c| c.cdylib).collect();
+    actors.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let actors_out = out_dir.join("actors");
+    fs::create_dir_all(&actors_out)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", actors_out.display()));
+
+    let mut table = String::from("pub const BUNDLED_ACTORS: &[(&str, &[u8])] = &[");
+    for (i, actor) in actors.iter().enumerate() {
+        // Cargo names the artifact after the library, whose name has `_` for `-`.
+        let file = format!("{}.wasm", actor.name.replace('-', "_"));
+        let built = built_dir.join(&file);
+        let bundled = actors_out.join(format!("{}.wasm", actor.name));
+        fs::copy(&built, &bundled).unwrap_or_else(|e| {
+            panic!(
+                "cannot copy the actor component {} to {}: {e}",
+                built.display(),
+                bundled.display()
+            )
+        });
+        let bundled = bundled.to_str().unwrap_or_else(|| {
+            panic!(
+                "OUT_DIR must be valid UTF-8 to bundle the actors, got {}",
+                bundled.display()
+            )
+        });
+        if i > 0 {
+            table.push_str(", ");
+        }
+        // `{:?}` quotes and escapes like a Rust string literal.
+        write!(table, "({:?}, include_bytes!({bundled:?}))", actor.name)
+            .expect("writing to a String cannot fail");
+    }
+    table.push_str("];\n");
+
+    let table_path = out_dir.join("bundled_actors.rs");
+    fs::write(&table_path, table)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
+}
+
+/// Runs `cargo build --release --target wasm32-wasip2` in the guests workspace.
+fn build_guests(guests_dir: &Path, guests_target: &Path) {
+    let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(guests_dir)
+        .args(["build", "--release", "--target", GUEST_TARGET]);
+    for var in LEAKING_VARS {
+        command.env_remove(var);
+    }
+    command
+        .env("CARGO_TARGET_DIR", guests_target)
+        // Build script stdout is read by cargo as instructions: the child's goes to stderr,
+        // which cargo shows when the build fails.
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit());
+
+    let status = command.status().unwrap_or_else(|e| {
+        panic!(
+            "cannot run cargo to build the example actors in {}: {e}",
+            guests_dir.display()
+        )
+    });
+    assert!(
+        status.success(),
+        "building the example actors in {dir} failed ({status}); its output is above.\n\
+         The actors need the {GUEST_TARGET} target: run `rustup target add {GUEST_TARGET}`.\n\
+         To see the errors alone, run `cargo build --release --target {GUEST_TARGET}` in {dir}.",
+        dir = guests_dir.display(),
+    );
+}
+
+/// Collects the crates under `dir` (directories with a `Cargo.toml` and a `[package]`),
+/// skipping the build output and hidden directories.
+fn find_guest_crates(dir: &Path, guests_target: &Path, crates: &mut Vec<GuestCrate>) {
+    let manifest = dir.join("Cargo.toml");
+    if manifest.is_file() {
+        let text = fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
+        if let Some(name) = package_name(&text) {
+            crates.push(GuestCrate {
+                dir: dir.to_path_buf(),
+                name,
+                cdylib: is_cdylib(&text),
+            });
+        }
+    }
+
+    let entries =
+        fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    let mut subdirs = Vec::new();
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if path.is_dir() && !hidden && path != guests_target {
+            subdirs.push(path);
+        }
+    }
+    subdirs.sort();
+    for subdir in subdirs {
+        find_guest_crates(&subdir, guests_target, crates);
+    }
+}
+
+/// The `name` of the `[package]` table of a manifest, if it has one.
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package && let Some(value) = key_value(line, "name") {
+            return Some(value.trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// Whether the `[lib]` table of a manifest has `cdylib` among its `crate-type`s.
+fn is_cdylib(manifest: &str) -> bool {
+    let mut in_lib = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_lib = line == "[lib]";
+        } else if in_lib && let Some(value) = key_value(line, "crate-type") {
+            return value.contains("\"cdylib\"");
+        }
+    }
+    false
+}
+
+/// The value of `key = value` on a manifest line, without a trailing comment.
+fn key_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let (k, v) = line.split_once('=')?;
+    if k.trim() != key {
+        return None;
+    }
+    let v = v.split_once('#').map_or(v, |(v, _)| v);
+    Some(v.trim())
+}

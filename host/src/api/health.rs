@@ -1,0 +1,28 @@
+//! Liveness, readiness and the list of served actors.
+
+use super::{ApiState, ServedActor};
+use crate::transport::Transport;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// `GET /healthz`: the process is up and serving HTTP.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: actors loaded and consuming, not stopping.
+pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (StatusCode, &'static str) {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+/// `GET /v1/actors`: the actors this node serves.
+pub async fn actors<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> Json<Vec<ServedActor>> {
+    Json(state.actors.clone())
+}

@@ -1,0 +1,54 @@
+//! The node's HTTP API (axum).
+//!
+//! One file per resource: [`envelopes`] (submit, look up, raw publish), [`health`]
+//! (liveness, readiness, the served actors). Errors are JSON `{"error": code,
+//! "message": …}` with a status code that says whose fault it is.
+
+pub mod envelopes;
+pub mod error;
+pub mod health;
+
+use crate::router::Router;
+use crate::transport::Transport;
+use axum::Router as HttpRouter;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+pub use error::ApiError;
+
+/// An actor as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedActor {
+    pub name: String,
+    pub kind: &'static str,
+    pub digest: String,
+    pub concurrency: usize,
+}
+
+/// What the handlers share.
+pub struct ApiState<T: Transport> {
+    pub router: Arc<Router<T>>,
+    pub ready: Arc<AtomicBool>,
+    pub actors: Vec<ServedActor>,
+    pub max_body_bytes: usize,
+}
+
+/// The API's routes.
+pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
+    let max_body = state.max_body_bytes;
+    HttpRouter::new()
+        .route(
+            "/v1/envelopes",
+            post(envelopes::submit::<T>).get(envelopes::list_failed::<T>),
+        )
+        .route("/v1/envelopes/{id}", get(envelopes::get::<T>))
+        .route("/v1/queues/{actor}/messages", post(envelopes::publish_raw::<T>))
+        .route("/v1/actors", get(health::actors::<T>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz::<T>))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

@@ -1,0 +1,175 @@
+//! Fan-out bookkeeping that travels with the envelope.
+//!
+//! An envelope submitted to the node may fan out into many, on any node of a pool, and
+//! each branch ends on its own at `happy-end` or `error-end`. To say when a submission
+//! is complete without a shared counter, every fan-out child carries two headers: the
+//! id of the submission it descends from (`wasya-root`) and its path in the fan-out
+//! tree (`wasya-branch`, e.g. `1/3.0/2`: child 1 of 3, then child 0 of 2). The end
+//! actors put the paths of the ended branches into a [`Completion`] tree; the
+//! submission is complete when every fan-out in it has all its children ended.
+//!
+//! Envelopes that never fanned out carry no extra header.
+
+use crate::envelope::Headers;
+use std::collections::HashMap;
+
+/// Header naming the id of the submission an envelope descends from.
+pub const ROOT_HEADER: &str = "wasya-root";
+/// Header holding an envelope's path in the fan-out tree of its submission.
+pub const BRANCH_HEADER: &str = "wasya-branch";
+
+/// One step of a fan-out path: child `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// Where an envelope sits in the fan-out tree of its submission.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Branch {
+    pub root: Option<String>,
+    pub path: Vec<Step>,
+}
+
+impl Branch {
+    /// Reads the branch headers; absent or unreadable headers mean "the root itself".
+    pub fn from_headers(headers: &Headers) -> Branch {
+        let path = headers
+            .get(BRANCH_HEADER)
+            .and_then(|text| parse_path(text))
+            .unwrap_or_default();
+        let root = if path.is_empty() {
+            None
+        } else {
+            headers.get(ROOT_HEADER).cloned()
+        };
+        Branch { root, path }
+    }
+
+    /// The id of the submission, given the id of the envelope carrying this branch.
+    pub fn root_id<'a>(&'a self, envelope_id: &'a str) -> &'a str {
+        self.root.as_deref().unwrap_or(envelope_id)
+    }
+
+    /// The branch of child `index` of a fan-out into `count`.
+    pub fn child(&self, envelope_id: &str, index: u32, count: u32) -> Branch {
+        let mut path = self.path.clone();
+        path.push(Step { index, count });
+        Branch {
+            root: Some(self.root_id(envelope_id).to_owned()),
+            path,
+        }
+    }
+
+    /// Writes this branch into `headers` (removing the headers for the root).
+    pub fn write_to(&self, headers: &mut Headers) {
+        match (&self.root, self.path.is_empty()) {
+            (Some(root), false) => {
+                headers.insert(ROOT_HEADER.to_owned(), root.clone());
+                headers.insert(BRANCH_HEADER.to_owned(), format_path(&self.path));
+            }
+            _ => {
+                headers.remove(ROOT_HEADER);
+                headers.remove(BRANCH_HEADER);
+            }
+        }
+    }
+}
+
+fn format_path(path: &[Step]) -> String {
+    path.iter()
+        .map(|step| format!("{}/{}", step.index, step.count))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn parse_path(text: &str) -> Option<Vec<Step>> {
+    text.split('.')
+        .map(|step| {
+            let (index, count) = step.split_once('/')?;
+            let step = Step {
+                index: index.parse().ok()?,
+                count: count.parse().ok()?,
+            };
+            (step.index < step.count).then_some(step)
+        })
+        .collect()
+}
+
+/// The ended branches of one submission.
+#[derive(Debug, Default, Clone)]
+pub struct Completion {
+    ended: bool,
+    fan_out: Option<u32>,
+    children: HashMap<u32, Completion>,
+}
+
+impl Completion {
+    /// Records that the branch at `path` reached an end actor.
+    pub fn end(&mut self, path: &[Step]) {
+        let mut node = self;
+        for step in path {
+            node.fan_out = Some(step.count);
+            node = node.children.entry(step.index).or_default();
+        }
+        node.ended = true;
+    }
+
+    /// True when every branch of the submission has ended.
+    pub fn is_complete(&self) -> bool {
+        if self.ended {
+            return true;
+        }
+        match self.fan_out {
+            Some(count) => {
+                self.children.len() == count as usize
+                    && self.children.values().all(Completion::is_complete)
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip() {
+        let root = Branch::default();
+        let child = root.child("abc", 1, 3).child("abc-1", 0, 2);
+        let mut headers = Headers::new();
+        child.write_to(&mut headers);
+        assert_eq!(headers[BRANCH_HEADER], "1/3.0/2");
+        assert_eq!(headers[ROOT_HEADER], "abc");
+        assert_eq!(Branch::from_headers(&headers), child);
+        assert_eq!(child.root_id("abc-1"), "abc");
+    }
+
+    #[test]
+    fn unreadable_headers_mean_the_root() {
+        let mut headers = Headers::new();
+        headers.insert(BRANCH_HEADER.into(), "5/2".into());
+        assert_eq!(Branch::from_headers(&headers), Branch::default());
+    }
+
+    #[test]
+    fn complete_only_when_every_branch_ended() {
+        let one = |index, count| Step { index, count };
+        let mut completion = Completion::default();
+        assert!(!completion.is_complete());
+        completion.end(&[one(0, 2), one(1, 2)]);
+        completion.end(&[one(1, 2)]);
+        assert!(!completion.is_complete(), "child 0 has one of two ended");
+        completion.end(&[one(0, 2), one(0, 2)]);
+        assert!(completion.is_complete());
+    }
+
+    #[test]
+    fn a_root_that_never_fanned_out_ends_at_once() {
+        let mut completion = Completion::default();
+        completion.end(&[]);
+        assert!(completion.is_complete());
+    }
+}

@@ -1,0 +1,36 @@
+//! The `wasya` command line: `up` runs a node, `send` talks to one.
+//!
+//! Every flag can also come from a `WASYA_*` environment variable, since containers
+//! are configured that way. Values are parsed here and checked again as a whole by
+//! [`crate::config::NodeConfig::validate`], so a bad one is reported in one line.
+
+pub mod send;
+pub mod up;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// wasya: run actor pipelines, with actors as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "wasya", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "WASYA_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node on the embedded queue, serving the example actors or a directory of them.
+    Up(up::UpArgs),
+    /// Submit an envelope to a node and (with --wait) print its outcome.
+    Send(send::SendArgs),
+}

@@ -1,0 +1,99 @@
+//! `wasya send`: submit an envelope over HTTP and, with `--wait`, print its outcome.
+
+use crate::config::parse_duration;
+use anyhow::{Context, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Flags of `wasya send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The node's API.
+    #[arg(long, env = "WASYA_NODE", default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// The actors to visit, in order: `upper,split`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub route: Vec<String>,
+    /// The payload, as JSON.
+    #[arg(long, default_value = "null")]
+    pub payload: String,
+    /// `route.metadata`, as JSON.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// A header, NAME=VALUE (repeatable).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Wait for the outcome and print it.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Submits, and prints the id or (with --wait) the outcome. Fails when the outcome is
+/// `failed` or still `pending` at the timeout.
+pub async fn run(args: SendArgs) -> anyhow::Result<()> {
+    let payload: Value =
+        serde_json::from_str(&args.payload).context("--payload is not valid JSON")?;
+    let metadata: Option<Value> = args
+        .metadata
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .context("--metadata is not valid JSON")?;
+    let mut headers = serde_json::Map::new();
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once('=')
+            .with_context(|| format!("--header `{header}` is not NAME=VALUE"))?;
+        headers.insert(name.to_owned(), json!(value));
+    }
+    let base = args.node.trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .timeout(args.timeout + Duration::from_secs(10))
+        .build()?;
+    let body = json!({
+        "route": {"actors": args.route, "metadata": metadata},
+        "payload": payload,
+        "headers": headers,
+    });
+    let response = client
+        .post(format!("{base}/v1/envelopes"))
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {base}"))?;
+    let submitted = answer(response).await?;
+    let id = submitted["id"].as_str().context("the node answered no id")?.to_owned();
+    if !args.wait {
+        println!("{id}");
+        return Ok(());
+    }
+    let wait = format!("{}ms", args.timeout.as_millis());
+    let response = client
+        .get(format!("{base}/v1/envelopes/{id}"))
+        .query(&[("wait", wait)])
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {base}"))?;
+    let outcome = answer(response).await?;
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    match outcome["status"].as_str() {
+        Some("succeeded") => Ok(()),
+        Some("failed") => bail!("envelope {id} failed"),
+        _ => bail!("envelope {id} is still pending after {:?}", args.timeout),
+    }
+}
+
+/// The JSON body of a success, or the node's error message as an error.
+async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = body["message"].as_str().unwrap_or("no message");
+    bail!("the node answered {status}: {message}")
+}

@@ -1,0 +1,168 @@
+//! The node's configuration, checked once at start.
+//!
+//! Every setting has a default that runs on one machine with no setup; the CLI (and
+//! `WASYA_*` environment variables) fill this struct, and [`NodeConfig::validate`]
+//! turns a bad value into one clear line before anything starts.
+
+use crate::runtime::ActorLimits;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `wasya up` needs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the HTTP API listens; `None` runs without it (embedding, benchmarks).
+    pub listen: Option<SocketAddr>,
+    /// Load `NAME.wasm` files from here; `None` loads the bundled example actors.
+    pub actors_dir: Option<PathBuf>,
+    /// Messages of one actor handled at once.
+    pub concurrency: usize,
+    /// Messages one embedded queue holds (queued plus in flight).
+    pub queue_capacity: usize,
+    /// Limits every actor runs under.
+    pub limits: ActorLimits,
+    /// Compiled-component cache and other node state; `None` disables the cache.
+    pub data_dir: Option<PathBuf>,
+    /// How long a stop waits for queued and in-flight messages.
+    pub grace_period: Duration,
+    /// Use the pooling instance allocator.
+    pub pooling: bool,
+    /// WebAssembly instances alive at once, across all actors.
+    pub max_instances: u32,
+    /// Prefix of queue names (`asya-`).
+    pub queue_prefix: String,
+    /// Submissions whose outcome is remembered.
+    pub outcome_capacity: usize,
+    /// Largest HTTP request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            actors_dir: None,
+            concurrency: default_concurrency(),
+            queue_capacity: crate::transport::memory::DEFAULT_CAPACITY,
+            limits: ActorLimits::default(),
+            data_dir: default_data_dir(),
+            grace_period: Duration::from_secs(30),
+            pooling: true,
+            max_instances: 256,
+            queue_prefix: "asya-".into(),
+            outcome_capacity: crate::outcomes::DEFAULT_CAPACITY,
+            max_body_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl NodeConfig {
+    /// Checks the values against each other and the machine.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if self.concurrency == 0 {
+            return fail("--concurrency must be at least 1".into());
+        }
+        if self.queue_capacity == 0 {
+            return fail("--queue-capacity must be at least 1".into());
+        }
+        if self.limits.timeout.is_zero() {
+            return fail("--timeout must be longer than 0".into());
+        }
+        if self.limits.memory_bytes < 64 * 1024 {
+            return fail(format!(
+                "--memory-limit {} is below one WebAssembly page (64KiB)",
+                self.limits.memory_bytes
+            ));
+        }
+        if self.max_instances == 0 {
+            return fail("--max-instances must be at least 1".into());
+        }
+        if let Some(dir) = &self.actors_dir
+            && !dir.is_dir()
+        {
+            return fail(format!("--actors {} is not a directory", dir.display()));
+        }
+        Ok(())
+    }
+}
+
+/// The number of cores, the default concurrency per actor.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `$XDG_DATA_HOME/wasya`, else `~/.local/share/wasya`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(base.join("wasya"))
+}
+
+/// Parses a byte size: `1048576`, `64KiB`, `256MiB`, `1GiB`, `10MB`.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 256MiB)"))?;
+    let multiplier: usize = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" => 1_000,
+        "Ki" | "KiB" => 1 << 10,
+        "M" | "MB" => 1_000_000,
+        "Mi" | "MiB" => 1 << 20,
+        "G" | "GB" => 1_000_000_000,
+        "Gi" | "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` in `{text}` (try MiB)")),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parses a duration: `30s`, `500ms`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("`{text}`: {error} (try 30s)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert_eq!(parse_bytes("64KiB"), Ok(65536));
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1GB"), Ok(1_000_000_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5XB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn rejects_zero_concurrency() {
+        let config = NodeConfig {
+            concurrency: 0,
+            ..NodeConfig::default()
+        };
+        assert!(config.validate().unwrap_err().to_string().contains("--concurrency"));
+    }
+}

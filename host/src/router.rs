@@ -1,0 +1,236 @@
+//! The routing loop: receive → run → route → ack, for every served actor.
+//!
+//! The router knows neither the broker nor wasmtime: it takes deliveries from a
+//! [`Transport`], calls the actor's [`crate::runtime::ActorRuntime`], asks
+//! [`crate::routing`] where the results go, sends them, and acks the input only after
+//! every send returned (at-least-once). A send that fails for another reason than a
+//! missing queue gives the input back to its queue instead.
+//!
+//! Concurrency is bounded per actor by a semaphore: a consumer takes a permit before it
+//! takes a delivery, so at most `concurrency` messages of an actor are in flight and
+//! the rest wait in the queue (backpressure).
+
+use crate::actors::ActorSlot;
+use crate::envelope::Envelope;
+use crate::outcomes::{End, Outcomes};
+use crate::queues::QueueNames;
+use crate::routing::{self, Dispatch, ERROR_END, HAPPY_END};
+use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// How many end-actor messages are recorded at once.
+const END_CONCURRENCY: usize = 64;
+
+type AckOf<T> = <<T as Transport>::Subscription as Subscription>::Ack;
+
+/// The routing loop of one node.
+pub struct Router<T: Transport> {
+    transport: Arc<T>,
+    queues: QueueNames,
+    outcomes: Arc<Outcomes>,
+    stop_consuming: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl<T: Transport> Router<T> {
+    pub fn new(transport: Arc<T>, queues: QueueNames, outcomes: Arc<Outcomes>) -> Arc<Self> {
+        Arc::new(Router {
+            transport,
+            queues,
+            outcomes,
+            stop_consuming: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    pub fn transport(&self) -> &Arc<T> {
+        &self.transport
+    }
+
+    pub fn outcomes(&self) -> &Arc<Outcomes> {
+        &self.outcomes
+    }
+
+    /// Declares the actor's queue and starts consuming it.
+    pub async fn serve(self: &Arc<Self>, slot: Arc<ActorSlot>) -> Result<(), TransportError> {
+        let queue = self.queues.for_actor(slot.name());
+        self.transport.declare(&queue).await?;
+        let subscription = self.transport.subscribe(&queue, slot.concurrency()).await?;
+        let permits = Arc::new(Semaphore::new(slot.concurrency()));
+        let router = self.clone();
+        self.tasks.spawn(router.consume(subscription, permits, move |router, delivery| {
+            let slot = slot.clone();
+            async move { router.handle(&slot, delivery).await }
+        }));
+        Ok(())
+    }
+
+    /// Declares and consumes `happy-end` and `error-end`, recording outcomes.
+    pub async fn serve_end_actors(self: &Arc<Self>) -> Result<(), TransportError> {
+        for (name, end) in [(HAPPY_END, End::Happy), (ERROR_END, End::Error)] {
+            let queue = self.queues.for_actor(name);
+            self.transport.declare(&queue).await?;
+            let subscription = self.transport.subscribe(&queue, END_CONCURRENCY).await?;
+            let permits = Arc::new(Semaphore::new(END_CONCURRENCY));
+            let router = self.clone();
+            self.tasks.spawn(router.consume(subscription, permits, move |router, delivery| {
+                async move { router.record_end(end, delivery).await }
+            }));
+        }
+        Ok(())
+    }
+
+    /// Takes deliveries while permits allow, running `handle` on each in its own task.
+    async fn consume<F, Fut>(
+        self: Arc<Self>,
+        mut subscription: T::Subscription,
+        permits: Arc<Semaphore>,
+        handle: F,
+    ) where
+        F: Fn(Arc<Self>, Delivery<AckOf<T>>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        loop {
+            let permit = tokio::select! {
+                _ = self.stop_consuming.cancelled() => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                _ = self.stop_consuming.cancelled() => break,
+                delivery = subscription.next() => match delivery {
+                    Some(delivery) => delivery,
+                    None => break,
+                },
+            };
+            let work = handle(self.clone(), delivery);
+            self.tasks.spawn(async move {
+                work.await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// One message of one actor, from delivery to ack.
+    async fn handle(&self, slot: &ActorSlot, delivery: Delivery<AckOf<T>>) {
+        let actor = slot.name();
+        let dispatches = match Envelope::parse_for(&delivery.body, actor) {
+            Ok(envelope) => {
+                let span = tracing::debug_span!("call", actor, envelope_id = %envelope.id);
+                let outcome = slot.current().call(&envelope).instrument(span).await;
+                if let routing::Outcome::Failed(failure) = &outcome {
+                    tracing::info!(
+                        actor, envelope_id = %envelope.id, code = %failure.code,
+                        kind = %failure.kind, "actor call failed: {}", failure.message
+                    );
+                }
+                routing::route_outcome(actor, &envelope, outcome)
+            }
+            Err(rejected) => {
+                tracing::warn!(
+                    actor, envelope_id = rejected.id.as_deref().unwrap_or("-"),
+                    "rejected an envelope: {}", routing::describe(&rejected.error)
+                );
+                vec![routing::reject(actor, *rejected, || {
+                    format!("unidentified-{}", uuid::Uuid::new_v4())
+                })]
+            }
+        };
+        self.dispatch_then_ack(actor, dispatches, delivery.ack).await;
+    }
+
+    /// Sends every dispatch, then acks; on a transport failure gives the input back.
+    async fn dispatch_then_ack(&self, actor: &str, dispatches: Vec<Dispatch>, ack: AckOf<T>) {
+        let sends = dispatches.into_iter().map(|dispatch| self.dispatch(actor, dispatch));
+        let results = futures::future::join_all(sends).await;
+        if let Some(error) = results.into_iter().find_map(Result::err) {
+            tracing::warn!(actor, %error, "could not hand on every result; the input goes back to its queue");
+            if let Err(error) = ack.requeue().await {
+                tracing::warn!(actor, %error, "requeue failed; the transport will redeliver");
+            }
+            return;
+        }
+        if let Err(error) = ack.ack().await {
+            tracing::warn!(actor, %error, "ack failed; the message may be delivered again");
+        }
+    }
+
+    /// Sends one dispatch; an envelope for an actor nobody serves goes to error-end.
+    async fn dispatch(&self, from: &str, dispatch: Dispatch) -> Result<(), TransportError> {
+        let queue = self.queues.for_actor(&dispatch.actor);
+        let body = Bytes::from(dispatch.envelope.to_bytes());
+        match self.transport.send(&queue, body).await {
+            Err(TransportError::NoSuchQueue(_)) if dispatch.actor != ERROR_END => {
+                let failed = routing::unknown_actor(from, dispatch);
+                let queue = self.queues.for_actor(&failed.actor);
+                self.transport
+                    .send(&queue, Bytes::from(failed.envelope.to_bytes()))
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// An end actor's work: record the outcome, then ack.
+    async fn record_end(&self, end: End, delivery: Delivery<AckOf<T>>) {
+        match Envelope::parse(&delivery.body) {
+            Ok(envelope) => self.outcomes.record(end, envelope),
+            Err(rejected) => {
+                tracing::warn!(?end, "an end actor took an unreadable envelope: {}", rejected.error);
+                let dispatch = routing::reject(HAPPY_END, *rejected, || {
+                    format!("unidentified-{}", uuid::Uuid::new_v4())
+                });
+                self.outcomes.record(End::Error, dispatch.envelope);
+            }
+        }
+        if let Err(error) = delivery.ack.ack().await {
+            tracing::warn!(%error, "ack of an end message failed");
+        }
+    }
+
+    /// Puts a new envelope on the queue of its first actor.
+    pub async fn submit(&self, envelope: &Envelope) -> Result<(), TransportError> {
+        let actor = envelope
+            .route
+            .current_actor()
+            .unwrap_or(HAPPY_END)
+            .to_owned();
+        self.outcomes.submitted(&envelope.id);
+        let queue = self.queues.for_actor(&actor);
+        self.transport
+            .send(&queue, Bytes::from(envelope.to_bytes()))
+            .await
+    }
+
+    /// Puts raw bytes on an actor's queue, as an outside producer would.
+    pub async fn publish_raw(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
+        let queue = self.queues.for_actor(actor);
+        self.transport.send(&queue, body).await
+    }
+
+    /// Stops the node's routing within `grace`: lets the embedded queues drain, stops
+    /// consuming, and waits for in-flight messages. Returns how many tasks were still
+    /// running when the grace period ran out.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.transport.pending().is_some_and(|pending| pending > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.stop_consuming.cancel();
+        self.tasks.close();
+        if tokio::time::timeout_at(deadline, self.tasks.wait()).await.is_err() {
+            return self.tasks.len();
+        }
+        0
+    }
+}

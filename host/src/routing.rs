@@ -1,0 +1,383 @@
+//! Where an envelope goes after its actor ran: a pure function of (envelope, outcome).
+//!
+//! No I/O and no clock here, so every rule of the mesh (next hop, fan-out ids, abort,
+//! error-end, envelope-mode route checks, headers and metadata carried along) is unit
+//! tested on plain values. The router only executes the [`Dispatch`]es this returns.
+
+use crate::branch::Branch;
+use crate::envelope::{Envelope, EnvelopeError, Headers, Rejected, Route};
+use serde_json::{Map, Value, json};
+
+/// The end actor that records envelopes whose route finished (or was aborted).
+pub const HAPPY_END: &str = "happy-end";
+/// The end actor that records envelopes that failed.
+pub const ERROR_END: &str = "error-end";
+
+/// One result of an actor call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Output {
+    pub payload: Value,
+    /// Envelope mode: the route as the actor changed it (it advanced `current`).
+    pub route: Option<Route>,
+    /// Envelope mode: headers that replace the incoming ones.
+    pub headers: Option<Headers>,
+    /// Envelope mode (socket runtimes): an id chosen by the actor.
+    pub id: Option<String>,
+    pub parent_id: Option<String>,
+}
+
+impl Output {
+    /// A payload-mode result.
+    pub fn payload(payload: Value) -> Output {
+        Output {
+            payload,
+            ..Output::default()
+        }
+    }
+}
+
+/// Why an actor call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Asya's error code: `processing_error`, `msg_parsing_error`, `connection_error`, …
+    pub code: String,
+    /// `details.type`: `trap`, `timeout`, `resource_limit`, or the actor's own kind.
+    pub kind: String,
+    pub message: String,
+    pub traceback: Option<String>,
+}
+
+impl Failure {
+    /// A `processing_error` of the given kind.
+    pub fn processing(kind: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            code: "processing_error".into(),
+            kind: kind.into(),
+            message: message.into(),
+            traceback: None,
+        }
+    }
+}
+
+/// What an actor call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Zero (abort), one, or several (fan-out) results.
+    Outputs(Vec<Output>),
+    Failed(Failure),
+}
+
+/// An envelope to hand to the transport, addressed to an actor (or an end actor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    pub actor: String,
+    pub envelope: Envelope,
+}
+
+/// Decides where the results of `input`'s call go.
+pub fn route_outcome(actor: &str, input: &Envelope, outcome: Outcome) -> Vec<Dispatch> {
+    let outputs = match outcome {
+        Outcome::Failed(failure) => return vec![to_error_end(actor, input.clone(), failure)],
+        Outcome::Outputs(outputs) => outputs,
+    };
+    if outputs.is_empty() {
+        return vec![Dispatch {
+            actor: HAPPY_END.into(),
+            envelope: input.clone(),
+        }];
+    }
+    for output in &outputs {
+        if let Some(route) = &output.route
+            && let Err(reason) = check_route_change(&input.route, route)
+        {
+            let failure = Failure::processing("invalid_route", reason);
+            return vec![to_error_end(actor, input.clone(), failure)];
+        }
+    }
+    let count = outputs.len();
+    let branch = Branch::from_headers(&input.headers);
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(index, output)| {
+            let route = output.route.unwrap_or_else(|| Route {
+                current: input.route.current + 1,
+                ..input.route.clone()
+            });
+            let mut headers = output.headers.unwrap_or_else(|| input.headers.clone());
+            let (id, parent_id) = if index == 0 {
+                (input.id.clone(), input.parent_id.clone())
+            } else {
+                (format!("{}-{index}", input.id), Some(input.id.clone()))
+            };
+            if count > 1 {
+                // Counts and indices are bounded by the number of outputs in memory.
+                let (index, count) = (index as u32, count as u32);
+                branch.child(&input.id, index, count).write_to(&mut headers);
+            } else {
+                branch.write_to(&mut headers);
+            }
+            let next = route.current_actor().unwrap_or(HAPPY_END).to_owned();
+            Dispatch {
+                actor: next,
+                envelope: Envelope {
+                    id: output.id.unwrap_or(id),
+                    parent_id: output.parent_id.or(parent_id),
+                    route,
+                    headers,
+                    payload: output.payload,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Checks an envelope-mode route change against the route the actor received.
+pub fn check_route_change(incoming: &Route, returned: &Route) -> Result<(), String> {
+    let kept = incoming.current + 1;
+    if returned.actors.len() < kept || returned.actors[..kept] != incoming.actors[..kept] {
+        return Err(format!(
+            "the returned route changed actors[0..={}] (was {:?}, returned {:?})",
+            incoming.current, incoming.actors, returned.actors
+        ));
+    }
+    if returned.current < kept || returned.current > returned.actors.len() {
+        return Err(format!(
+            "the returned route.current = {} is outside {}..={}",
+            returned.current,
+            kept,
+            returned.actors.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The error-end envelope of a failed call: the original envelope, route unchanged,
+/// its payload wrapped as Asya does.
+pub fn to_error_end(actor: &str, input: Envelope, failure: Failure) -> Dispatch {
+    let payload = error_payload(actor, &failure, input.payload);
+    Dispatch {
+        actor: ERROR_END.into(),
+        envelope: Envelope { payload, ..input },
+    }
+}
+
+/// The error-end envelope of bytes that were not a valid envelope for `actor`.
+/// `fallback_id` names it when no id could be read.
+pub fn reject(actor: &str, rejected: Rejected, fallback_id: impl FnOnce() -> String) -> Dispatch {
+    let failure = Failure {
+        code: rejected.error.code().into(),
+        kind: rejected.error.kind().into(),
+        message: rejected.error.to_string(),
+        traceback: None,
+    };
+    let route = rejected.route.unwrap_or(Route {
+        actors: Vec::new(),
+        current: 0,
+        metadata: None,
+    });
+    Dispatch {
+        actor: ERROR_END.into(),
+        envelope: Envelope {
+            id: rejected.id.unwrap_or_else(fallback_id),
+            parent_id: rejected.parent_id,
+            route,
+            headers: rejected.headers,
+            payload: error_payload(actor, &failure, rejected.original_payload),
+        },
+    }
+}
+
+/// The error-end envelope of an envelope routed to an actor that does not exist.
+pub fn unknown_actor(from: &str, dispatch: Dispatch) -> Dispatch {
+    let missing = dispatch.actor;
+    let failure = Failure {
+        code: "route_error".into(),
+        kind: "unknown_actor".into(),
+        message: format!("no actor named `{missing}` is served"),
+        traceback: None,
+    };
+    to_error_end(from, dispatch.envelope, failure)
+}
+
+fn error_payload(actor: &str, failure: &Failure, original: Value) -> Value {
+    let mut details = Map::new();
+    details.insert("message".into(), json!(failure.message));
+    details.insert("type".into(), json!(failure.kind));
+    if let Some(traceback) = &failure.traceback {
+        details.insert("traceback".into(), json!(traceback));
+    }
+    details.insert("actor".into(), json!(actor));
+    json!({
+        "error": failure.code,
+        "details": details,
+        "original_payload": original,
+    })
+}
+
+/// The reason an envelope was rejected, as a one-line string for logs.
+pub fn describe(error: &EnvelopeError) -> String {
+    format!("{}: {error}", error.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::branch::{BRANCH_HEADER, ROOT_HEADER};
+
+    fn envelope(actors: &[&str], current: usize) -> Envelope {
+        let mut headers = Headers::new();
+        headers.insert("traceparent".into(), "00-abc-01".into());
+        Envelope {
+            id: "e1".into(),
+            parent_id: None,
+            route: Route {
+                actors: actors.iter().map(|a| a.to_string()).collect(),
+                current,
+                metadata: Some(json!({"job": 1})),
+            },
+            headers,
+            payload: json!({"n": 1}),
+        }
+    }
+
+    #[test]
+    fn one_result_goes_to_the_next_actor_with_headers_and_metadata() {
+        let input = envelope(&["a", "b"], 0);
+        let out = route_outcome(
+            "a",
+            &input,
+            Outcome::Outputs(vec![Output::payload(json!(2))]),
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].actor, "b");
+        assert_eq!(out[0].envelope.id, "e1");
+        assert_eq!(out[0].envelope.route.current, 1);
+        assert_eq!(out[0].envelope.route.metadata, Some(json!({"job": 1})));
+        assert_eq!(out[0].envelope.headers["traceparent"], "00-abc-01");
+        assert_eq!(out[0].envelope.payload, json!(2));
+    }
+
+    #[test]
+    fn the_last_actor_sends_to_happy_end() {
+        let input = envelope(&["a", "b"], 1);
+        let out = route_outcome("b", &input, Outcome::Outputs(vec![Output::payload(json!(3))]));
+        assert_eq!(out[0].actor, HAPPY_END);
+        assert_eq!(out[0].envelope.route.current, 2);
+    }
+
+    #[test]
+    fn fan_out_names_children_and_marks_branches() {
+        let input = envelope(&["a", "b"], 0);
+        let outputs = (0..3).map(|i| Output::payload(json!(i))).collect();
+        let out = route_outcome("a", &input, Outcome::Outputs(outputs));
+        let ids: Vec<_> = out.iter().map(|d| d.envelope.id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e1-1", "e1-2"]);
+        assert_eq!(out[0].envelope.parent_id, None);
+        assert_eq!(out[1].envelope.parent_id.as_deref(), Some("e1"));
+        assert_eq!(out[2].envelope.parent_id.as_deref(), Some("e1"));
+        assert_eq!(out[2].envelope.headers[BRANCH_HEADER], "2/3");
+        assert_eq!(out[2].envelope.headers[ROOT_HEADER], "e1");
+        assert!(out.iter().all(|d| d.actor == "b"));
+    }
+
+    #[test]
+    fn no_result_sends_the_original_to_happy_end() {
+        let input = envelope(&["a", "b"], 0);
+        let out = route_outcome("a", &input, Outcome::Outputs(vec![]));
+        assert_eq!(out, vec![Dispatch { actor: HAPPY_END.into(), envelope: input }]);
+    }
+
+    #[test]
+    fn failure_sends_the_original_to_error_end() {
+        let input = envelope(&["a", "b"], 0);
+        let failure = Failure::processing("ValueError", "bad");
+        let out = route_outcome("a", &input, Outcome::Failed(failure));
+        assert_eq!(out[0].actor, ERROR_END);
+        assert_eq!(out[0].envelope.route, input.route);
+        let payload = &out[0].envelope.payload;
+        assert_eq!(payload["error"], "processing_error");
+        assert_eq!(payload["details"]["type"], "ValueError");
+        assert_eq!(payload["details"]["message"], "bad");
+        assert_eq!(payload["original_payload"], json!({"n": 1}));
+    }
+
+    #[test]
+    fn envelope_mode_may_extend_the_route() {
+        let input = envelope(&["a", "b"], 0);
+        let route = Route {
+            actors: vec!["a".into(), "b".into(), "c".into()],
+            current: 1,
+            metadata: None,
+        };
+        let output = Output {
+            route: Some(route.clone()),
+            ..Output::payload(json!(1))
+        };
+        let out = route_outcome("a", &input, Outcome::Outputs(vec![output]));
+        assert_eq!(out[0].actor, "b");
+        assert_eq!(out[0].envelope.route, route);
+    }
+
+    #[test]
+    fn envelope_mode_may_finish_the_route() {
+        let input = envelope(&["a", "b"], 0);
+        let route = Route {
+            actors: vec!["a".into(), "b".into()],
+            current: 2,
+            metadata: None,
+        };
+        let output = Output {
+            route: Some(route),
+            ..Output::payload(json!(1))
+        };
+        let out = route_outcome("a", &input, Outcome::Outputs(vec![output]));
+        assert_eq!(out[0].actor, HAPPY_END);
+    }
+
+    #[test]
+    fn envelope_mode_route_changes_are_checked() {
+        let incoming = envelope(&["a", "b", "c"], 1).route;
+        let route = |actors: &[&str], current| Route {
+            actors: actors.iter().map(|a| a.to_string()).collect(),
+            current,
+            metadata: None,
+        };
+        assert!(check_route_change(&incoming, &route(&["a", "b", "x"], 2)).is_ok());
+        assert!(check_route_change(&incoming, &route(&["a", "b"], 2)).is_ok());
+        assert!(check_route_change(&incoming, &route(&["z", "b", "c"], 2)).is_err());
+        assert!(check_route_change(&incoming, &route(&["a"], 1)).is_err());
+        assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 1)).is_err());
+        assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 4)).is_err());
+
+        let input = envelope(&["a", "b"], 0);
+        let output = Output {
+            route: Some(route(&["hijack", "b"], 1)),
+            ..Output::payload(json!(1))
+        };
+        let out = route_outcome("a", &input, Outcome::Outputs(vec![output]));
+        assert_eq!(out[0].actor, ERROR_END);
+        assert_eq!(out[0].envelope.payload["details"]["type"], "invalid_route");
+    }
+
+    #[test]
+    fn rejected_bytes_go_to_error_end_with_their_reason() {
+        let rejected = Envelope::parse(b"{oops").unwrap_err();
+        let out = reject("a", *rejected, || "generated".into());
+        assert_eq!(out.actor, ERROR_END);
+        assert_eq!(out.envelope.id, "generated");
+        assert_eq!(out.envelope.payload["error"], "msg_parsing_error");
+        assert_eq!(out.envelope.payload["details"]["type"], "invalid_json");
+        assert_eq!(out.envelope.payload["original_payload"], "{oops");
+    }
+
+    #[test]
+    fn routing_to_a_missing_actor_fails_the_envelope() {
+        let input = envelope(&["a", "nope"], 0);
+        let out = route_outcome("a", &input, Outcome::Outputs(vec![Output::payload(json!(1))]));
+        let failed = unknown_actor("a", out.into_iter().next().unwrap());
+        assert_eq!(failed.actor, ERROR_END);
+        assert_eq!(failed.envelope.payload["details"]["type"], "unknown_actor");
+        assert_eq!(failed.envelope.payload["original_payload"], json!(1));
+    }
+}

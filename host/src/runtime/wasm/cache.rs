@@ -1,0 +1,101 @@
+//! Compiled components on disk, so a restart does not recompile.
+//!
+//! An entry is named by the sha256 digest of the component bytes and a hash of the
+//! engine's compatibility key (wasmtime version, target, compiler settings), so an
+//! artifact is only ever loaded by an engine that can run it. Writes go to a temporary
+//! file and are renamed into place, so a crash never leaves half an artifact; an
+//! entry that fails to load anyway is recompiled and replaced. All of this is blocking
+//! work: callers run it on the blocking pool.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::WasmError;
+
+/// The sha256 of component bytes, hex-encoded.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Where a component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Compiled now.
+    Compiled,
+    /// Deserialised from the on-disk cache.
+    Cache,
+}
+
+/// The on-disk cache of compiled components (or none).
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+}
+
+impl CompileCache {
+    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        CompileCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    fn path(&self, digest: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{digest}-{}.cwasm", self.engine_key)))
+    }
+
+    /// Loads the compiled form of `bytes` from the cache, or compiles and stores it.
+    /// Blocking: call from the blocking pool.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, Source), WasmError> {
+        let path = self.path(digest);
+        if let Some(path) = path.as_ref().filter(|path| path.exists()) {
+            // SAFETY: the file was written by `Component::serialize` of an engine with the
+            // same compatibility key, into a directory only this node writes; wasmtime
+            // checks the header and refuses an incompatible artifact.
+            match unsafe { Component::deserialize_file(engine, path) } {
+                Ok(component) => return Ok((component, Source::Cache)),
+                Err(error) => tracing::warn!(
+                    path = %path.display(), %error,
+                    "cached component unusable; recompiling"
+                ),
+            }
+        }
+        let component =
+            Component::new(engine, bytes).map_err(|error| WasmError::Compile(format!("{error:#}")))?;
+        if let Some(path) = path {
+            if let Err(error) = store(&path, &component) {
+                tracing::warn!(path = %path.display(), %error, "could not cache a compiled component");
+            }
+        }
+        Ok((component, Source::Compiled))
+    }
+}
+
+fn store(path: &std::path::Path, component: &Component) -> Result<(), String> {
+    let serialized = component
+        .serialize()
+        .map_err(|error| format!("{error:#}"))?;
+    write_atomically(path, &serialized).map_err(|error| error.to_string())
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! WebAssembly component actors, run in-process with wasmtime.
+//!
+//! - [`engine`]: the one `Engine` (pooling allocator, epoch interruption) and the
+//!   linker every actor shares;
+//! - [`cache`]: compiled components on disk, keyed by content digest and engine
+//!   compatibility, so a restart deserialises instead of compiling;
+//! - [`host`]: what a guest may reach: a WASI context with nothing granted, the log
+//!   interface, the memory limiter;
+//! - [`actor`]: one actor: an `InstancePre`, and a fresh store and instance per call.
+
+pub mod actor;
+pub mod cache;
+pub mod engine;
+pub mod host;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "actor",
+        exports: { default: async },
+    });
+}
+
+pub use actor::WasmActor;
+pub use engine::{EngineOptions, WasmEngine};
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    #[error("the upload is empty")]
+    Empty,
+    #[error("this is a core WebAssembly module, not a component (build for wasm32-wasip2)")]
+    CoreModule,
+    #[error("this is not WebAssembly (no `\\0asm` header)")]
+    NotWasm,
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    #[error("the component does not fit the wasya:actor world: {0}")]
+    WrongWorld(String),
+    #[error("engine setup failed: {0}")]
+    Engine(String),
+}

@@ -1,0 +1,77 @@
+//! Moving envelope bytes between queues.
+//!
+//! The router sees only this trait, so the embedded queue and a broker are
+//! interchangeable and the same behavioural tests run over both. The contract is the
+//! broker's: a delivery stays owned by the consumer until it is acked; a nack (or a
+//! delivery dropped without either) puts it back for another try, with its attempt
+//! count raised. `send` returns only once the transport has taken responsibility for
+//! the message (a broker confirm), so acking the input after all sends is safe.
+
+pub mod memory;
+
+use bytes::Bytes;
+use std::future::Future;
+
+/// Why the transport could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("no queue named `{0}`")]
+    NoSuchQueue(String),
+    #[error("the transport is closed")]
+    Closed,
+    #[error("transport failure: {0}")]
+    Other(String),
+}
+
+/// A message taken from a queue, owned until acked or nacked.
+pub struct Delivery<A> {
+    pub body: Bytes,
+    /// How many times this message was delivered before (0 on the first delivery).
+    pub redeliveries: u32,
+    pub ack: A,
+}
+
+/// Settles one delivery.
+pub trait AckHandle: Send + 'static {
+    /// The message is done with: remove it from its queue.
+    fn ack(self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Give the message back to its queue for another try.
+    fn requeue(self) -> impl Future<Output = Result<(), TransportError>> + Send;
+}
+
+/// A stream of deliveries from one queue.
+pub trait Subscription: Send + 'static {
+    type Ack: AckHandle;
+    /// The next delivery; `None` once the subscription or transport is closed.
+    fn next(&mut self) -> impl Future<Output = Option<Delivery<Self::Ack>>> + Send;
+}
+
+/// Queues that envelopes travel on.
+pub trait Transport: Send + Sync + 'static {
+    type Subscription: Subscription;
+
+    /// Short name for logs and metrics (`memory`, `amqp`).
+    fn name(&self) -> &'static str;
+
+    /// Makes sure `queue` exists.
+    fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Starts consuming `queue`, with at most `prefetch` deliveries unsettled at once.
+    fn subscribe(
+        &self,
+        queue: &str,
+        prefetch: usize,
+    ) -> impl Future<Output = Result<Self::Subscription, TransportError>> + Send;
+
+    /// Hands `body` to `queue`; returns once it is safely queued. Waits while the
+    /// queue is full (backpressure).
+    fn send(
+        &self,
+        queue: &str,
+        body: Bytes,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Messages queued or in flight, where the transport can tell (the embedded queue
+    /// drains them before a stop; a broker keeps them).
+    fn pending(&self) -> Option<usize>;
+}
