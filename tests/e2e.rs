@@ -1,1 +1,10 @@
+//! End-to-end tests: the real `wasya` binary, real example actors, over HTTP.
+//!
+//! `routing` is the routing matrix of the envelope rules; `limits` the sandbox and its
+//! limits; `lifecycle` start, stop and configuration. Every case starts its own node.
 
+mod support;
+
+mod lifecycle;
+mod limits;
+mod routing;

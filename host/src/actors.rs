@@ -43,7 +43,11 @@ pub struct ActorSlot {
 }
 
 impl ActorSlot {
-    pub fn new(name: impl Into<String>, runtime: Arc<dyn ActorRuntime>, concurrency: usize) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        runtime: Arc<dyn ActorRuntime>,
+        concurrency: usize,
+    ) -> Self {
         ActorSlot {
             name: name.into(),
             concurrency: concurrency.max(1),
@@ -87,8 +91,14 @@ mod tests {
             assert_eq!(validate_name(good), Ok(()), "{good}");
         }
         for bad in ["", "-a", "A", "a_b", "../x", "a/b", "é", &"a".repeat(64)] {
-            assert!(matches!(validate_name(bad), Err(NameError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(validate_name(bad), Err(NameError::Invalid(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(validate_name("happy-end"), Err(NameError::Reserved(_))));
+        assert!(matches!(
+            validate_name("happy-end"),
+            Err(NameError::Reserved(_))
+        ));
     }
 }

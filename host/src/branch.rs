@@ -18,8 +18,8 @@ pub const ROOT_HEADER: &str = "wasya-root";
 /// Header holding an envelope's path in the fan-out tree of its submission.
 pub const BRANCH_HEADER: &str = "wasya-branch";
 
-/// One step of a fan-out path: child `index` of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One step of a fan-out path: child `index` of `count`. Paths order as fan-out order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Step {
     pub index: u32,
     pub count: u32,

@@ -102,7 +102,9 @@ pub fn default_concurrency() -> usize {
 pub fn default_data_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
     Some(base.join("wasya"))
 }
 
@@ -163,6 +165,12 @@ mod tests {
             concurrency: 0,
             ..NodeConfig::default()
         };
-        assert!(config.validate().unwrap_err().to_string().contains("--concurrency"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--concurrency")
+        );
     }
 }

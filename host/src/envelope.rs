@@ -380,9 +380,10 @@ mod tests {
 
     #[test]
     fn keeps_the_payload_of_a_rejected_envelope() {
-        let rejected =
-            Envelope::parse(&bytes(json!({"route": {"actors": ["x"]}, "payload": {"k": 1}})))
-                .unwrap_err();
+        let rejected = Envelope::parse(&bytes(
+            json!({"route": {"actors": ["x"]}, "payload": {"k": 1}}),
+        ))
+        .unwrap_err();
         assert_eq!(rejected.original_payload, json!({"k": 1}));
         let rejected = Envelope::parse(b"garbage").unwrap_err();
         assert_eq!(rejected.original_payload, json!("garbage"));

@@ -12,9 +12,9 @@
 //! - [`outcomes`] records what reached `happy-end` / `error-end`; [`api`] serves it.
 
 pub mod actors;
-pub mod cli;
 pub mod api;
 pub mod branch;
+pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod node;

@@ -175,7 +175,10 @@ impl Node {
         self.stop_http.cancel();
         let unfinished = self.router.shutdown(self.config.grace_period).await;
         if unfinished > 0 {
-            tracing::warn!(unfinished, "grace period over with messages still in flight");
+            tracing::warn!(
+                unfinished,
+                "grace period over with messages still in flight"
+            );
         }
         if let Some((_, server)) = self.http
             && tokio::time::timeout(std::time::Duration::from_secs(5), server)

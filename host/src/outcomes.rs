@@ -8,7 +8,7 @@
 //! The store is bounded: past `capacity` submissions the oldest are forgotten.
 //! Waiters (`GET /v1/envelopes/{id}?wait=…`) are woken on every recorded end.
 
-use crate::branch::{Branch, Completion};
+use crate::branch::{Branch, Completion, Step};
 use crate::envelope::Envelope;
 use serde::Serialize;
 use serde_json::Value;
@@ -36,14 +36,6 @@ pub enum Status {
     Failed,
 }
 
-/// One ended branch of a submission.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ended {
-    /// The id of the envelope that reached the end actor.
-    pub id: String,
-    pub payload: Value,
-}
-
 /// What is known of one submission.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutcomeView {
@@ -57,29 +49,35 @@ pub struct OutcomeView {
     pub ended: Vec<EndedView>,
 }
 
-/// One ended envelope in a view.
+/// One ended envelope in a view: which end actor took it, and the envelope as taken.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndedView {
-    pub id: String,
     pub end: &'static str,
-    pub headers: crate::envelope::Headers,
+    pub envelope: Envelope,
+}
+
+/// An envelope taken by an end actor, with its place in the fan-out tree.
+struct EndedBranch {
+    path: Vec<Step>,
+    end: End,
+    envelope: Envelope,
 }
 
 #[derive(Default)]
 struct Record {
     completion: Completion,
-    ended: Vec<(Vec<(u32, u32)>, End, Envelope)>,
+    ended: Vec<EndedBranch>,
 }
 
 impl Record {
     fn view(&self, id: &str) -> OutcomeView {
         let mut ended: Vec<_> = self.ended.iter().collect();
-        ended.sort_by(|a, b| a.0.cmp(&b.0));
+        ended.sort_by(|a, b| a.path.cmp(&b.path));
         let payloads = |wanted| {
             ended
                 .iter()
-                .filter(|(_, end, _)| *end == wanted)
-                .map(|(_, _, envelope)| envelope.payload.clone())
+                .filter(|branch| branch.end == wanted)
+                .map(|branch| branch.envelope.payload.clone())
                 .collect::<Vec<_>>()
         };
         let (results, errors) = (payloads(End::Happy), payloads(End::Error));
@@ -97,13 +95,12 @@ impl Record {
             errors,
             ended: ended
                 .iter()
-                .map(|(_, end, envelope)| EndedView {
-                    id: envelope.id.clone(),
-                    end: match end {
-                        End::Happy => "happy-end",
-                        End::Error => "error-end",
+                .map(|branch| EndedView {
+                    end: match branch.end {
+                        End::Happy => crate::routing::HAPPY_END,
+                        End::Error => crate::routing::ERROR_END,
                     },
-                    headers: envelope.headers.clone(),
+                    envelope: branch.envelope.clone(),
                 })
                 .collect(),
         }
@@ -141,7 +138,9 @@ impl Outcomes {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves plain data behind; keep serving it.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Notes a submission so that it reads as `pending` until it ends.
@@ -166,12 +165,15 @@ impl Outcomes {
     pub fn record(&self, end: End, envelope: Envelope) {
         let branch = Branch::from_headers(&envelope.headers);
         let root = branch.root_id(&envelope.id).to_owned();
-        let path: Vec<(u32, u32)> = branch.path.iter().map(|s| (s.index, s.count)).collect();
         {
             let mut inner = self.lock();
             let record = self.entry(&mut inner, &root);
             record.completion.end(&branch.path);
-            record.ended.push((path, end, envelope));
+            record.ended.push(EndedBranch {
+                path: branch.path,
+                end,
+                envelope,
+            });
             if end == End::Error {
                 inner.failed.push_back(root);
                 while inner.failed.len() > self.capacity.min(1000) {
@@ -257,14 +259,21 @@ mod tests {
         outcomes.record(End::Happy, envelope("r", child("r", 0, 2), json!("a")));
         let view = outcomes.get("r").unwrap();
         assert_eq!(view.status, Status::Succeeded);
-        assert_eq!(view.results, vec![json!("a"), json!("b")], "in fan-out order");
+        assert_eq!(
+            view.results,
+            vec![json!("a"), json!("b")],
+            "in fan-out order"
+        );
     }
 
     #[test]
     fn one_failed_branch_fails_the_submission() {
         let outcomes = Outcomes::default();
         outcomes.record(End::Happy, envelope("r", child("r", 0, 2), json!(1)));
-        outcomes.record(End::Error, envelope("r-1", child("r", 1, 2), json!({"error": "x"})));
+        outcomes.record(
+            End::Error,
+            envelope("r-1", child("r", 1, 2), json!({"error": "x"})),
+        );
         let view = outcomes.get("r").unwrap();
         assert_eq!(view.status, Status::Failed);
         assert_eq!(view.errors.len(), 1);

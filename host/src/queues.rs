@@ -30,7 +30,10 @@ impl QueueNames {
 mod tests {
     #[test]
     fn prefixes_actor_names() {
-        assert_eq!(super::QueueNames::default().for_actor("resize"), "asya-resize");
+        assert_eq!(
+            super::QueueNames::default().for_actor("resize"),
+            "asya-resize"
+        );
         assert_eq!(super::QueueNames::new("x.").for_actor("a"), "x.a");
     }
 }

@@ -64,10 +64,12 @@ impl<T: Transport> Router<T> {
         let subscription = self.transport.subscribe(&queue, slot.concurrency()).await?;
         let permits = Arc::new(Semaphore::new(slot.concurrency()));
         let router = self.clone();
-        self.tasks.spawn(router.consume(subscription, permits, move |router, delivery| {
-            let slot = slot.clone();
-            async move { router.handle(&slot, delivery).await }
-        }));
+        self.tasks.spawn(
+            router.consume(subscription, permits, move |router, delivery| {
+                let slot = slot.clone();
+                async move { router.handle(&slot, delivery).await }
+            }),
+        );
         Ok(())
     }
 
@@ -79,9 +81,11 @@ impl<T: Transport> Router<T> {
             let subscription = self.transport.subscribe(&queue, END_CONCURRENCY).await?;
             let permits = Arc::new(Semaphore::new(END_CONCURRENCY));
             let router = self.clone();
-            self.tasks.spawn(router.consume(subscription, permits, move |router, delivery| {
-                async move { router.record_end(end, delivery).await }
-            }));
+            self.tasks.spawn(router.consume(
+                subscription,
+                permits,
+                move |router, delivery| async move { router.record_end(end, delivery).await },
+            ));
         }
         Ok(())
     }
@@ -136,20 +140,25 @@ impl<T: Transport> Router<T> {
             }
             Err(rejected) => {
                 tracing::warn!(
-                    actor, envelope_id = rejected.id.as_deref().unwrap_or("-"),
-                    "rejected an envelope: {}", routing::describe(&rejected.error)
+                    actor,
+                    envelope_id = rejected.id.as_deref().unwrap_or("-"),
+                    "rejected an envelope: {}",
+                    routing::describe(&rejected.error)
                 );
                 vec![routing::reject(actor, *rejected, || {
                     format!("unidentified-{}", uuid::Uuid::new_v4())
                 })]
             }
         };
-        self.dispatch_then_ack(actor, dispatches, delivery.ack).await;
+        self.dispatch_then_ack(actor, dispatches, delivery.ack)
+            .await;
     }
 
     /// Sends every dispatch, then acks; on a transport failure gives the input back.
     async fn dispatch_then_ack(&self, actor: &str, dispatches: Vec<Dispatch>, ack: AckOf<T>) {
-        let sends = dispatches.into_iter().map(|dispatch| self.dispatch(actor, dispatch));
+        let sends = dispatches
+            .into_iter()
+            .map(|dispatch| self.dispatch(actor, dispatch));
         let results = futures::future::join_all(sends).await;
         if let Some(error) = results.into_iter().find_map(Result::err) {
             tracing::warn!(actor, %error, "could not hand on every result; the input goes back to its queue");
@@ -184,7 +193,11 @@ impl<T: Transport> Router<T> {
         match Envelope::parse(&delivery.body) {
             Ok(envelope) => self.outcomes.record(end, envelope),
             Err(rejected) => {
-                tracing::warn!(?end, "an end actor took an unreadable envelope: {}", rejected.error);
+                tracing::warn!(
+                    ?end,
+                    "an end actor took an unreadable envelope: {}",
+                    rejected.error
+                );
                 let dispatch = routing::reject(HAPPY_END, *rejected, || {
                     format!("unidentified-{}", uuid::Uuid::new_v4())
                 });
@@ -228,7 +241,10 @@ impl<T: Transport> Router<T> {
         }
         self.stop_consuming.cancel();
         self.tasks.close();
-        if tokio::time::timeout_at(deadline, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout_at(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
             return self.tasks.len();
         }
         0

@@ -261,7 +261,11 @@ mod tests {
     #[test]
     fn the_last_actor_sends_to_happy_end() {
         let input = envelope(&["a", "b"], 1);
-        let out = route_outcome("b", &input, Outcome::Outputs(vec![Output::payload(json!(3))]));
+        let out = route_outcome(
+            "b",
+            &input,
+            Outcome::Outputs(vec![Output::payload(json!(3))]),
+        );
         assert_eq!(out[0].actor, HAPPY_END);
         assert_eq!(out[0].envelope.route.current, 2);
     }
@@ -285,7 +289,13 @@ mod tests {
     fn no_result_sends_the_original_to_happy_end() {
         let input = envelope(&["a", "b"], 0);
         let out = route_outcome("a", &input, Outcome::Outputs(vec![]));
-        assert_eq!(out, vec![Dispatch { actor: HAPPY_END.into(), envelope: input }]);
+        assert_eq!(
+            out,
+            vec![Dispatch {
+                actor: HAPPY_END.into(),
+                envelope: input
+            }]
+        );
     }
 
     #[test]
@@ -374,7 +384,11 @@ mod tests {
     #[test]
     fn routing_to_a_missing_actor_fails_the_envelope() {
         let input = envelope(&["a", "nope"], 0);
-        let out = route_outcome("a", &input, Outcome::Outputs(vec![Output::payload(json!(1))]));
+        let out = route_outcome(
+            "a",
+            &input,
+            Outcome::Outputs(vec![Output::payload(json!(1))]),
+        );
         let failed = unknown_actor("a", out.into_iter().next().unwrap());
         assert_eq!(failed.actor, ERROR_END);
         assert_eq!(failed.envelope.payload["details"]["type"], "unknown_actor");

@@ -58,16 +58,23 @@ fn route_of(spec: RouteSpec) -> Result<Route, ApiError> {
         } => (actors, current, metadata),
     };
     if actors.is_empty() {
-        return Err(ApiError::bad_request("empty_route", "route needs at least one actor"));
+        return Err(ApiError::bad_request(
+            "empty_route",
+            "route needs at least one actor",
+        ));
     }
     if current >= actors.len() {
         return Err(ApiError::bad_request(
             "invalid_route",
-            format!("route.current = {current} is out of range for {} actor(s)", actors.len()),
+            format!(
+                "route.current = {current} is out of range for {} actor(s)",
+                actors.len()
+            ),
         ));
     }
     for actor in &actors {
-        validate_name(actor).map_err(|error| ApiError::bad_request("invalid_route", error.to_string()))?;
+        validate_name(actor)
+            .map_err(|error| ApiError::bad_request("invalid_route", error.to_string()))?;
     }
     Ok(Route {
         actors,
@@ -94,7 +101,10 @@ pub async fn submit<T: Transport>(
     };
     match tokio::time::timeout(SUBMIT_WAIT, state.router.submit(&envelope)).await {
         Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(json!({"id": envelope.id})))),
-        Ok(Err(error)) => Err(send_error(error, envelope.route.current_actor().unwrap_or(""))),
+        Ok(Err(error)) => Err(send_error(
+            error,
+            envelope.route.current_actor().unwrap_or(""),
+        )),
         Err(_) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue_full",
@@ -110,7 +120,11 @@ fn send_error(error: TransportError, actor: &str) -> ApiError {
             "unknown_actor",
             format!("no actor named `{actor}` is served"),
         ),
-        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transport_error", other.to_string()),
+        other => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transport_error",
+            other.to_string(),
+        ),
     }
 }
 
@@ -137,7 +151,11 @@ pub async fn get<T: Transport>(
         None => outcomes.get(&id),
     };
     view.map(Json).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_envelope", format!("no envelope `{id}` is known"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_envelope",
+            format!("no envelope `{id}` is known"),
+        )
     })
 }
 
@@ -169,10 +187,15 @@ pub async fn publish_raw<T: Transport>(
     Path(actor): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    validate_name(&actor).map_err(|error| ApiError::bad_request("invalid_actor", error.to_string()))?;
+    validate_name(&actor)
+        .map_err(|error| ApiError::bad_request("invalid_actor", error.to_string()))?;
     match tokio::time::timeout(SUBMIT_WAIT, state.router.publish_raw(&actor, body)).await {
         Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(json!({"actor": actor})))),
         Ok(Err(error)) => Err(send_error(error, &actor)),
-        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", "the queue stayed full")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_full",
+            "the queue stayed full",
+        )),
     }
 }

@@ -14,7 +14,9 @@ pub async fn healthz() -> &'static str {
 }
 
 /// `GET /readyz`: actors loaded and consuming, not stopping.
-pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (StatusCode, &'static str) {
+pub async fn readyz<T: Transport>(
+    State(state): State<Arc<ApiState<T>>>,
+) -> (StatusCode, &'static str) {
     if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready")
     } else {

@@ -45,7 +45,10 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
             post(envelopes::submit::<T>).get(envelopes::list_failed::<T>),
         )
         .route("/v1/envelopes/{id}", get(envelopes::get::<T>))
-        .route("/v1/queues/{actor}/messages", post(envelopes::publish_raw::<T>))
+        .route(
+            "/v1/queues/{actor}/messages",
+            post(envelopes::publish_raw::<T>),
+        )
         .route("/v1/actors", get(health::actors::<T>))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<T>))

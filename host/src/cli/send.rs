@@ -66,7 +66,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot reach the node at {base}"))?;
     let submitted = answer(response).await?;
-    let id = submitted["id"].as_str().context("the node answered no id")?.to_owned();
+    let id = submitted["id"]
+        .as_str()
+        .context("the node answered no id")?
+        .to_owned();
     if !args.wait {
         println!("{id}");
         return Ok(());

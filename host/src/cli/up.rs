@@ -1,6 +1,8 @@
 //! `wasya up`: run a node until SIGINT or SIGTERM, then stop gracefully.
 
-use crate::config::{NodeConfig, default_concurrency, default_data_dir, parse_bytes, parse_duration};
+use crate::config::{
+    NodeConfig, default_concurrency, default_data_dir, parse_bytes, parse_duration,
+};
 use crate::node::Node;
 use crate::runtime::ActorLimits;
 use clap::Args;

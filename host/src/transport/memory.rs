@@ -214,7 +214,10 @@ mod tests {
         assert_eq!(again.redeliveries, 1);
         drop(again);
         let third = sub.next().await.unwrap();
-        assert_eq!((third.body.as_ref(), third.redeliveries), (b"a".as_ref(), 2));
+        assert_eq!(
+            (third.body.as_ref(), third.redeliveries),
+            (b"a".as_ref(), 2)
+        );
     }
 
     #[tokio::test]

@@ -58,7 +58,10 @@ impl WasmActor {
 
     async fn run(&self, envelope: &Envelope) -> Outcome {
         let Ok(_instance_slot) = self.instances.acquire().await else {
-            return Outcome::Failed(Failure::processing("resource_limit", "the engine is closed"));
+            return Outcome::Failed(Failure::processing(
+                "resource_limit",
+                "the engine is closed",
+            ));
         };
         let message = to_message(envelope);
         let mut store = Store::new(
@@ -73,7 +76,12 @@ impl WasmActor {
             if Instant::now() >= deadline {
                 Err(TimedOut(timeout).into())
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // tokio's own yield defers the task until the I/O driver has been
+                // polled, so a busy guest cannot delay network readiness.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         let call = async {

@@ -72,12 +72,12 @@ impl CompileCache {
                 ),
             }
         }
-        let component =
-            Component::new(engine, bytes).map_err(|error| WasmError::Compile(format!("{error:#}")))?;
-        if let Some(path) = path {
-            if let Err(error) = store(&path, &component) {
-                tracing::warn!(path = %path.display(), %error, "could not cache a compiled component");
-            }
+        let component = Component::new(engine, bytes)
+            .map_err(|error| WasmError::Compile(format!("{error:#}")))?;
+        if let Some(path) = path
+            && let Err(error) = store(&path, &component)
+        {
+            tracing::warn!(path = %path.display(), %error, "could not cache a compiled component");
         }
         Ok((component, Source::Compiled))
     }

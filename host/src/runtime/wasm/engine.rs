@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn recognises_components_and_modules() {
         assert!(matches!(check_component_header(b""), Err(WasmError::Empty)));
-        assert!(matches!(check_component_header(b"garbage!"), Err(WasmError::NotWasm)));
+        assert!(matches!(
+            check_component_header(b"garbage!"),
+            Err(WasmError::NotWasm)
+        ));
         assert!(matches!(
             check_component_header(b"\0asm\x01\0\0\0"),
             Err(WasmError::CoreModule)

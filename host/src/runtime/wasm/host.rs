@@ -100,11 +100,21 @@ impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {
         let (actor, id) = (&*self.actor, self.envelope_id.as_str());
         match level {
-            log::Level::Trace => tracing::trace!(target: "wasya::guest", actor, envelope_id = id, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "wasya::guest", actor, envelope_id = id, "{message}"),
-            log::Level::Info => tracing::info!(target: "wasya::guest", actor, envelope_id = id, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "wasya::guest", actor, envelope_id = id, "{message}"),
-            log::Level::Error => tracing::error!(target: "wasya::guest", actor, envelope_id = id, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+            }
         }
     }
 }

@@ -1,0 +1,133 @@
+//! Starting, configuring and stopping a node.
+
+use crate::support::NodeProcess;
+use serde_json::json;
+use std::process::Command;
+
+#[tokio::test]
+async fn health_readiness_and_actors() {
+    let node = NodeProcess::start(&[]);
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client
+        .get(format!("{}/readyz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let (_, actors) = node.get("/v1/actors").await;
+    let names: Vec<&str> = actors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|actor| actor["name"].as_str().unwrap())
+        .collect();
+    for example in [
+        "echo", "upper", "split", "drop", "fail", "trap", "spin", "hog", "route", "leak",
+    ] {
+        assert!(
+            names.contains(&example),
+            "{example} is not served: {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_sends_and_prints_the_fan_out() {
+    let node = NodeProcess::start(&[]);
+    let base = node.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_wasya"))
+            .args(["send", "--node", &base, "--route", "upper,split"])
+            .args(["--payload", r#"{"text":"hello wasm world"}"#, "--wait"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["status"], "succeeded");
+    let words: Vec<_> = printed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["word"].clone())
+        .collect();
+    assert_eq!(words, vec![json!("HELLO"), json!("WASM"), json!("WORLD")]);
+}
+
+#[tokio::test]
+async fn the_cli_exits_non_zero_on_a_failed_envelope() {
+    let node = NodeProcess::start(&[]);
+    let base = node.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_wasya"))
+            .args(["send", "--node", &base, "--route", "fail", "--wait"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("failed"));
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_work_and_exits_zero() {
+    let mut node = NodeProcess::start(&["--timeout", "1s", "--grace-period", "20s"]);
+    // A spinner is in flight until its timeout; queued echoes wait behind nothing.
+    node.submit(&["spin"], json!({})).await;
+    for n in 0..200 {
+        node.submit(&["echo", "echo"], json!(n)).await;
+    }
+    let status = node.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let log = node.log().join("\n");
+    assert!(log.contains("node stopped"), "{log}");
+    assert!(!log.contains("grace period over"), "{log}");
+    assert!(
+        log.contains("actor call failed"),
+        "the spinner ended before the exit: {log}"
+    );
+}
+
+#[test]
+fn a_bad_setting_is_one_clear_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["up", "--listen", "127.0.0.1:0", "--concurrency", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<_> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("--concurrency"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["up", "--memory-limit", "lots"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--memory-limit"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .env("WASYA_TIMEOUT", "never")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--timeout"));
+}

@@ -1,0 +1,78 @@
+//! The sandbox and its limits: traps, timeouts and memory limits end one call, go to
+//! error-end with a distinct type, and leave the node serving.
+
+use crate::support::{NodeProcess, single_error};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn a_trap_is_reported_as_trap() {
+    let node = NodeProcess::start(&[]);
+    let id = node.submit(&["trap"], json!({"x": 1})).await;
+    let view = node.outcome(&id).await;
+    let error = single_error(&view);
+    assert_eq!(error["details"]["type"], "trap");
+    assert_eq!(error["original_payload"], json!({"x": 1}));
+    let id = node.submit(&["echo"], json!("after")).await;
+    assert_eq!(node.outcome(&id).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_guest_past_its_timeout_is_stopped_while_others_serve() {
+    let timeout = Duration::from_secs(2);
+    let node = NodeProcess::start(&["--timeout", "2s", "--concurrency", "2"]);
+    let started = Instant::now();
+    let spinners: Vec<String> =
+        futures::future::join_all((0..2).map(|n| node.submit(&["spin"], json!({"n": n})))).await;
+    // While both spinners run, other actors keep serving.
+    for n in 0..20 {
+        let id = node
+            .submit(&["echo", "upper"], json!({"text": format!("m{n}")}))
+            .await;
+        let view = node.outcome(&id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    let served_while_spinning = started.elapsed();
+    for id in spinners {
+        let view = node.outcome(&id).await;
+        let error = single_error(&view);
+        assert_eq!(error["details"]["type"], "timeout", "{view}");
+    }
+    let stopped_after = started.elapsed();
+    assert!(
+        served_while_spinning < timeout,
+        "echo waited for the spinners: {served_while_spinning:?}"
+    );
+    assert!(
+        stopped_after < timeout + Duration::from_secs(1),
+        "spin was stopped only after {stopped_after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_guest_over_its_memory_limit_is_stopped() {
+    let node = NodeProcess::start(&["--memory-limit", "32MiB"]);
+    let id = node.submit(&["hog"], json!({})).await;
+    let view = node.outcome(&id).await;
+    let error = single_error(&view);
+    assert_eq!(error["details"]["type"], "resource_limit", "{view}");
+    assert!(
+        error["details"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit")
+    );
+    let id = node.submit(&["echo"], json!("after")).await;
+    assert_eq!(node.outcome(&id).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn guest_logs_become_node_events_with_the_envelope_id() {
+    let node = NodeProcess::start(&[]);
+    let id = node.submit(&["echo"], json!(1)).await;
+    node.outcome(&id).await;
+    let logged = node.log().iter().any(|line| {
+        line.contains("wasya::guest") && line.contains(&id) && line.contains("\"actor\":\"echo\"")
+    });
+    assert!(logged, "no guest log event carries {id}");
+}

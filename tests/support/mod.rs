@@ -1,0 +1,203 @@
+//! Test harness: starts the real `wasya` binary and talks to it over HTTP.
+//!
+//! A node is started with `--listen 127.0.0.1:0` and JSON logs; the harness reads the
+//! bound address from the log, so tests run in parallel without port clashes. The
+//! process is killed when the handle is dropped, and its log is printed when a test
+//! fails (it goes to the captured test output).
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The compiled-component cache shared by every node the tests start.
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasya-e2e-data")
+}
+
+/// A running `wasya up` process.
+pub struct NodeProcess {
+    child: Option<Child>,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+impl NodeProcess {
+    /// Starts `wasya up` with extra flags; returns once its API is listening.
+    pub fn start(extra: &[&str]) -> NodeProcess {
+        Self::start_with(extra, &[])
+    }
+
+    /// Starts `wasya up` with extra flags and environment variables.
+    pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+        command
+            .args(["--log-format", "json", "up", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir())
+            .args(extra)
+            .env("WASYA_LOG", "info,wasya::guest=debug")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the wasya binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(event) = serde_json::from_str::<Value>(&line)
+                        && event["fields"]["message"] == "HTTP API listening"
+                        && let Some(address) = event["fields"]["address"].as_str()
+                    {
+                        let _ = address_tx.send(address.to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let address = address_rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the node did not start listening; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                )
+            });
+        NodeProcess {
+            child: Some(child),
+            base: format!("http://{address}"),
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Submits an envelope; returns its id.
+    pub async fn submit(&self, route: &[&str], payload: Value) -> String {
+        self.submit_body(json!({"route": route, "payload": payload}))
+            .await
+    }
+
+    /// Submits a full request body; returns the id.
+    pub async fn submit_body(&self, body: Value) -> String {
+        let (status, answer) = self.post_json("/v1/envelopes", &body).await;
+        assert_eq!(status, 202, "submit answered {status}: {answer}");
+        answer["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// POSTs JSON; returns the status and body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("the node answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs raw bytes onto an actor's queue.
+    pub async fn publish_raw(&self, actor: &str, body: impl Into<reqwest::Body>) -> u16 {
+        self.http
+            .post(format!("{}/v1/queues/{actor}/messages", self.base))
+            .body(body)
+            .send()
+            .await
+            .expect("the node answers")
+            .status()
+            .as_u16()
+    }
+
+    /// GETs a path; returns status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the node answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits for submission `id` to end and returns its outcome.
+    pub async fn outcome(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, view) = self.get(&format!("/v1/envelopes/{id}?wait=30s")).await;
+            assert_eq!(status, 200, "outcome of {id}: {view}");
+            if view["status"] != "pending" {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "{id} still pending: {view}");
+        }
+    }
+
+    /// Waits until a recent failure matches `predicate`; returns it.
+    pub async fn failure_matching(&self, predicate: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, failures) = self.get("/v1/envelopes?status=failed&limit=1000").await;
+            if let Some(found) = failures
+                .as_array()
+                .and_then(|list| list.iter().find(|view| predicate(view)))
+            {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failure matched; recent: {failures}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the node is running");
+        let pid = child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        child.wait().expect("the node exits")
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- node log ----\n{}", self.log().join("\n"));
+        }
+    }
+}
+
+/// The only error payload of a failed outcome.
+pub fn single_error(view: &Value) -> &Value {
+    assert_eq!(view["status"], "failed", "{view}");
+    let errors = view["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{view}");
+    &errors[0]
+}
