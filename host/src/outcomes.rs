@@ -6,7 +6,8 @@
 //! the submission is `pending` until every branch has ended (see [`crate::branch`]).
 //!
 //! The store is bounded: past `capacity` submissions the oldest are forgotten.
-//! Waiters (`GET /v1/envelopes/{id}?wait=…`) are woken on every recorded end.
+//! Waiters (`GET /v1/envelopes/{id}?wait=…`) park on their own submission and are
+//! woken only when it completes, so thousands of waiters cost nothing per event.
 
 use crate::branch::{Branch, Completion, Step};
 use crate::envelope::Envelope;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 /// Default number of submissions remembered.
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -67,6 +68,7 @@ struct EndedBranch {
 struct Record {
     completion: Completion,
     ended: Vec<EndedBranch>,
+    waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Record {
@@ -117,7 +119,6 @@ struct Inner {
 /// Outcomes of submissions, bounded.
 pub struct Outcomes {
     inner: Mutex<Inner>,
-    changed: Notify,
     capacity: usize,
 }
 
@@ -131,7 +132,6 @@ impl Outcomes {
     pub fn new(capacity: usize) -> Self {
         Outcomes {
             inner: Mutex::new(Inner::default()),
-            changed: Notify::new(),
             capacity: capacity.max(1),
         }
     }
@@ -165,23 +165,25 @@ impl Outcomes {
     pub fn record(&self, end: End, envelope: Envelope) {
         let branch = Branch::from_headers(&envelope.headers);
         let root = branch.root_id(&envelope.id).to_owned();
-        {
-            let mut inner = self.lock();
-            let record = self.entry(&mut inner, &root);
-            record.completion.end(&branch.path);
-            record.ended.push(EndedBranch {
-                path: branch.path,
-                end,
-                envelope,
-            });
-            if end == End::Error {
-                inner.failed.push_back(root);
-                while inner.failed.len() > self.capacity.min(1000) {
-                    inner.failed.pop_front();
-                }
+        let mut inner = self.lock();
+        let record = self.entry(&mut inner, &root);
+        record.completion.end(&branch.path);
+        record.ended.push(EndedBranch {
+            path: branch.path,
+            end,
+            envelope,
+        });
+        if record.completion.is_complete() {
+            for waiter in record.waiters.drain(..) {
+                let _ = waiter.send(());
             }
         }
-        self.changed.notify_waiters();
+        if end == End::Error {
+            inner.failed.push_back(root);
+            while inner.failed.len() > self.capacity.min(1000) {
+                inner.failed.pop_front();
+            }
+        }
     }
 
     /// The outcome of submission `id`, if known.
@@ -191,19 +193,20 @@ impl Outcomes {
 
     /// Waits up to `timeout` for submission `id` to end; returns what is known then.
     pub async fn wait(&self, id: &str, timeout: Duration) -> Option<OutcomeView> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let view = self.get(id)?;
-            if view.status != Status::Pending {
-                return Some(view);
+        let completed = {
+            let mut inner = self.lock();
+            let record = inner.records.get_mut(id)?;
+            if record.completion.is_complete() {
+                return Some(record.view(id));
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.get(id);
-            }
-        }
+            let (sender, receiver) = oneshot::channel();
+            record.waiters.retain(|waiter| !waiter.is_closed());
+            record.waiters.push(sender);
+            receiver
+        };
+        // Woken on completion, on eviction (the sender is dropped), or at the timeout.
+        let _ = tokio::time::timeout(timeout, completed).await;
+        self.get(id)
     }
 
     /// The most recent failed submissions, newest first.
