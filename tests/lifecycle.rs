@@ -131,3 +131,60 @@ fn a_bad_setting_is_one_clear_line() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--timeout"));
 }
+
+#[tokio::test]
+async fn a_restart_loads_compiled_components_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut first = NodeProcess::start(&["--data-dir", data_dir]);
+    let sources = first.load_sources();
+    assert_eq!(sources.len(), 10, "{sources:?}");
+    assert!(
+        sources.iter().all(|source| source == "Compiled"),
+        "{sources:?}"
+    );
+    assert!(first.terminate().success());
+
+    let second = NodeProcess::start(&["--data-dir", data_dir]);
+    let sources = second.load_sources();
+    assert_eq!(sources.len(), 10, "{sources:?}");
+    assert!(
+        sources.iter().all(|source| source == "Cache"),
+        "recompiled: {sources:?}"
+    );
+    let id = second.submit(&["upper"], json!({"text": "cached"})).await;
+    assert_eq!(
+        second.outcome(&id).await["results"],
+        json!([{"text": "CACHED"}])
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_and_the_node_serves_on() {
+    let node = NodeProcess::start(&["--max-body", "1KiB"]);
+    let (status, _) = node
+        .post_json(
+            "/v1/envelopes",
+            &json!({"route": ["echo"], "payload": "x".repeat(4096)}),
+        )
+        .await;
+    assert_eq!(status, 413);
+    let id = node.submit(&["echo"], json!("small")).await;
+    assert_eq!(node.outcome(&id).await["status"], "succeeded");
+}
+
+#[test]
+fn a_setting_for_an_unknown_actor_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--actor-timeout",
+            "nosuch=1s",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`nosuch`"));
+}

@@ -20,7 +20,12 @@ async fn a_trap_is_reported_as_trap() {
 #[tokio::test]
 async fn a_guest_past_its_timeout_is_stopped_while_others_serve() {
     let timeout = Duration::from_secs(2);
-    let node = NodeProcess::start(&["--timeout", "2s", "--concurrency", "2"]);
+    let node = NodeProcess::start(&[
+        "--actor-timeout",
+        "spin=2s",
+        "--actor-concurrency",
+        "spin=2",
+    ]);
     let started = Instant::now();
     let spinners: Vec<String> =
         futures::future::join_all((0..2).map(|n| node.submit(&["spin"], json!({"n": n})))).await;
@@ -51,7 +56,7 @@ async fn a_guest_past_its_timeout_is_stopped_while_others_serve() {
 
 #[tokio::test]
 async fn a_guest_over_its_memory_limit_is_stopped() {
-    let node = NodeProcess::start(&["--memory-limit", "32MiB"]);
+    let node = NodeProcess::start(&["--actor-memory-limit", "hog=32MiB"]);
     let id = node.submit(&["hog"], json!({})).await;
     let view = node.outcome(&id).await;
     let error = single_error(&view);
@@ -75,4 +80,26 @@ async fn guest_logs_become_node_events_with_the_envelope_id() {
         line.contains("wasya::guest") && line.contains(&id) && line.contains("\"actor\":\"echo\"")
     });
     assert!(logged, "no guest log event carries {id}");
+}
+
+#[tokio::test]
+async fn per_actor_limits_apply_to_that_actor_only() {
+    let node = NodeProcess::start(&["--actor-timeout", "spin=1500ms", "--memory-limit", "64MiB"]);
+    let (_, actors) = node.get("/v1/actors").await;
+    let limits = |name: &str| {
+        actors
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|actor| actor["name"] == name)
+            .map(|actor| {
+                (
+                    actor["timeout_ms"].clone(),
+                    actor["memory_limit_bytes"].clone(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(limits("spin"), (json!(1500), json!(64 << 20)));
+    assert_eq!(limits("echo"), (json!(30_000), json!(64 << 20)));
 }

@@ -5,6 +5,7 @@
 //! turns a bad value into one clear line before anything starts.
 
 use crate::runtime::ActorLimits;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,8 +21,10 @@ pub struct NodeConfig {
     pub concurrency: usize,
     /// Messages one embedded queue holds (queued plus in flight).
     pub queue_capacity: usize,
-    /// Limits every actor runs under.
+    /// Limits every actor runs under, unless overridden in `per_actor`.
     pub limits: ActorLimits,
+    /// Settings of single actors that differ from the node's defaults.
+    pub per_actor: BTreeMap<String, ActorOverrides>,
     /// Compiled-component cache and other node state; `None` disables the cache.
     pub data_dir: Option<PathBuf>,
     /// How long a stop waits for queued and in-flight messages.
@@ -46,6 +49,7 @@ impl Default for NodeConfig {
             concurrency: default_concurrency(),
             queue_capacity: crate::transport::memory::DEFAULT_CAPACITY,
             limits: ActorLimits::default(),
+            per_actor: BTreeMap::new(),
             data_dir: default_data_dir(),
             grace_period: Duration::from_secs(30),
             pooling: true,
@@ -57,29 +61,70 @@ impl Default for NodeConfig {
     }
 }
 
+/// What one actor sets differently from the node's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActorOverrides {
+    pub timeout: Option<Duration>,
+    pub memory_bytes: Option<usize>,
+    pub concurrency: Option<usize>,
+}
+
 /// A configuration value that cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
 
 impl NodeConfig {
+    /// The limits actor `name` runs under.
+    pub fn limits_for(&self, name: &str) -> ActorLimits {
+        let overrides = self.per_actor.get(name);
+        ActorLimits {
+            timeout: overrides
+                .and_then(|o| o.timeout)
+                .unwrap_or(self.limits.timeout),
+            memory_bytes: overrides
+                .and_then(|o| o.memory_bytes)
+                .unwrap_or(self.limits.memory_bytes),
+            env: self.limits.env.clone(),
+        }
+    }
+
+    /// How many messages of actor `name` run at once.
+    pub fn concurrency_for(&self, name: &str) -> usize {
+        self.per_actor
+            .get(name)
+            .and_then(|o| o.concurrency)
+            .unwrap_or(self.concurrency)
+    }
+
     /// Checks the values against each other and the machine.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: String| Err(ConfigError(message));
-        if self.concurrency == 0 {
-            return fail("--concurrency must be at least 1".into());
-        }
         if self.queue_capacity == 0 {
             return fail("--queue-capacity must be at least 1".into());
         }
-        if self.limits.timeout.is_zero() {
-            return fail("--timeout must be longer than 0".into());
-        }
-        if self.limits.memory_bytes < 64 * 1024 {
-            return fail(format!(
-                "--memory-limit {} is below one WebAssembly page (64KiB)",
-                self.limits.memory_bytes
+        let mut checked = vec![(String::new(), self.concurrency, self.limits.clone())];
+        for name in self.per_actor.keys() {
+            crate::actors::validate_name(name).map_err(|error| ConfigError(error.to_string()))?;
+            checked.push((
+                format!("{name}: "),
+                self.concurrency_for(name),
+                self.limits_for(name),
             ));
+        }
+        for (actor, concurrency, limits) in checked {
+            if concurrency == 0 {
+                return fail(format!("{actor}--concurrency must be at least 1"));
+            }
+            if limits.timeout.is_zero() {
+                return fail(format!("{actor}--timeout must be longer than 0"));
+            }
+            if limits.memory_bytes < 64 * 1024 {
+                return fail(format!(
+                    "{actor}--memory-limit {} is below one WebAssembly page (64KiB)",
+                    limits.memory_bytes
+                ));
+            }
         }
         if self.max_instances == 0 {
             return fail("--max-instances must be at least 1".into());

@@ -35,6 +35,8 @@ pub enum NodeError {
     ActorName { file: PathBuf, source: NameError },
     #[error("no actors to serve in {0} (expected NAME.wasm files)")]
     NoActors(PathBuf),
+    #[error("a setting names actor `{0}`, which is not among the actors to serve")]
+    UnknownOverride(String),
     #[error("actor `{name}`: {source}")]
     Actor { name: String, source: WasmError },
     #[error(transparent)]
@@ -76,9 +78,16 @@ impl Node {
                 .map(|(name, bytes)| (name.to_string(), Arc::<[u8]>::from(*bytes)))
                 .collect(),
         };
+        if let Some(unknown) = config
+            .per_actor
+            .keys()
+            .find(|name| !sources.iter().any(|(source, _)| source == *name))
+        {
+            return Err(NodeError::UnknownOverride(unknown.clone()));
+        }
         let loads = sources.into_iter().map(|(name, bytes)| {
             let engine = engine.clone();
-            let limits = config.limits.clone();
+            let limits = config.limits_for(&name);
             async move {
                 match engine.load(&name, bytes, limits).await {
                     Ok((actor, report)) => {
@@ -105,13 +114,16 @@ impl Node {
         let mut actors = Vec::with_capacity(loaded.len());
         let mut served = Vec::with_capacity(loaded.len());
         for (name, actor) in loaded {
+            let concurrency = config.concurrency_for(&name);
             served.push(ServedActor {
                 name: name.clone(),
                 kind: "wasm",
                 digest: actor.digest().to_owned(),
-                concurrency: config.concurrency,
+                concurrency,
+                timeout_ms: actor.limits().timeout.as_millis() as u64,
+                memory_limit_bytes: actor.limits().memory_bytes,
             });
-            let slot = Arc::new(ActorSlot::new(name, Arc::new(actor), config.concurrency));
+            let slot = Arc::new(ActorSlot::new(name, Arc::new(actor), concurrency));
             router.serve(slot.clone()).await?;
             actors.push(slot);
         }

@@ -36,10 +36,11 @@ impl NodeProcess {
     /// Starts `wasya up` with extra flags and environment variables.
     pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+        command.args(["--log-format", "json", "up", "--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--data-dir") {
+            command.arg("--data-dir").arg(data_dir());
+        }
         command
-            .args(["--log-format", "json", "up", "--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(data_dir())
             .args(extra)
             .env("WASYA_LOG", "info,wasya::guest=debug")
             .envs(env.iter().copied())
@@ -81,6 +82,16 @@ impl NodeProcess {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// The `source` (`Compiled` or `Cache`) of every "actor loaded" event so far.
+    pub fn load_sources(&self) -> Vec<String> {
+        self.log()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["fields"]["message"] == "actor loaded")
+            .map(|event| event["fields"]["source"].as_str().unwrap_or("").to_owned())
+            .collect()
     }
 
     /// The log lines so far.

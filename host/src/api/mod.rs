@@ -26,6 +26,8 @@ pub struct ServedActor {
     pub kind: &'static str,
     pub digest: String,
     pub concurrency: usize,
+    pub timeout_ms: u64,
+    pub memory_limit_bytes: usize,
 }
 
 /// What the handlers share.

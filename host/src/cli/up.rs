@@ -1,11 +1,12 @@
 //! `wasya up`: run a node until SIGINT or SIGTERM, then stop gracefully.
 
 use crate::config::{
-    NodeConfig, default_concurrency, default_data_dir, parse_bytes, parse_duration,
+    ActorOverrides, NodeConfig, default_concurrency, default_data_dir, parse_bytes, parse_duration,
 };
 use crate::node::Node;
 use crate::runtime::ActorLimits;
 use clap::Args;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +32,15 @@ pub struct UpArgs {
     /// Memory one actor instance may grow to.
     #[arg(long, env = "WASYA_MEMORY_LIMIT", default_value = "256MiB", value_parser = parse_bytes)]
     pub memory_limit: usize,
+    /// One actor's timeout, NAME=DURATION (repeatable): `spin=2s`.
+    #[arg(long = "actor-timeout", env = "WASYA_ACTOR_TIMEOUT", value_delimiter = ',', value_parser = parse_actor_timeout)]
+    pub actor_timeout: Vec<(String, Duration)>,
+    /// One actor's memory limit, NAME=SIZE (repeatable): `hog=32MiB`.
+    #[arg(long = "actor-memory-limit", env = "WASYA_ACTOR_MEMORY_LIMIT", value_delimiter = ',', value_parser = parse_actor_memory)]
+    pub actor_memory_limit: Vec<(String, usize)>,
+    /// One actor's concurrency, NAME=N (repeatable): `upper=8`.
+    #[arg(long = "actor-concurrency", env = "WASYA_ACTOR_CONCURRENCY", value_delimiter = ',', value_parser = parse_actor_concurrency)]
+    pub actor_concurrency: Vec<(String, usize)>,
     /// An environment variable granted to the actors, KEY=VALUE (repeatable).
     #[arg(long = "actor-env", env = "WASYA_ACTOR_ENV", value_delimiter = ',', value_parser = parse_key_value)]
     pub actor_env: Vec<(String, String)>,
@@ -61,10 +71,43 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_actor_timeout(text: &str) -> Result<(String, Duration), String> {
+    let (name, value) = parse_key_value(text)?;
+    Ok((name, parse_duration(&value)?))
+}
+
+fn parse_actor_memory(text: &str) -> Result<(String, usize), String> {
+    let (name, value) = parse_key_value(text)?;
+    Ok((name, parse_bytes(&value)?))
+}
+
+fn parse_actor_concurrency(text: &str) -> Result<(String, usize), String> {
+    let (name, value) = parse_key_value(text)?;
+    let count = value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
+    Ok((name, count))
+}
+
 impl UpArgs {
+    fn per_actor(&self) -> BTreeMap<String, ActorOverrides> {
+        let mut per_actor: BTreeMap<String, ActorOverrides> = BTreeMap::new();
+        for (name, timeout) in &self.actor_timeout {
+            per_actor.entry(name.clone()).or_default().timeout = Some(*timeout);
+        }
+        for (name, bytes) in &self.actor_memory_limit {
+            per_actor.entry(name.clone()).or_default().memory_bytes = Some(*bytes);
+        }
+        for (name, count) in &self.actor_concurrency {
+            per_actor.entry(name.clone()).or_default().concurrency = Some(*count);
+        }
+        per_actor
+    }
+
     /// The node configuration these flags describe.
     pub fn into_config(self) -> NodeConfig {
         NodeConfig {
+            per_actor: self.per_actor(),
             listen: Some(self.listen),
             actors_dir: self.actors,
             concurrency: self.concurrency.unwrap_or_else(default_concurrency),
