@@ -76,9 +76,13 @@ async fn guest_logs_become_node_events_with_the_envelope_id() {
     let node = NodeProcess::start(&[]);
     let id = node.submit(&["echo"], json!(1)).await;
     node.outcome(&id).await;
-    let logged = node.log().iter().any(|line| {
-        line.contains("wasya::guest") && line.contains(&id) && line.contains("\"actor\":\"echo\"")
-    });
+    let logged = node
+        .wait_for_log(|line| {
+            line.contains("wasya::guest")
+                && line.contains(&id)
+                && line.contains("\"actor\":\"echo\"")
+        })
+        .await;
     assert!(logged, "no guest log event carries {id}");
 }
 

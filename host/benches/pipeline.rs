@@ -19,7 +19,6 @@ use tokio::sync::Semaphore;
 use wasya::actors::ActorSlot;
 use wasya::envelope::{Envelope, Headers, Route};
 use wasya::outcomes::{Outcomes, Status};
-use wasya::queues::QueueNames;
 use wasya::router::Router;
 use wasya::routing::{Outcome, Output};
 use wasya::runtime::wasm::{EngineOptions, WasmEngine};
@@ -95,7 +94,7 @@ async fn pipeline(
     let concurrency = std::thread::available_parallelism().map_or(1, usize::from);
     let transport = Arc::new(MemoryTransport::new(10_000));
     let outcomes = Arc::new(Outcomes::new(envelopes + samples + 16));
-    let router = Router::new(transport, QueueNames::default(), outcomes.clone());
+    let router = Router::new(transport, outcomes.clone());
     router.serve_end_actors().await.expect("end actors");
     let actors: Vec<String> = (0..HOPS).map(|hop| format!("echo-{hop}")).collect();
     for name in &actors {

@@ -10,7 +10,6 @@ use crate::actors::{ActorSlot, NameError, validate_name};
 use crate::api::{self, ApiState, ServedActor};
 use crate::config::NodeConfig;
 use crate::outcomes::Outcomes;
-use crate::queues::QueueNames;
 use crate::router::Router;
 use crate::runtime::wasm::{EngineOptions, WasmEngine, WasmError};
 use crate::transport::TransportError;
@@ -105,11 +104,7 @@ impl Node {
 
         let transport = Arc::new(MemoryTransport::new(config.queue_capacity));
         let outcomes = Arc::new(Outcomes::new(config.outcome_capacity));
-        let router = Router::new(
-            transport,
-            QueueNames::new(config.queue_prefix.clone()),
-            outcomes,
-        );
+        let router = Router::new(transport, outcomes);
         router.serve_end_actors().await?;
         let mut actors = Vec::with_capacity(loaded.len());
         let mut served = Vec::with_capacity(loaded.len());

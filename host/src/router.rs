@@ -13,7 +13,6 @@
 use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
 use crate::outcomes::{End, Outcomes};
-use crate::queues::QueueNames;
 use crate::routing::{self, Dispatch, ERROR_END, HAPPY_END};
 use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
 use bytes::Bytes;
@@ -32,17 +31,15 @@ type AckOf<T> = <<T as Transport>::Subscription as Subscription>::Ack;
 /// The routing loop of one node.
 pub struct Router<T: Transport> {
     transport: Arc<T>,
-    queues: QueueNames,
     outcomes: Arc<Outcomes>,
     stop_consuming: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl<T: Transport> Router<T> {
-    pub fn new(transport: Arc<T>, queues: QueueNames, outcomes: Arc<Outcomes>) -> Arc<Self> {
+    pub fn new(transport: Arc<T>, outcomes: Arc<Outcomes>) -> Arc<Self> {
         Arc::new(Router {
             transport,
-            queues,
             outcomes,
             stop_consuming: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -59,9 +56,11 @@ impl<T: Transport> Router<T> {
 
     /// Declares the actor's queue and starts consuming it.
     pub async fn serve(self: &Arc<Self>, slot: Arc<ActorSlot>) -> Result<(), TransportError> {
-        let queue = self.queues.for_actor(slot.name());
-        self.transport.declare(&queue).await?;
-        let subscription = self.transport.subscribe(&queue, slot.concurrency()).await?;
+        self.transport.declare(slot.name()).await?;
+        let subscription = self
+            .transport
+            .subscribe(slot.name(), slot.concurrency())
+            .await?;
         let permits = Arc::new(Semaphore::new(slot.concurrency()));
         let router = self.clone();
         self.tasks.spawn(
@@ -76,9 +75,8 @@ impl<T: Transport> Router<T> {
     /// Declares and consumes `happy-end` and `error-end`, recording outcomes.
     pub async fn serve_end_actors(self: &Arc<Self>) -> Result<(), TransportError> {
         for (name, end) in [(HAPPY_END, End::Happy), (ERROR_END, End::Error)] {
-            let queue = self.queues.for_actor(name);
-            self.transport.declare(&queue).await?;
-            let subscription = self.transport.subscribe(&queue, END_CONCURRENCY).await?;
+            self.transport.declare(name).await?;
+            let subscription = self.transport.subscribe(name, END_CONCURRENCY).await?;
             let permits = Arc::new(Semaphore::new(END_CONCURRENCY));
             let router = self.clone();
             self.tasks.spawn(router.consume(
@@ -174,14 +172,12 @@ impl<T: Transport> Router<T> {
 
     /// Sends one dispatch; an envelope for an actor nobody serves goes to error-end.
     async fn dispatch(&self, from: &str, dispatch: Dispatch) -> Result<(), TransportError> {
-        let queue = self.queues.for_actor(&dispatch.actor);
         let body = Bytes::from(dispatch.envelope.to_bytes());
-        match self.transport.send(&queue, body).await {
+        match self.transport.send(&dispatch.actor, body).await {
             Err(TransportError::NoSuchQueue(_)) if dispatch.actor != ERROR_END => {
                 let failed = routing::unknown_actor(from, dispatch);
-                let queue = self.queues.for_actor(&failed.actor);
                 self.transport
-                    .send(&queue, Bytes::from(failed.envelope.to_bytes()))
+                    .send(&failed.actor, Bytes::from(failed.envelope.to_bytes()))
                     .await
             }
             other => other,
@@ -217,16 +213,14 @@ impl<T: Transport> Router<T> {
             .unwrap_or(HAPPY_END)
             .to_owned();
         self.outcomes.submitted(&envelope.id);
-        let queue = self.queues.for_actor(&actor);
         self.transport
-            .send(&queue, Bytes::from(envelope.to_bytes()))
+            .send(&actor, Bytes::from(envelope.to_bytes()))
             .await
     }
 
     /// Puts raw bytes on an actor's queue, as an outside producer would.
     pub async fn publish_raw(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
-        let queue = self.queues.for_actor(actor);
-        self.transport.send(&queue, body).await
+        self.transport.send(actor, body).await
     }
 
     /// Stops the node's routing within `grace`: lets the embedded queues drain, stops

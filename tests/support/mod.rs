@@ -94,6 +94,19 @@ impl NodeProcess {
             .collect()
     }
 
+    /// Waits up to 10 s for a log line matching `predicate` (the log is read from a
+    /// pipe, so a line can arrive after the HTTP answer it preceded).
+    pub async fn wait_for_log(&self, predicate: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log().iter().any(|line| predicate(line)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// The log lines so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()

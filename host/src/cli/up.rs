@@ -130,26 +130,26 @@ impl UpArgs {
 
 /// Runs a node until a stop signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    // Listen for signals before anything starts, so a stop sent during start-up is
+    // a graceful one too.
+    let stop = stop_signal()?;
     let node = Node::start(args.into_config()).await?;
     tracing::info!(actors = ?node.actor_names(), "node up");
-    stop_signal().await;
+    stop.await;
     tracing::info!("stopping: draining queues and in-flight messages");
     node.stop().await;
     Ok(())
 }
 
-async fn stop_signal() {
+/// Resolves at the first SIGINT or SIGTERM.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }

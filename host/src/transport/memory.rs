@@ -32,7 +32,7 @@ struct Queue {
     slots: Arc<Semaphore>,
 }
 
-/// In-process queues.
+/// In-process queues, one per actor.
 pub struct MemoryTransport {
     queues: RwLock<HashMap<String, Arc<Queue>>>,
     capacity: usize,
@@ -46,12 +46,12 @@ impl MemoryTransport {
         }
     }
 
-    fn queue(&self, name: &str) -> Result<Arc<Queue>, TransportError> {
+    fn queue(&self, actor: &str) -> Result<Arc<Queue>, TransportError> {
         let queues = self.queues.read().map_err(|_| TransportError::Closed)?;
         queues
-            .get(name)
+            .get(actor)
             .cloned()
-            .ok_or_else(|| TransportError::NoSuchQueue(name.to_owned()))
+            .ok_or_else(|| TransportError::NoSuchQueue(actor.to_owned()))
     }
 }
 
@@ -62,9 +62,9 @@ impl Transport for MemoryTransport {
         "memory"
     }
 
-    async fn declare(&self, queue: &str) -> Result<(), TransportError> {
+    async fn declare(&self, actor: &str) -> Result<(), TransportError> {
         let mut queues = self.queues.write().map_err(|_| TransportError::Closed)?;
-        queues.entry(queue.to_owned()).or_insert_with(|| {
+        queues.entry(actor.to_owned()).or_insert_with(|| {
             let (sender, receiver) = async_channel::unbounded();
             Arc::new(Queue {
                 sender,
@@ -77,18 +77,18 @@ impl Transport for MemoryTransport {
 
     async fn subscribe(
         &self,
-        queue: &str,
+        actor: &str,
         _prefetch: usize,
     ) -> Result<MemorySubscription, TransportError> {
-        let queue = self.queue(queue)?;
+        let queue = self.queue(actor)?;
         Ok(MemorySubscription {
             receiver: queue.receiver.clone(),
             sender: queue.sender.clone(),
         })
     }
 
-    async fn send(&self, queue: &str, body: Bytes) -> Result<(), TransportError> {
-        let queue = self.queue(queue)?;
+    async fn send(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
+        let queue = self.queue(actor)?;
         let slot = queue
             .slots
             .clone()

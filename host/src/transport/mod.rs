@@ -1,7 +1,9 @@
 //! Moving envelope bytes between queues.
 //!
 //! The router sees only this trait, so the embedded queue and a broker are
-//! interchangeable and the same behavioural tests run over both. The contract is the
+//! interchangeable and the same behavioural tests run over both. Queues are named by
+//! the actor that consumes them; each transport maps that to its own names (on a
+//! broker, queue `asya-{actor}` bound with routing key `{actor}`). The contract is the
 //! broker's: a delivery stays owned by the consumer until it is acked; a nack (or a
 //! delivery dropped without either) puts it back for another try, with its attempt
 //! count raised. `send` returns only once the transport has taken responsibility for
@@ -15,7 +17,7 @@ use std::future::Future;
 /// Why the transport could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("no queue named `{0}`")]
+    #[error("no queue for actor `{0}`")]
     NoSuchQueue(String),
     #[error("the transport is closed")]
     Closed,
@@ -53,21 +55,22 @@ pub trait Transport: Send + Sync + 'static {
     /// Short name for logs and metrics (`memory`, `amqp`).
     fn name(&self) -> &'static str;
 
-    /// Makes sure `queue` exists.
-    fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Makes sure the queue of `actor` exists.
+    fn declare(&self, actor: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
 
-    /// Starts consuming `queue`, with at most `prefetch` deliveries unsettled at once.
+    /// Starts consuming the queue of `actor`, with at most `prefetch` deliveries
+    /// unsettled at once.
     fn subscribe(
         &self,
-        queue: &str,
+        actor: &str,
         prefetch: usize,
     ) -> impl Future<Output = Result<Self::Subscription, TransportError>> + Send;
 
-    /// Hands `body` to `queue`; returns once it is safely queued. Waits while the
-    /// queue is full (backpressure).
+    /// Hands `body` to the queue of `actor`; returns once it is safely queued. Waits
+    /// while the queue is full (backpressure).
     fn send(
         &self,
-        queue: &str,
+        actor: &str,
         body: Bytes,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
