@@ -71,7 +71,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         .context("the node answered no id")?
         .to_owned();
     if !args.wait {
-        println!("{id}");
+        print_out(&id)?;
         return Ok(());
     }
     let wait = format!("{}ms", args.timeout.as_millis());
@@ -82,11 +82,20 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot reach the node at {base}"))?;
     let outcome = answer(response).await?;
-    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    print_out(&serde_json::to_string_pretty(&outcome)?)?;
     match outcome["status"].as_str() {
         Some("succeeded") => Ok(()),
         Some("failed") => bail!("envelope {id} failed"),
         _ => bail!("envelope {id} is still pending after {:?}", args.timeout),
+    }
+}
+
+/// Writes one line to stdout; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
     }
 }
 
