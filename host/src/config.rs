@@ -39,6 +39,20 @@ pub struct NodeConfig {
     pub outcome_capacity: usize,
     /// Largest HTTP request body accepted.
     pub max_body_bytes: usize,
+    /// RabbitMQ instead of the embedded queue.
+    pub amqp: Option<AmqpSettings>,
+    /// Consume `happy-end` / `error-end` and record outcomes on this node.
+    pub end_actors: bool,
+    /// Serve only these of the available actors (`None`: all of them).
+    pub serve: Option<Vec<String>>,
+}
+
+/// How the node reaches RabbitMQ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub exchange: String,
+    pub max_redeliveries: u32,
 }
 
 impl Default for NodeConfig {
@@ -57,6 +71,9 @@ impl Default for NodeConfig {
             queue_prefix: "asya-".into(),
             outcome_capacity: crate::outcomes::DEFAULT_CAPACITY,
             max_body_bytes: 64 * 1024 * 1024,
+            amqp: None,
+            end_actors: true,
+            serve: None,
         }
     }
 }
@@ -125,6 +142,15 @@ impl NodeConfig {
                     limits.memory_bytes
                 ));
             }
+        }
+        if let Some(amqp) = &self.amqp
+            && !(amqp.url.starts_with("amqp://") || amqp.url.starts_with("amqps://"))
+        {
+            return fail("--amqp must be an amqp:// or amqps:// URL".into());
+        }
+        for name in self.serve.iter().flatten() {
+            crate::actors::validate_name(name)
+                .map_err(|error| ConfigError(format!("--serve: {error}")))?;
         }
         if self.max_instances == 0 {
             return fail("--max-instances must be at least 1".into());

@@ -1,19 +1,26 @@
-//! A whole node: the engine, the actors, the embedded transport, the router and the
-//! HTTP API, started and stopped as one.
+//! A whole node: the engine, the actors, a transport, the router and the HTTP API,
+//! started and stopped as one.
 //!
 //! [`Node::start`] returns once every actor is loaded and consuming and the API is
-//! bound, so a caller (the CLI, a test, a benchmark) can send envelopes at once.
-//! [`Node::stop`] is the graceful stop: readiness goes false, the API stops taking new
-//! envelopes, the embedded queues drain, in-flight calls finish within the grace period.
+//! bound, so a caller (the CLI, a test, a benchmark) can send envelopes at once. The
+//! transport (embedded queue or RabbitMQ) is chosen by the configuration; everything
+//! after that choice is generic over [`Transport`], so the node behaves the same on
+//! both. [`Node::stop`] is the graceful stop: readiness goes false, the API stops
+//! taking envelopes, the embedded queues drain, consumers stop, in-flight calls finish
+//! within the grace period, and the transport closes.
 
 use crate::actors::{ActorSlot, NameError, validate_name};
 use crate::api::{self, ApiState, ServedActor};
 use crate::config::NodeConfig;
 use crate::outcomes::Outcomes;
+use crate::queues::QueueNames;
 use crate::router::Router;
-use crate::runtime::wasm::{EngineOptions, WasmEngine, WasmError};
-use crate::transport::TransportError;
+use crate::routing::{ERROR_END, HAPPY_END};
+use crate::runtime::wasm::{EngineOptions, WasmActor, WasmEngine, WasmError};
+use crate::transport::amqp::{AmqpOptions, AmqpTransport};
 use crate::transport::memory::MemoryTransport;
+use crate::transport::{Transport, TransportError};
+use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +43,8 @@ pub enum NodeError {
     NoActors(PathBuf),
     #[error("a setting names actor `{0}`, which is not among the actors to serve")]
     UnknownOverride(String),
+    #[error("--serve names actor `{0}`, which is not among the available actors")]
+    UnknownServe(String),
     #[error("actor `{name}`: {source}")]
     Actor { name: String, source: WasmError },
     #[error(transparent)]
@@ -51,151 +60,190 @@ pub enum NodeError {
 
 /// A running node.
 pub struct Node {
-    router: Arc<Router<MemoryTransport>>,
-    actors: Vec<Arc<ActorSlot>>,
-    ready: Arc<AtomicBool>,
-    stop_http: CancellationToken,
-    http: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
-    config: NodeConfig,
+    local_addr: Option<SocketAddr>,
+    actor_names: Vec<String>,
+    stop: Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>,
 }
 
 impl Node {
-    /// Loads the actors, starts routing and binds the API.
+    /// Loads the actors, connects the transport, starts routing and binds the API.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate()?;
-        let engine = WasmEngine::new(&EngineOptions {
-            pooling: config.pooling,
-            max_instances: config.max_instances,
-            cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
-            ..EngineOptions::default()
-        })
-        .map_err(NodeError::Engine)?;
-        let sources = match &config.actors_dir {
-            Some(dir) => read_actors_dir(dir).await?,
-            None => crate::bundled::BUNDLED_ACTORS
-                .iter()
-                .map(|(name, bytes)| (name.to_string(), Arc::<[u8]>::from(*bytes)))
-                .collect(),
-        };
-        if let Some(unknown) = config
-            .per_actor
-            .keys()
-            .find(|name| !sources.iter().any(|(source, _)| source == *name))
-        {
-            return Err(NodeError::UnknownOverride(unknown.clone()));
-        }
-        let loads = sources.into_iter().map(|(name, bytes)| {
-            let engine = engine.clone();
-            let limits = config.limits_for(&name);
-            async move {
-                match engine.load(&name, bytes, limits).await {
-                    Ok((actor, report)) => {
-                        tracing::info!(
-                            actor = %name, digest = %report.digest, source = ?report.source,
-                            elapsed_ms = report.elapsed.as_millis() as u64, "actor loaded"
-                        );
-                        Ok((name, actor))
-                    }
-                    Err(source) => Err(NodeError::Actor { name, source }),
-                }
+        let loaded = load_actors(&config).await?;
+        match &config.amqp {
+            None => {
+                let transport = MemoryTransport::new(config.queue_capacity);
+                run(Arc::new(transport), loaded, config).await
             }
-        });
-        let loaded = futures::future::try_join_all(loads).await?;
-
-        let transport = Arc::new(MemoryTransport::new(config.queue_capacity));
-        let outcomes = Arc::new(Outcomes::new(config.outcome_capacity));
-        let router = Router::new(transport, outcomes);
-        router.serve_end_actors().await?;
-        let mut actors = Vec::with_capacity(loaded.len());
-        let mut served = Vec::with_capacity(loaded.len());
-        for (name, actor) in loaded {
-            let concurrency = config.concurrency_for(&name);
-            served.push(ServedActor {
-                name: name.clone(),
-                kind: "wasm",
-                digest: actor.digest().to_owned(),
-                concurrency,
-                timeout_ms: actor.limits().timeout.as_millis() as u64,
-                memory_limit_bytes: actor.limits().memory_bytes,
-            });
-            let slot = Arc::new(ActorSlot::new(name, Arc::new(actor), concurrency));
-            router.serve(slot.clone()).await?;
-            actors.push(slot);
-        }
-
-        let ready = Arc::new(AtomicBool::new(true));
-        let stop_http = CancellationToken::new();
-        let http = match config.listen {
-            None => None,
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| NodeError::Listen { addr, source })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| NodeError::Listen { addr, source })?;
-                let app = api::app(Arc::new(ApiState {
-                    router: router.clone(),
-                    ready: ready.clone(),
-                    actors: served,
-                    max_body_bytes: config.max_body_bytes,
-                }));
-                let stop = stop_http.clone();
-                let server = tokio::spawn(async move {
-                    let serve = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move { stop.cancelled().await });
-                    if let Err(error) = serve.await {
-                        tracing::error!(%error, "the HTTP server failed");
-                    }
-                });
-                tracing::info!(address = %bound, "HTTP API listening");
-                Some((bound, server))
+            Some(amqp) => {
+                let options = AmqpOptions {
+                    exchange: amqp.exchange.clone(),
+                    names: QueueNames::new(config.queue_prefix.clone()),
+                    max_redeliveries: amqp.max_redeliveries,
+                    ..AmqpOptions::new(amqp.url.clone())
+                };
+                let transport = AmqpTransport::connect(options).await?;
+                run(Arc::new(transport), loaded, config).await
             }
-        };
-        Ok(Node {
-            router,
-            actors,
-            ready,
-            stop_http,
-            http,
-            config,
-        })
+        }
     }
 
     /// The address the API is bound to.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().map(|(addr, _)| *addr)
-    }
-
-    pub fn router(&self) -> &Arc<Router<MemoryTransport>> {
-        &self.router
+        self.local_addr
     }
 
     /// Names of the actors served.
-    pub fn actor_names(&self) -> Vec<&str> {
-        self.actors.iter().map(|slot| slot.name()).collect()
+    pub fn actor_names(&self) -> &[String] {
+        &self.actor_names
     }
 
     /// Stops gracefully within the configured grace period.
     pub async fn stop(self) {
-        self.ready.store(false, Ordering::SeqCst);
-        self.stop_http.cancel();
-        let unfinished = self.router.shutdown(self.config.grace_period).await;
-        if unfinished > 0 {
-            tracing::warn!(
-                unfinished,
-                "grace period over with messages still in flight"
-            );
-        }
-        if let Some((_, server)) = self.http
-            && tokio::time::timeout(std::time::Duration::from_secs(5), server)
-                .await
-                .is_err()
-        {
-            tracing::warn!("the HTTP server did not close within 5s");
-        }
-        tracing::info!("node stopped");
+        (self.stop)().await;
     }
+}
+
+/// Reads, compiles (or loads from cache) the actors this node serves.
+async fn load_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, NodeError> {
+    let engine = WasmEngine::new(&EngineOptions {
+        pooling: config.pooling,
+        max_instances: config.max_instances,
+        cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
+        ..EngineOptions::default()
+    })
+    .map_err(NodeError::Engine)?;
+    let mut sources = match &config.actors_dir {
+        Some(dir) => read_actors_dir(dir).await?,
+        None => crate::bundled::BUNDLED_ACTORS
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), Arc::<[u8]>::from(*bytes)))
+            .collect(),
+    };
+    if let Some(serve) = &config.serve {
+        if let Some(unknown) = serve
+            .iter()
+            .find(|name| !sources.iter().any(|(source, _)| source == *name))
+        {
+            return Err(NodeError::UnknownServe(unknown.clone()));
+        }
+        sources.retain(|(name, _)| serve.contains(name));
+    }
+    if let Some(unknown) = config
+        .per_actor
+        .keys()
+        .find(|name| !sources.iter().any(|(source, _)| source == *name))
+    {
+        return Err(NodeError::UnknownOverride(unknown.clone()));
+    }
+    let loads = sources.into_iter().map(|(name, bytes)| {
+        let engine = engine.clone();
+        let limits = config.limits_for(&name);
+        async move {
+            match engine.load(&name, bytes, limits).await {
+                Ok((actor, report)) => {
+                    tracing::info!(
+                        actor = %name, digest = %report.digest, source = ?report.source,
+                        elapsed_ms = report.elapsed.as_millis() as u64, "actor loaded"
+                    );
+                    Ok((name, actor))
+                }
+                Err(source) => Err(NodeError::Actor { name, source }),
+            }
+        }
+    });
+    futures::future::try_join_all(loads).await
+}
+
+/// Starts routing on `transport` and binds the API.
+async fn run<T: Transport>(
+    transport: Arc<T>,
+    loaded: Vec<(String, WasmActor)>,
+    config: NodeConfig,
+) -> Result<Node, NodeError> {
+    let outcomes = Arc::new(Outcomes::new(config.outcome_capacity));
+    let router = Router::new(transport.clone(), outcomes);
+    if config.end_actors {
+        router.serve_end_actors().await?;
+    } else {
+        // Others record outcomes; the end queues must exist all the same.
+        for end in [HAPPY_END, ERROR_END] {
+            transport.declare(end).await?;
+        }
+    }
+    let mut served = Vec::with_capacity(loaded.len());
+    for (name, actor) in loaded {
+        let concurrency = config.concurrency_for(&name);
+        served.push(ServedActor {
+            name: name.clone(),
+            kind: "wasm",
+            digest: actor.digest().to_owned(),
+            concurrency,
+            timeout_ms: actor.limits().timeout.as_millis() as u64,
+            memory_limit_bytes: actor.limits().memory_bytes,
+        });
+        let slot = ActorSlot::new(name, Arc::new(actor), concurrency);
+        router.serve(Arc::new(slot)).await?;
+    }
+    let actor_names: Vec<String> = served.iter().map(|actor| actor.name.clone()).collect();
+
+    let ready = Arc::new(AtomicBool::new(true));
+    let stop_http = CancellationToken::new();
+    let http = match config.listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Listen { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| NodeError::Listen { addr, source })?;
+            let app = api::app(Arc::new(ApiState {
+                router: router.clone(),
+                ready: ready.clone(),
+                actors: served,
+                max_body_bytes: config.max_body_bytes,
+            }));
+            let stop = stop_http.clone();
+            let server = tokio::spawn(async move {
+                let serve = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(error) = serve.await {
+                    tracing::error!(%error, "the HTTP server failed");
+                }
+            });
+            tracing::info!(address = %bound, transport = transport.name(), "HTTP API listening");
+            Some((bound, server))
+        }
+    };
+    let local_addr = http.as_ref().map(|(addr, _)| *addr);
+    let grace = config.grace_period;
+    let stop = move || -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            ready.store(false, Ordering::SeqCst);
+            stop_http.cancel();
+            let unfinished = router.shutdown(grace).await;
+            if unfinished > 0 {
+                tracing::warn!(
+                    unfinished,
+                    "grace period over with messages still in flight"
+                );
+            }
+            if let Some((_, server)) = http
+                && tokio::time::timeout(std::time::Duration::from_secs(5), server)
+                    .await
+                    .is_err()
+            {
+                tracing::warn!("the HTTP server did not close within 5s");
+            }
+            tracing::info!("node stopped");
+        })
+    };
+    Ok(Node {
+        local_addr,
+        actor_names,
+        stop: Box::new(stop),
+    })
 }
 
 /// Reads `NAME.wasm` files of a directory, off the async runtime.

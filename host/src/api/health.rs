@@ -13,14 +13,19 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: actors loaded and consuming, not stopping.
+/// `GET /readyz`: actors loaded and consuming, the transport connected, not stopping.
 pub async fn readyz<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
 ) -> (StatusCode, &'static str) {
-    if state.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready")
+    if !state.ready.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: stopping")
+    } else if !state.router.transport().is_ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: transport disconnected",
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        (StatusCode::OK, "ready")
     }
 }
 

@@ -1,7 +1,8 @@
 //! `wasya up`: run a node until SIGINT or SIGTERM, then stop gracefully.
 
 use crate::config::{
-    ActorOverrides, NodeConfig, default_concurrency, default_data_dir, parse_bytes, parse_duration,
+    ActorOverrides, AmqpSettings, NodeConfig, default_concurrency, default_data_dir, parse_bytes,
+    parse_duration,
 };
 use crate::node::Node;
 use crate::runtime::ActorLimits;
@@ -59,6 +60,21 @@ pub struct UpArgs {
     /// Prefix of queue names.
     #[arg(long, env = "WASYA_QUEUE_PREFIX", default_value = "asya-")]
     pub queue_prefix: String,
+    /// Use RabbitMQ at this URL instead of the embedded queue (also ASYA_RABBITMQ_URL).
+    #[arg(long, env = "WASYA_AMQP_URL")]
+    pub amqp: Option<String>,
+    /// The RabbitMQ topic exchange actors' queues are bound to.
+    #[arg(long, env = "WASYA_EXCHANGE", default_value = "asya")]
+    pub exchange: String,
+    /// Redeliveries of one message before it goes to its queue's `-dlq`.
+    #[arg(long, env = "WASYA_MAX_REDELIVERIES", default_value_t = 5)]
+    pub max_redeliveries: u32,
+    /// Serve only these actors (comma-separated; `none` for none), not all available.
+    #[arg(long, env = "WASYA_SERVE", value_delimiter = ',')]
+    pub serve: Option<Vec<String>>,
+    /// Leave `happy-end` / `error-end` to other nodes: record no outcomes here.
+    #[arg(long, env = "WASYA_NO_END_ACTORS")]
+    pub no_end_actors: bool,
     /// Largest HTTP request body.
     #[arg(long, env = "WASYA_MAX_BODY", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_body: usize,
@@ -123,6 +139,21 @@ impl UpArgs {
             max_instances: self.max_instances,
             queue_prefix: self.queue_prefix,
             max_body_bytes: self.max_body,
+            amqp: self
+                .amqp
+                .or_else(|| std::env::var("ASYA_RABBITMQ_URL").ok())
+                .map(|url| AmqpSettings {
+                    url,
+                    exchange: self.exchange,
+                    max_redeliveries: self.max_redeliveries,
+                }),
+            end_actors: !self.no_end_actors,
+            serve: self.serve.map(|names| {
+                names
+                    .into_iter()
+                    .filter(|name| name != "none" && !name.is_empty())
+                    .collect()
+            }),
             ..NodeConfig::default()
         }
     }

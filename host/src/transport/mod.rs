@@ -9,6 +9,7 @@
 //! count raised. `send` returns only once the transport has taken responsibility for
 //! the message (a broker confirm), so acking the input after all sends is safe.
 
+pub mod amqp;
 pub mod memory;
 
 use bytes::Bytes;
@@ -77,4 +78,18 @@ pub trait Transport: Send + Sync + 'static {
     /// Messages queued or in flight, where the transport can tell (the embedded queue
     /// drains them before a stop; a broker keeps them).
     fn pending(&self) -> Option<usize>;
+
+    /// Whether messages can move now (false while a broker is unreachable).
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    /// Stops every subscription from taking new deliveries; deliveries already taken
+    /// can still be settled.
+    fn stop_consuming(&self) {}
+
+    /// Releases the transport once everything taken is settled.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

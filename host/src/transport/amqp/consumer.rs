@@ -1,0 +1,314 @@
+//! Consuming one actor's queue across reconnects, counting redeliveries.
+//!
+//! A task per subscription consumes the queue on a channel of the current session with
+//! `prefetch` = the actor's concurrency, and forwards deliveries through a channel of
+//! the same bound, so backpressure is the broker's. When the connection dies the task
+//! waits for the next session and consumes again; deliveries it had handed on are
+//! redelivered by the broker (their acks fail harmlessly).
+//!
+//! Redeliveries are counted so a message that kills its consumer every time (a node
+//! crash, a runtime that dies on it) cannot loop forever. A quorum queue counts for us
+//! (`x-delivery-count`). On a classic queue the broker only says "redelivered", so the
+//! node republishes such a message to the same queue with the count in the header
+//! `x-wasya-redeliveries` and acks the old copy. Past `max_redeliveries` the message
+//! goes to `{queue}-dlq` with the reason in `x-wasya-dead-reason`.
+
+use super::session::{Session, Sessions};
+use super::topology::dead_letter_queue;
+use super::{AmqpOptions, json_properties};
+use crate::transport::{AckHandle, Delivery, Subscription, TransportError};
+use bytes::Bytes;
+use futures::StreamExt;
+use lapin::Acker;
+use lapin::Confirmation;
+use lapin::message::Delivery as LapinDelivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The header carrying the redelivery count on classic queues.
+pub const REDELIVERIES_HEADER: &str = "x-wasya-redeliveries";
+/// The header carrying why a message was dead-lettered.
+pub const DEAD_REASON_HEADER: &str = "x-wasya-dead-reason";
+const QUORUM_COUNT_HEADER: &str = "x-delivery-count";
+
+/// Deliveries from one actor's queue.
+pub struct AmqpSubscription {
+    receiver: mpsc::Receiver<Delivery<AmqpAck>>,
+}
+
+impl Subscription for AmqpSubscription {
+    type Ack = AmqpAck;
+
+    async fn next(&mut self) -> Option<Delivery<AmqpAck>> {
+        self.receiver.recv().await
+    }
+}
+
+/// Settles one RabbitMQ delivery; requeues it if dropped unsettled.
+pub struct AmqpAck {
+    acker: Option<Acker>,
+    // Keeps the consumer's channel open until this delivery is settled.
+    _channel: Channel,
+}
+
+impl AmqpAck {
+    fn settled(result: lapin::Result<bool>) -> Result<(), TransportError> {
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TransportError::Other(
+                "the delivery's channel is gone; the broker redelivers it".into(),
+            )),
+            Err(error) => Err(TransportError::Other(error.to_string())),
+        }
+    }
+}
+
+impl AckHandle for AmqpAck {
+    async fn ack(mut self) -> Result<(), TransportError> {
+        match self.acker.take() {
+            Some(acker) => Self::settled(acker.ack(BasicAckOptions::default()).await),
+            None => Ok(()),
+        }
+    }
+
+    async fn requeue(mut self) -> Result<(), TransportError> {
+        match self.acker.take() {
+            Some(acker) => Self::settled(acker.nack(requeue()).await),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AmqpAck {
+    fn drop(&mut self) {
+        if let Some(acker) = self.acker.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = acker.nack(requeue()).await;
+            });
+        }
+    }
+}
+
+fn requeue() -> BasicNackOptions {
+    BasicNackOptions {
+        requeue: true,
+        multiple: false,
+    }
+}
+
+/// Starts consuming `actor`'s queue.
+pub fn spawn(
+    sessions: Arc<Sessions>,
+    options: Arc<AmqpOptions>,
+    actor: String,
+    prefetch: usize,
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+) -> AmqpSubscription {
+    let prefetch = prefetch.clamp(1, usize::from(u16::MAX));
+    let (sender, receiver) = mpsc::channel(prefetch);
+    let consumer = Consumer {
+        sessions,
+        options: options.clone(),
+        queue: options.names.for_actor(&actor),
+        prefetch,
+        sender,
+        stop,
+    };
+    tasks.spawn(consumer.run());
+    AmqpSubscription { receiver }
+}
+
+struct Consumer {
+    sessions: Arc<Sessions>,
+    options: Arc<AmqpOptions>,
+    queue: String,
+    prefetch: usize,
+    sender: mpsc::Sender<Delivery<AmqpAck>>,
+    stop: CancellationToken,
+}
+
+enum Ended {
+    Stopped,
+    Lost,
+}
+
+impl Consumer {
+    async fn run(self) {
+        let mut generation = 0;
+        while let Some(session) = self.sessions.next_after(generation, &self.stop).await {
+            generation = session.generation;
+            match self.consume(&session).await {
+                Ok(Ended::Stopped) => return,
+                Ok(Ended::Lost) => {
+                    tracing::warn!(queue = %self.queue, "consumer ended; resuming on the next connection");
+                }
+                Err(error) => {
+                    tracing::warn!(queue = %self.queue, %error, "consumer failed; resuming on the next connection");
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, session: &Session) -> lapin::Result<Ended> {
+        let channel = session.connection.create_channel().await?;
+        let prefetch = u16::try_from(self.prefetch).unwrap_or(u16::MAX);
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::debug!(queue = %self.queue, "consuming");
+        loop {
+            let item = tokio::select! {
+                _ = self.stop.cancelled() => {
+                    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                    return Ok(Ended::Stopped);
+                }
+                item = consumer.next() => item,
+            };
+            let delivery = match item {
+                None => return Ok(Ended::Lost),
+                Some(Err(error)) => return Err(error),
+                Some(Ok(delivery)) => delivery,
+            };
+            if let Some(delivery) = self.admit(session, &channel, delivery).await
+                && self.sender.send(delivery).await.is_err()
+            {
+                // The router stopped listening: what it did not take goes back.
+                let _ = channel
+                    .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+                    .await;
+                return Ok(Ended::Stopped);
+            }
+        }
+    }
+
+    /// Counts the redeliveries of a message: hands it on, republishes it with its
+    /// count, or dead-letters it.
+    async fn admit(
+        &self,
+        session: &Session,
+        channel: &Channel,
+        delivery: LapinDelivery,
+    ) -> Option<Delivery<AmqpAck>> {
+        let headers = delivery.properties.headers().clone().unwrap_or_default();
+        let quorum_count = header_count(&headers, QUORUM_COUNT_HEADER);
+        let counted = header_count(&headers, REDELIVERIES_HEADER).unwrap_or(0);
+        let redeliveries = match quorum_count {
+            Some(count) => count.max(counted),
+            None => counted + u32::from(delivery.redelivered),
+        };
+        if redeliveries > self.options.max_redeliveries {
+            let reason = format!(
+                "redelivered {redeliveries} times without being settled (limit {}): it crashes or stalls whatever consumes it",
+                self.options.max_redeliveries
+            );
+            self.move_to(
+                session,
+                delivery,
+                &dead_letter_queue(&self.queue),
+                headers,
+                redeliveries,
+                Some(reason),
+            )
+            .await;
+            return None;
+        }
+        if quorum_count.is_none() && delivery.redelivered {
+            // Classic queue: carry the count in the message itself.
+            let queue = self.queue.clone();
+            self.move_to(session, delivery, &queue, headers, redeliveries, None)
+                .await;
+            return None;
+        }
+        let LapinDelivery { data, acker, .. } = delivery;
+        Some(Delivery {
+            body: Bytes::from(data),
+            redeliveries,
+            ack: AmqpAck {
+                acker: Some(acker),
+                _channel: channel.clone(),
+            },
+        })
+    }
+
+    /// Publishes a copy of `delivery` to `queue` with its count (and reason), then acks
+    /// the original; on failure the original goes back to its queue.
+    async fn move_to(
+        &self,
+        session: &Session,
+        delivery: LapinDelivery,
+        queue: &str,
+        mut headers: FieldTable,
+        redeliveries: u32,
+        reason: Option<String>,
+    ) {
+        headers.insert(
+            REDELIVERIES_HEADER.into(),
+            AMQPValue::LongInt(i32::try_from(redeliveries).unwrap_or(i32::MAX)),
+        );
+        if let Some(reason) = &reason {
+            headers.insert(
+                DEAD_REASON_HEADER.into(),
+                AMQPValue::LongString(reason.as_str().into()),
+            );
+            tracing::warn!(queue = %self.queue, dead_letter_queue = queue, "{reason}");
+        }
+        let properties: BasicProperties = json_properties().with_headers(headers);
+        let published = async {
+            session
+                .publisher()
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions::default(),
+                    &delivery.data,
+                    properties,
+                )
+                .await?
+                .await
+        }
+        .await;
+        match published {
+            Ok(Confirmation::Ack(_)) => {
+                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            }
+            Ok(_) | Err(_) => {
+                tracing::warn!(
+                    queue,
+                    "could not move a redelivered message; it goes back to its queue"
+                );
+                let _ = delivery.acker.nack(requeue()).await;
+            }
+        }
+    }
+}
+
+fn header_count(headers: &FieldTable, name: &str) -> Option<u32> {
+    let value = headers.inner().get(name)?;
+    let count = match value {
+        AMQPValue::LongLongInt(n) => *n,
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        _ => return None,
+    };
+    u32::try_from(count.max(0)).ok()
+}

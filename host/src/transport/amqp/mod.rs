@@ -1,0 +1,191 @@
+//! RabbitMQ through lapin, with the topology of the Asya mesh.
+//!
+//! - [`session`] keeps one connection up: it reconnects with backoff and jitter,
+//!   redeclares the topology, and tells everyone when a new connection is ready;
+//! - [`topology`] declares the exchange, the queues and their bindings, and uses a queue
+//!   that exists with other arguments (as Asya's operator creates them) as it is;
+//! - [`consumer`] turns a queue into a [`Subscription`] that survives reconnects, counts
+//!   redeliveries and dead-letters messages past the limit.
+//!
+//! Every output is published persistent, with publisher confirms, and `mandatory`, so a
+//! message for an actor whose queue does not exist comes back as
+//! [`TransportError::NoSuchQueue`] instead of vanishing. `send` returns only after the
+//! broker confirmed, which is what lets the router ack the input afterwards.
+
+pub mod consumer;
+pub mod session;
+pub mod topology;
+
+use super::{Transport, TransportError};
+use crate::queues::QueueNames;
+use bytes::Bytes;
+use consumer::AmqpSubscription;
+use lapin::Confirmation;
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Error as LapinError};
+use session::Sessions;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a send waits for a connection before it fails (the input then goes back).
+const SEND_WAIT: Duration = Duration::from_secs(30);
+
+/// How a node uses RabbitMQ.
+#[derive(Debug, Clone)]
+pub struct AmqpOptions {
+    /// `amqp://user:pass@host:port/vhost` (`%2f` for `/`).
+    pub url: String,
+    /// The topic exchange actors' queues are bound to (`asya`).
+    pub exchange: String,
+    pub names: QueueNames,
+    /// Deliveries past this many redeliveries go to `{queue}-dlq`.
+    pub max_redeliveries: u32,
+    /// Channels publishes are spread over.
+    pub publish_channels: usize,
+    /// Shown in the broker's connection list.
+    pub connection_name: String,
+    /// How long the first connection may take before the node gives up starting.
+    pub connect_timeout: Duration,
+}
+
+impl AmqpOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        AmqpOptions {
+            url: url.into(),
+            exchange: "asya".into(),
+            names: QueueNames::default(),
+            max_redeliveries: 5,
+            publish_channels: 4,
+            connection_name: format!("wasya-{}", std::process::id()),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The RabbitMQ transport.
+pub struct AmqpTransport {
+    sessions: Arc<Sessions>,
+    options: Arc<AmqpOptions>,
+    stop_consumers: CancellationToken,
+    consumers: TaskTracker,
+}
+
+/// Shorthand for a broker failure.
+pub(crate) fn broker_error(error: LapinError) -> TransportError {
+    TransportError::Other(error.to_string())
+}
+
+/// The properties of every message wasya publishes.
+pub(crate) fn json_properties() -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+}
+
+impl AmqpTransport {
+    /// Connects (waiting up to `connect_timeout` for the first connection) and keeps
+    /// the connection up from then on.
+    pub async fn connect(options: AmqpOptions) -> Result<Self, TransportError> {
+        let options = Arc::new(options);
+        let sessions = Sessions::start(options.clone());
+        if sessions.current(options.connect_timeout).await.is_none() {
+            let reason = sessions.last_error().unwrap_or_else(|| "no answer".into());
+            sessions.close().await;
+            return Err(TransportError::Other(format!(
+                "cannot reach RabbitMQ at {} within {:?}: {reason}",
+                session::redact(&options.url),
+                options.connect_timeout
+            )));
+        }
+        Ok(AmqpTransport {
+            sessions,
+            options,
+            stop_consumers: CancellationToken::new(),
+            consumers: TaskTracker::new(),
+        })
+    }
+}
+
+impl Transport for AmqpTransport {
+    type Subscription = AmqpSubscription;
+
+    fn name(&self) -> &'static str {
+        "amqp"
+    }
+
+    async fn declare(&self, actor: &str) -> Result<(), TransportError> {
+        self.sessions.declare(actor).await
+    }
+
+    async fn subscribe(
+        &self,
+        actor: &str,
+        prefetch: usize,
+    ) -> Result<AmqpSubscription, TransportError> {
+        Ok(consumer::spawn(
+            self.sessions.clone(),
+            self.options.clone(),
+            actor.to_owned(),
+            prefetch,
+            self.stop_consumers.clone(),
+            &self.consumers,
+        ))
+    }
+
+    async fn send(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
+        let session = self
+            .sessions
+            .current(SEND_WAIT)
+            .await
+            .ok_or_else(|| TransportError::Other("not connected to RabbitMQ".into()))?;
+        let confirm = session
+            .publisher()
+            .basic_publish(
+                self.options.exchange.as_str().into(),
+                actor.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &body,
+                json_properties(),
+            )
+            .await
+            .map_err(broker_error)?
+            .await
+            .map_err(broker_error)?;
+        match confirm {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_returned)) => {
+                Err(TransportError::NoSuchQueue(actor.to_owned()))
+            }
+            Confirmation::Nack(_) => Err(TransportError::Other(format!(
+                "the broker refused a message for `{actor}`"
+            ))),
+            Confirmation::NotRequested => Err(TransportError::Other(
+                "publisher confirms are not enabled on the channel".into(),
+            )),
+        }
+    }
+
+    fn pending(&self) -> Option<usize> {
+        None
+    }
+
+    fn is_ready(&self) -> bool {
+        self.sessions.is_connected()
+    }
+
+    fn stop_consuming(&self) {
+        self.stop_consumers.cancel();
+    }
+
+    async fn close(&self) {
+        self.stop_consumers.cancel();
+        self.consumers.close();
+        self.consumers.wait().await;
+        self.sessions.close().await;
+    }
+}
