@@ -3,6 +3,7 @@
 //! `routing` is the routing matrix of the envelope rules; `limits` the sandbox and its
 //! limits; `lifecycle` start, stop and configuration. Every case starts its own node.
 
+#[macro_use]
 mod support;
 
 mod lifecycle;

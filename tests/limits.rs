@@ -1,13 +1,12 @@
 //! The sandbox and its limits: traps, timeouts and memory limits end one call, go to
 //! error-end with a distinct type, and leave the node serving.
 
-use crate::support::{NodeProcess, single_error};
+use crate::support::{Kind, NodeProcess, single_error};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn a_trap_is_reported_as_trap() {
-    let node = NodeProcess::start(&[]);
+async fn a_trap_is_reported_as_trap(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let id = node.submit(&["trap"], json!({"x": 1})).await;
     let view = node.outcome(&id).await;
     let error = single_error(&view);
@@ -17,10 +16,9 @@ async fn a_trap_is_reported_as_trap() {
     assert_eq!(node.outcome(&id).await["status"], "succeeded");
 }
 
-#[tokio::test]
-async fn a_guest_past_its_timeout_is_stopped_while_others_serve() {
+async fn a_guest_past_its_timeout_is_stopped_while_others_serve(kind: Kind) {
     let timeout = Duration::from_secs(2);
-    let node = NodeProcess::start(&[
+    let node = NodeProcess::start_on(kind, &[
         "--actor-timeout",
         "spin=2s",
         "--actor-concurrency",
@@ -54,9 +52,8 @@ async fn a_guest_past_its_timeout_is_stopped_while_others_serve() {
     );
 }
 
-#[tokio::test]
-async fn a_guest_over_its_memory_limit_is_stopped() {
-    let node = NodeProcess::start(&["--actor-memory-limit", "hog=32MiB"]);
+async fn a_guest_over_its_memory_limit_is_stopped(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &["--actor-memory-limit", "hog=32MiB"]);
     let id = node.submit(&["hog"], json!({})).await;
     let view = node.outcome(&id).await;
     let error = single_error(&view);
@@ -71,9 +68,8 @@ async fn a_guest_over_its_memory_limit_is_stopped() {
     assert_eq!(node.outcome(&id).await["status"], "succeeded");
 }
 
-#[tokio::test]
-async fn guest_logs_become_node_events_with_the_envelope_id() {
-    let node = NodeProcess::start(&[]);
+async fn guest_logs_become_node_events_with_the_envelope_id(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let id = node.submit(&["echo"], json!(1)).await;
     node.outcome(&id).await;
     let logged = node
@@ -86,9 +82,8 @@ async fn guest_logs_become_node_events_with_the_envelope_id() {
     assert!(logged, "no guest log event carries {id}");
 }
 
-#[tokio::test]
-async fn per_actor_limits_apply_to_that_actor_only() {
-    let node = NodeProcess::start(&["--actor-timeout", "spin=1500ms", "--memory-limit", "64MiB"]);
+async fn per_actor_limits_apply_to_that_actor_only(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &["--actor-timeout", "spin=1500ms", "--memory-limit", "64MiB"]);
     let (_, actors) = node.get("/v1/actors").await;
     let limits = |name: &str| {
         actors
@@ -107,3 +102,11 @@ async fn per_actor_limits_apply_to_that_actor_only() {
     assert_eq!(limits("spin"), (json!(1500), json!(64 << 20)));
     assert_eq!(limits("echo"), (json!(30_000), json!(64 << 20)));
 }
+
+on_both_transports!(
+    a_trap_is_reported_as_trap,
+    a_guest_past_its_timeout_is_stopped_while_others_serve,
+    a_guest_over_its_memory_limit_is_stopped,
+    guest_logs_become_node_events_with_the_envelope_id,
+    per_actor_limits_apply_to_that_actor_only,
+);

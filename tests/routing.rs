@@ -1,11 +1,10 @@
 //! The routing matrix: every rule of the envelope format, through real actors.
 
-use crate::support::{NodeProcess, single_error};
+use crate::support::{Kind, NodeProcess, single_error};
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn three_hop_pipeline() {
-    let node = NodeProcess::start(&[]);
+async fn three_hop_pipeline(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let id = node
         .submit(
             &["upper", "echo", "echo"],
@@ -21,9 +20,8 @@ async fn three_hop_pipeline() {
     assert_eq!(ended["envelope"]["route"]["current"], 3);
 }
 
-#[tokio::test]
-async fn fan_out_names_children_after_the_parent() {
-    let node = NodeProcess::start(&[]);
+async fn fan_out_names_children_after_the_parent(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let words = ["one", "two", "three", "four", "five"];
     let id = node
         .submit(
@@ -48,9 +46,8 @@ async fn fan_out_names_children_after_the_parent() {
     }
 }
 
-#[tokio::test]
-async fn empty_result_sends_the_original_to_happy_end() {
-    let node = NodeProcess::start(&[]);
+async fn empty_result_sends_the_original_to_happy_end(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let payload = json!({"keep": "me"});
     let id = node.submit(&["drop", "upper"], payload.clone()).await;
     let view = node.outcome(&id).await;
@@ -61,9 +58,8 @@ async fn empty_result_sends_the_original_to_happy_end() {
     assert_eq!(envelope["route"]["actors"], json!(["drop", "upper"]));
 }
 
-#[tokio::test]
-async fn actor_error_goes_to_error_end_with_the_original_payload() {
-    let node = NodeProcess::start(&[]);
+async fn actor_error_goes_to_error_end_with_the_original_payload(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let payload = json!({"reason": "testing", "n": 1});
     let id = node
         .submit(&["echo", "fail", "echo"], payload.clone())
@@ -85,9 +81,8 @@ async fn actor_error_goes_to_error_end_with_the_original_payload() {
     assert_eq!(envelope["route"]["current"], 1, "route unchanged");
 }
 
-#[tokio::test]
-async fn envelope_mode_adds_a_hop() {
-    let node = NodeProcess::start(&[]);
+async fn envelope_mode_adds_a_hop(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let id = node
         .submit(
             &["route", "upper"],
@@ -107,9 +102,8 @@ async fn envelope_mode_adds_a_hop() {
     );
 }
 
-#[tokio::test]
-async fn envelope_mode_rejects_an_invalid_route_change() {
-    let node = NodeProcess::start(&[]);
+async fn envelope_mode_rejects_an_invalid_route_change(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let payload = json!({"bad_route": true});
     let id = node.submit(&["route", "echo"], payload.clone()).await;
     let view = node.outcome(&id).await;
@@ -118,9 +112,8 @@ async fn envelope_mode_rejects_an_invalid_route_change() {
     assert_eq!(error["original_payload"], payload);
 }
 
-#[tokio::test]
-async fn headers_and_metadata_reach_happy_end() {
-    let node = NodeProcess::start(&[]);
+async fn headers_and_metadata_reach_happy_end(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let id = node
         .submit_body(json!({
@@ -140,9 +133,8 @@ async fn headers_and_metadata_reach_happy_end() {
     );
 }
 
-#[tokio::test]
-async fn a_route_to_a_missing_actor_fails_with_its_name() {
-    let node = NodeProcess::start(&[]);
+async fn a_route_to_a_missing_actor_fails_with_its_name(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let id = node.submit(&["echo", "nowhere"], json!(1)).await;
     let error = single_error(&node.outcome(&id).await).clone();
     assert_eq!(error["details"]["type"], "unknown_actor");
@@ -169,9 +161,8 @@ async fn reject(node: &NodeProcess, raw: Vec<u8>, marker: &str) -> Value {
         .await
 }
 
-#[tokio::test]
-async fn malformed_envelopes_go_to_error_end_with_a_reason() {
-    let node = NodeProcess::start(&[]);
+async fn malformed_envelopes_go_to_error_end_with_a_reason(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
         (
             "m-json",
@@ -228,9 +219,8 @@ async fn malformed_envelopes_go_to_error_end_with_a_reason() {
     assert_eq!(node.outcome(&id).await["results"], json!(["still up"]));
 }
 
-#[tokio::test]
-async fn payloads_of_every_shape_pass_unchanged() {
-    let node = NodeProcess::start(&[]);
+async fn payloads_of_every_shape_pass_unchanged(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let mut deep = json!("bottom");
     for level in 0..100 {
         deep = if level % 2 == 0 {
@@ -257,9 +247,8 @@ async fn payloads_of_every_shape_pass_unchanged() {
     }
 }
 
-#[tokio::test]
-async fn every_message_gets_a_fresh_instance() {
-    let node = NodeProcess::start(&["--concurrency", "1"]);
+async fn every_message_gets_a_fresh_instance(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &["--concurrency", "1"]);
     for _ in 0..5 {
         let id = node.submit(&["leak"], json!({})).await;
         let view = node.outcome(&id).await;
@@ -271,9 +260,8 @@ async fn every_message_gets_a_fresh_instance() {
     }
 }
 
-#[tokio::test]
-async fn a_thousand_envelopes_through_three_hops_arrive_exactly_once() {
-    let node = NodeProcess::start(&[]);
+async fn a_thousand_envelopes_through_three_hops_arrive_exactly_once(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
     let submissions = (0..1000).map(|n| {
         let node = &node;
         async move {
@@ -296,3 +284,18 @@ async fn a_thousand_envelopes_through_three_hops_arrive_exactly_once() {
         );
     }
 }
+
+on_both_transports!(
+    three_hop_pipeline,
+    fan_out_names_children_after_the_parent,
+    empty_result_sends_the_original_to_happy_end,
+    actor_error_goes_to_error_end_with_the_original_payload,
+    envelope_mode_adds_a_hop,
+    envelope_mode_rejects_an_invalid_route_change,
+    headers_and_metadata_reach_happy_end,
+    a_route_to_a_missing_actor_fails_with_its_name,
+    malformed_envelopes_go_to_error_end_with_a_reason,
+    payloads_of_every_shape_pass_unchanged,
+    every_message_gets_a_fresh_instance,
+    a_thousand_envelopes_through_three_hops_arrive_exactly_once,
+);

@@ -7,6 +7,27 @@
 
 #![allow(dead_code)]
 
+/// Runs each named case, an `async fn(Kind)`, once per transport.
+macro_rules! on_both_transports {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(crate::support::Kind::Memory).await
+            })*
+        }
+        mod amqp {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(crate::support::Kind::Amqp).await
+            })*
+        }
+    };
+}
+
+mod broker;
+pub use broker::Broker;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -19,15 +40,54 @@ fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasya-e2e-data")
 }
 
+/// Which transport a node runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Amqp,
+}
+
 /// A running `wasya up` process.
 pub struct NodeProcess {
     child: Option<Child>,
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
+    broker: Option<Arc<Broker>>,
 }
 
 impl NodeProcess {
+    /// Starts a node on `kind`; on RabbitMQ in a virtual host of its own.
+    pub fn start_on(kind: Kind, extra: &[&str]) -> NodeProcess {
+        match kind {
+            Kind::Memory => Self::start(extra),
+            Kind::Amqp => Self::start_on_broker(&Arc::new(Broker::new()), extra),
+        }
+    }
+
+    /// Starts a node on `broker` (several nodes may share one).
+    pub fn start_on_broker(broker: &Arc<Broker>, extra: &[&str]) -> NodeProcess {
+        let url = broker.url();
+        let mut args = vec!["--amqp", url.as_str()];
+        args.extend_from_slice(extra);
+        let mut node = Self::start(&args);
+        node.broker = Some(broker.clone());
+        node
+    }
+
+    /// The broker this node runs on, if any.
+    pub fn broker(&self) -> Option<&Arc<Broker>> {
+        self.broker.as_ref()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts `wasya up` with extra flags; returns once its API is listening.
     pub fn start(extra: &[&str]) -> NodeProcess {
         Self::start_with(extra, &[])
@@ -81,6 +141,7 @@ impl NodeProcess {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
+            broker: None,
         }
     }
 

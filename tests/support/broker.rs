@@ -1,0 +1,92 @@
+//! A RabbitMQ virtual host of its own for each test, so tests run in parallel on one
+//! broker without sharing queues, and a broker fault in one test touches no other.
+//! The virtual host is deleted when the handle drops; ones left by killed runs are
+//! deleted by the next run. RabbitMQ must be running: without it the tests fail.
+
+use std::process::Command;
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PREFIX: &str = "wasya-test-";
+
+fn rabbitmqctl(args: &[&str]) -> String {
+    let output = Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("rabbitmqctl cannot run ({error}): is RabbitMQ installed?"));
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?} failed (is RabbitMQ running?): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Deletes virtual hosts of test runs whose process is gone.
+fn delete_stale_vhosts() {
+    for vhost in rabbitmqctl(&["list_vhosts"]).lines().map(str::trim) {
+        let Some(rest) = vhost.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "delete_vhost", vhost])
+                .output();
+        }
+    }
+}
+
+/// A virtual host on the local broker.
+pub struct Broker {
+    pub vhost: String,
+}
+
+impl Broker {
+    pub fn new() -> Broker {
+        static CLEANUP: Once = Once::new();
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        CLEANUP.call_once(delete_stale_vhosts);
+        let vhost = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        rabbitmqctl(&["add_vhost", &vhost]);
+        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+        Broker { vhost }
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.vhost)
+    }
+
+    /// Closes every client connection of this virtual host from the broker's side.
+    pub fn close_connections(&self) {
+        rabbitmqctl(&[
+            "close_all_connections",
+            "--vhost",
+            &self.vhost,
+            "broker fault injected by a test",
+        ]);
+    }
+
+    /// Messages ready in `queue`.
+    pub fn queue_length(&self, queue: &str) -> Option<u64> {
+        rabbitmqctl(&["list_queues", "-p", &self.vhost, "name", "messages"])
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split_whitespace();
+                (fields.next() == Some(queue)).then(|| fields.next()?.parse().ok())?
+            })
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.vhost])
+            .output();
+    }
+}
