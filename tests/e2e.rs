@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod cluster;
 mod lifecycle;
 mod limits;
 mod routing;

@@ -18,12 +18,15 @@ async fn a_trap_is_reported_as_trap(kind: Kind) {
 
 async fn a_guest_past_its_timeout_is_stopped_while_others_serve(kind: Kind) {
     let timeout = Duration::from_secs(2);
-    let node = NodeProcess::start_on(kind, &[
-        "--actor-timeout",
-        "spin=2s",
-        "--actor-concurrency",
-        "spin=2",
-    ]);
+    let node = NodeProcess::start_on(
+        kind,
+        &[
+            "--actor-timeout",
+            "spin=2s",
+            "--actor-concurrency",
+            "spin=2",
+        ],
+    );
     let started = Instant::now();
     let spinners: Vec<String> =
         futures::future::join_all((0..2).map(|n| node.submit(&["spin"], json!({"n": n})))).await;
@@ -83,7 +86,10 @@ async fn guest_logs_become_node_events_with_the_envelope_id(kind: Kind) {
 }
 
 async fn per_actor_limits_apply_to_that_actor_only(kind: Kind) {
-    let node = NodeProcess::start_on(kind, &["--actor-timeout", "spin=1500ms", "--memory-limit", "64MiB"]);
+    let node = NodeProcess::start_on(
+        kind,
+        &["--actor-timeout", "spin=1500ms", "--memory-limit", "64MiB"],
+    );
     let (_, actors) = node.get("/v1/actors").await;
     let limits = |name: &str| {
         actors

@@ -9,7 +9,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let result = match cli.command {
-        Command::Up(args) => wasya::cli::up::run(args).await,
+        Command::Up(args) => wasya::cli::up::run(*args).await,
         Command::Send(args) => wasya::cli::send::run(args).await,
     };
     match result {

@@ -29,8 +29,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a node on the embedded queue, serving the example actors or a directory of them.
-    Up(up::UpArgs),
+    /// Run a node (embedded queue or RabbitMQ), serving the example actors or a directory of them.
+    Up(Box<up::UpArgs>),
     /// Submit an envelope to a node and (with --wait) print its outcome.
     Send(send::SendArgs),
 }
