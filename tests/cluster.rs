@@ -6,7 +6,6 @@ use crate::support::{Broker, NodeProcess};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 const BURST: usize = 10_000;
 const IN_FLIGHT: usize = 64;
