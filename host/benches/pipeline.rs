@@ -22,7 +22,7 @@ use wasya::outcomes::{Outcomes, Status};
 use wasya::router::Router;
 use wasya::routing::{Outcome, Output};
 use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::runtime::{ActorLimits, ActorRuntime};
+use wasya::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use wasya::transport::memory::MemoryTransport;
 
 const HOPS: usize = 3;
@@ -35,8 +35,12 @@ impl ActorRuntime for NativeEcho {
         "native"
     }
 
-    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { Outcome::Outputs(vec![Output::payload(envelope.payload.clone())]) })
+    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
+        Box::pin(async move {
+            Ok(Outcome::Outputs(vec![Output::payload(
+                envelope.payload.clone(),
+            )]))
+        })
     }
 }
 
@@ -146,7 +150,7 @@ async fn bare_calls(runtime: &dyn ActorRuntime, calls: usize) -> (Duration, Dura
     let actors = vec!["echo".to_owned()];
     let envelope = envelope(0, &actors);
     for _ in 0..100 {
-        runtime.call(&envelope).await;
+        let _ = runtime.call(&envelope).await;
     }
     let mut each = Vec::with_capacity(calls);
     let started = Instant::now();
@@ -154,7 +158,7 @@ async fn bare_calls(runtime: &dyn ActorRuntime, calls: usize) -> (Duration, Dura
         let call = Instant::now();
         let outcome = runtime.call(&envelope).await;
         each.push(call.elapsed());
-        assert!(matches!(outcome, Outcome::Outputs(_)));
+        assert!(matches!(outcome, Ok(Outcome::Outputs(_))));
     }
     let mean = started.elapsed() / calls as u32;
     each.sort();

@@ -45,6 +45,28 @@ pub struct NodeConfig {
     pub end_actors: bool,
     /// Serve only these of the available actors (`None`: all of them).
     pub serve: Option<Vec<String>>,
+    /// Actors served by external runtimes: name and socket path.
+    pub socket_actors: Vec<(String, PathBuf)>,
+    /// Largest response frame read from an external runtime.
+    pub frame_limit: usize,
+    /// The names of the end actors (Asya lets a deployment rename them).
+    pub end_names: EndNames,
+}
+
+/// The names the end actors go by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndNames {
+    pub happy: String,
+    pub error: String,
+}
+
+impl Default for EndNames {
+    fn default() -> Self {
+        EndNames {
+            happy: crate::routing::HAPPY_END.into(),
+            error: crate::routing::ERROR_END.into(),
+        }
+    }
 }
 
 /// How the node reaches RabbitMQ.
@@ -74,6 +96,9 @@ impl Default for NodeConfig {
             amqp: None,
             end_actors: true,
             serve: None,
+            socket_actors: Vec::new(),
+            frame_limit: crate::runtime::socket::DEFAULT_FRAME_LIMIT,
+            end_names: EndNames::default(),
         }
     }
 }
@@ -106,12 +131,18 @@ impl NodeConfig {
         }
     }
 
-    /// How many messages of actor `name` run at once.
+    /// How many messages of actor `name` run at once. A socket actor defaults to one
+    /// (the reference runtime serves one connection at a time).
     pub fn concurrency_for(&self, name: &str) -> usize {
+        let default = if self.socket_actors.iter().any(|(socket, _)| socket == name) {
+            1
+        } else {
+            self.concurrency
+        };
         self.per_actor
             .get(name)
             .and_then(|o| o.concurrency)
-            .unwrap_or(self.concurrency)
+            .unwrap_or(default)
     }
 
     /// Checks the values against each other and the machine.
@@ -147,6 +178,13 @@ impl NodeConfig {
             && !(amqp.url.starts_with("amqp://") || amqp.url.starts_with("amqps://"))
         {
             return fail("--amqp must be an amqp:// or amqps:// URL".into());
+        }
+        for (name, _) in &self.socket_actors {
+            crate::actors::validate_name(name)
+                .map_err(|error| ConfigError(format!("--socket-actor: {error}")))?;
+        }
+        if self.frame_limit < 1024 {
+            return fail("--frame-limit must be at least 1KiB".into());
         }
         for name in self.serve.iter().flatten() {
             crate::actors::validate_name(name)

@@ -228,7 +228,7 @@ impl Envelope {
     }
 }
 
-fn parse_headers(value: Option<Value>) -> Result<Headers, EnvelopeError> {
+pub(crate) fn parse_headers(value: Option<Value>) -> Result<Headers, EnvelopeError> {
     match value {
         None | Some(Value::Null) => Ok(Headers::new()),
         Some(Value::Object(map)) => map
@@ -248,7 +248,7 @@ fn parse_headers(value: Option<Value>) -> Result<Headers, EnvelopeError> {
     }
 }
 
-fn parse_route(value: Option<Value>) -> Result<Route, EnvelopeError> {
+pub(crate) fn parse_route(value: Option<Value>) -> Result<Route, EnvelopeError> {
     let invalid = |field, reason: String| EnvelopeError::InvalidField { field, reason };
     let mut route = match value {
         Some(Value::Object(route)) => route,

@@ -15,7 +15,8 @@ use crate::config::NodeConfig;
 use crate::outcomes::Outcomes;
 use crate::queues::QueueNames;
 use crate::router::Router;
-use crate::routing::{ERROR_END, HAPPY_END};
+use crate::runtime::ActorRuntime;
+use crate::runtime::socket::{SocketActor, SocketOptions};
 use crate::runtime::wasm::{EngineOptions, WasmActor, WasmEngine, WasmError};
 use crate::transport::amqp::{AmqpOptions, AmqpTransport};
 use crate::transport::memory::MemoryTransport;
@@ -45,6 +46,8 @@ pub enum NodeError {
     UnknownOverride(String),
     #[error("--serve names actor `{0}`, which is not among the available actors")]
     UnknownServe(String),
+    #[error("actor `{0}` is defined twice (a wasm actor and a socket actor)")]
+    Duplicate(String),
     #[error("actor `{name}`: {source}")]
     Actor { name: String, source: WasmError },
     #[error(transparent)]
@@ -104,8 +107,65 @@ impl Node {
     }
 }
 
-/// Reads, compiles (or loads from cache) the actors this node serves.
-async fn load_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, NodeError> {
+/// An actor ready to serve, and how the API describes it.
+struct LoadedActor {
+    runtime: Arc<dyn ActorRuntime>,
+    info: ServedActor,
+}
+
+/// The wasm and socket actors this node serves.
+async fn load_actors(config: &NodeConfig) -> Result<Vec<LoadedActor>, NodeError> {
+    let mut loaded: Vec<LoadedActor> = load_wasm_actors(config)
+        .await?
+        .into_iter()
+        .map(|(name, actor)| LoadedActor {
+            info: ServedActor {
+                concurrency: config.concurrency_for(&name),
+                kind: "wasm",
+                digest: Some(actor.digest().to_owned()),
+                socket: None,
+                timeout_ms: actor.limits().timeout.as_millis() as u64,
+                memory_limit_bytes: Some(actor.limits().memory_bytes),
+                name,
+            },
+            runtime: Arc::new(actor),
+        })
+        .collect();
+    for (name, path) in &config.socket_actors {
+        if config
+            .serve
+            .as_ref()
+            .is_some_and(|serve| !serve.contains(name))
+        {
+            continue;
+        }
+        if loaded.iter().any(|actor| &actor.info.name == name) {
+            return Err(NodeError::Duplicate(name.clone()));
+        }
+        let options = SocketOptions {
+            path: path.clone(),
+            timeout: config.limits_for(name).timeout,
+            frame_limit: config.frame_limit,
+            connections: config.concurrency_for(name),
+        };
+        loaded.push(LoadedActor {
+            info: ServedActor {
+                name: name.clone(),
+                kind: "socket",
+                digest: None,
+                socket: Some(path.display().to_string()),
+                concurrency: options.connections,
+                timeout_ms: options.timeout.as_millis() as u64,
+                memory_limit_bytes: None,
+            },
+            runtime: Arc::new(SocketActor::new(name.clone(), options)),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Reads, compiles (or loads from cache) the wasm actors this node serves.
+async fn load_wasm_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, NodeError> {
     let engine = WasmEngine::new(&EngineOptions {
         pooling: config.pooling,
         max_instances: config.max_instances,
@@ -120,10 +180,16 @@ async fn load_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, No
             .map(|(name, bytes)| (name.to_string(), Arc::<[u8]>::from(*bytes)))
             .collect(),
     };
+    let is_socket = |name: &str| {
+        config
+            .socket_actors
+            .iter()
+            .any(|(socket, _)| socket == name)
+    };
     if let Some(serve) = &config.serve {
         if let Some(unknown) = serve
             .iter()
-            .find(|name| !sources.iter().any(|(source, _)| source == *name))
+            .find(|name| !is_socket(name) && !sources.iter().any(|(source, _)| source == *name))
         {
             return Err(NodeError::UnknownServe(unknown.clone()));
         }
@@ -132,7 +198,7 @@ async fn load_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, No
     if let Some(unknown) = config
         .per_actor
         .keys()
-        .find(|name| !sources.iter().any(|(source, _)| source == *name))
+        .find(|name| !is_socket(name) && !sources.iter().any(|(source, _)| source == *name))
     {
         return Err(NodeError::UnknownOverride(unknown.clone()));
     }
@@ -158,32 +224,30 @@ async fn load_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, No
 /// Starts routing on `transport` and binds the API.
 async fn run<T: Transport>(
     transport: Arc<T>,
-    loaded: Vec<(String, WasmActor)>,
+    loaded: Vec<LoadedActor>,
     config: NodeConfig,
 ) -> Result<Node, NodeError> {
     let outcomes = Arc::new(Outcomes::new(config.outcome_capacity));
-    let router = Router::new(transport.clone(), outcomes);
+    let router = Router::with_end_names(transport.clone(), outcomes, config.end_names.clone());
     if config.end_actors {
         router.serve_end_actors().await?;
     } else {
         // Others record outcomes; the end queues must exist all the same.
-        for end in [HAPPY_END, ERROR_END] {
+        for end in [&config.end_names.happy, &config.end_names.error] {
             transport.declare(end).await?;
         }
     }
     let mut served = Vec::with_capacity(loaded.len());
-    for (name, actor) in loaded {
-        let concurrency = config.concurrency_for(&name);
-        served.push(ServedActor {
-            name: name.clone(),
-            kind: "wasm",
-            digest: actor.digest().to_owned(),
-            concurrency,
-            timeout_ms: actor.limits().timeout.as_millis() as u64,
-            memory_limit_bytes: actor.limits().memory_bytes,
-        });
-        let slot = ActorSlot::new(name, Arc::new(actor), concurrency);
-        router.serve(Arc::new(slot)).await?;
+    let mut slots = Vec::with_capacity(loaded.len());
+    for actor in loaded {
+        let slot = Arc::new(ActorSlot::new(
+            actor.info.name.clone(),
+            actor.runtime,
+            actor.info.concurrency,
+        ));
+        router.serve(slot.clone()).await?;
+        served.push(actor.info);
+        slots.push(slot);
     }
     let actor_names: Vec<String> = served.iter().map(|actor| actor.name.clone()).collect();
 
@@ -202,6 +266,7 @@ async fn run<T: Transport>(
                 router: router.clone(),
                 ready: ready.clone(),
                 actors: served,
+                slots,
                 max_body_bytes: config.max_body_bytes,
             }));
             let stop = stop_http.clone();

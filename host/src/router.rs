@@ -11,6 +11,7 @@
 //! the rest wait in the queue (backpressure).
 
 use crate::actors::ActorSlot;
+use crate::config::EndNames;
 use crate::envelope::Envelope;
 use crate::outcomes::{End, Outcomes};
 use crate::routing::{self, Dispatch, ERROR_END, HAPPY_END};
@@ -23,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+/// How long a message whose actor is unavailable waits before it goes back.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(1);
+
 /// How many end-actor messages are recorded at once.
 const END_CONCURRENCY: usize = 64;
 
@@ -32,15 +36,22 @@ type AckOf<T> = <<T as Transport>::Subscription as Subscription>::Ack;
 pub struct Router<T: Transport> {
     transport: Arc<T>,
     outcomes: Arc<Outcomes>,
+    ends: EndNames,
     stop_consuming: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl<T: Transport> Router<T> {
     pub fn new(transport: Arc<T>, outcomes: Arc<Outcomes>) -> Arc<Self> {
+        Self::with_end_names(transport, outcomes, EndNames::default())
+    }
+
+    /// A router whose end actors go by other names (Asya's `ASYA_ACTOR_HAPPY_END`).
+    pub fn with_end_names(transport: Arc<T>, outcomes: Arc<Outcomes>, ends: EndNames) -> Arc<Self> {
         Arc::new(Router {
             transport,
             outcomes,
+            ends,
             stop_consuming: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
@@ -74,7 +85,10 @@ impl<T: Transport> Router<T> {
 
     /// Declares and consumes `happy-end` and `error-end`, recording outcomes.
     pub async fn serve_end_actors(self: &Arc<Self>) -> Result<(), TransportError> {
-        for (name, end) in [(HAPPY_END, End::Happy), (ERROR_END, End::Error)] {
+        for (name, end) in [
+            (self.ends.happy.as_str(), End::Happy),
+            (self.ends.error.as_str(), End::Error),
+        ] {
             self.transport.declare(name).await?;
             let subscription = self.transport.subscribe(name, END_CONCURRENCY).await?;
             let permits = Arc::new(Semaphore::new(END_CONCURRENCY));
@@ -127,7 +141,17 @@ impl<T: Transport> Router<T> {
         let dispatches = match Envelope::parse_for(&delivery.body, actor) {
             Ok(envelope) => {
                 let span = tracing::debug_span!("call", actor, envelope_id = %envelope.id);
-                let outcome = slot.current().call(&envelope).instrument(span).await;
+                let outcome = match slot.current().call(&envelope).instrument(span).await {
+                    Ok(outcome) => outcome,
+                    Err(unavailable) => {
+                        tracing::warn!(actor, envelope_id = %envelope.id, "{unavailable}; the message goes back to its queue");
+                        tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+                        if let Err(error) = delivery.ack.requeue().await {
+                            tracing::warn!(actor, %error, "requeue failed; the transport will redeliver");
+                        }
+                        return;
+                    }
+                };
                 if let routing::Outcome::Failed(failure) = &outcome {
                     tracing::info!(
                         actor, envelope_id = %envelope.id, code = %failure.code,
@@ -173,13 +197,29 @@ impl<T: Transport> Router<T> {
     /// Sends one dispatch; an envelope for an actor nobody serves goes to error-end.
     async fn dispatch(&self, from: &str, dispatch: Dispatch) -> Result<(), TransportError> {
         let body = Bytes::from(dispatch.envelope.to_bytes());
-        match self.transport.send(&dispatch.actor, body).await {
+        match self
+            .transport
+            .send(self.queue_of(&dispatch.actor), body)
+            .await
+        {
             Err(TransportError::NoSuchQueue(_)) if dispatch.actor != ERROR_END => {
                 let failed = routing::unknown_actor(from, dispatch);
                 self.transport
-                    .send(&failed.actor, Bytes::from(failed.envelope.to_bytes()))
+                    .send(
+                        self.queue_of(&failed.actor),
+                        Bytes::from(failed.envelope.to_bytes()),
+                    )
                     .await
             }
+            other => other,
+        }
+    }
+
+    /// The actor whose queue takes envelopes for `actor` (end actors may be renamed).
+    fn queue_of<'a>(&'a self, actor: &'a str) -> &'a str {
+        match actor {
+            HAPPY_END => &self.ends.happy,
+            ERROR_END => &self.ends.error,
             other => other,
         }
     }
@@ -214,7 +254,7 @@ impl<T: Transport> Router<T> {
             .to_owned();
         self.outcomes.submitted(&envelope.id);
         self.transport
-            .send(&actor, Bytes::from(envelope.to_bytes()))
+            .send(self.queue_of(&actor), Bytes::from(envelope.to_bytes()))
             .await
     }
 

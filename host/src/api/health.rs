@@ -13,7 +13,8 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: actors loaded and consuming, the transport connected, not stopping.
+/// `GET /readyz`: actors loaded and consuming, the transport connected, external
+/// runtimes reachable, not stopping.
 pub async fn readyz<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
 ) -> (StatusCode, &'static str) {

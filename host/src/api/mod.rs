@@ -24,10 +24,16 @@ pub use error::ApiError;
 pub struct ServedActor {
     pub name: String,
     pub kind: &'static str,
-    pub digest: String,
+    /// The sha256 of a wasm actor's component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The socket of an external runtime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
     pub concurrency: usize,
     pub timeout_ms: u64,
-    pub memory_limit_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit_bytes: Option<usize>,
 }
 
 /// What the handlers share.
@@ -35,6 +41,8 @@ pub struct ApiState<T: Transport> {
     pub router: Arc<Router<T>>,
     pub ready: Arc<AtomicBool>,
     pub actors: Vec<ServedActor>,
+    /// The served actors, for readiness.
+    pub slots: Vec<Arc<crate::actors::ActorSlot>>,
     pub max_body_bytes: usize,
 }
 

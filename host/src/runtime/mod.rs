@@ -6,6 +6,7 @@
 //! timeouts and limit hits become `Outcome::Failed` with a distinct `details.type`.
 
 pub mod limits;
+pub mod socket;
 pub mod wasm;
 
 use crate::envelope::Envelope;
@@ -14,11 +15,22 @@ use futures::future::BoxFuture;
 
 pub use limits::ActorLimits;
 
+/// The actor could not be run at all right now (its external runtime is down or kept
+/// dying mid-call). Not the envelope's fault: the message goes back to its queue.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("actor unavailable: {0}")]
+pub struct Unavailable(pub String);
+
 /// One deployed actor, ready to be called.
 pub trait ActorRuntime: Send + Sync + 'static {
     /// `wasm` or `socket`.
     fn kind(&self) -> &'static str;
 
     /// Runs the actor on one envelope.
-    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Outcome>;
+    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>>;
+
+    /// Why the actor cannot serve now, if it cannot (readiness).
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
 }

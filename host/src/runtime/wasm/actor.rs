@@ -11,7 +11,7 @@ use super::bindings::wasya::actor::types;
 use super::host::{HostState, MemoryLimitExceeded, TimedOut};
 use crate::envelope::{Envelope, Headers, Route};
 use crate::routing::{Failure, Outcome, Output};
-use crate::runtime::{ActorLimits, ActorRuntime};
+use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,8 +107,8 @@ impl ActorRuntime for WasmActor {
         "wasm"
     }
 
-    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.run(envelope))
+    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
+        Box::pin(async move { Ok(self.run(envelope).await) })
     }
 }
 
