@@ -11,6 +11,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => wasya::cli::up::run(*args).await,
         Command::Send(args) => wasya::cli::send::run(args).await,
+        Command::Sidecar => wasya::cli::sidecar::run().await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

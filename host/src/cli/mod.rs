@@ -5,6 +5,7 @@
 //! [`crate::config::NodeConfig::validate`], so a bad one is reported in one line.
 
 pub mod send;
+pub mod sidecar;
 pub mod up;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,4 +34,6 @@ pub enum Command {
     Up(Box<up::UpArgs>),
     /// Submit an envelope to a node and (with --wait) print its outcome.
     Send(send::SendArgs),
+    /// Serve one socket actor on RabbitMQ from Asya's sidecar environment (ASYA_*).
+    Sidecar,
 }

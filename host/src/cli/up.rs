@@ -75,6 +75,12 @@ pub struct UpArgs {
     /// Leave `happy-end` / `error-end` to other nodes: record no outcomes here.
     #[arg(long, env = "WASYA_NO_END_ACTORS")]
     pub no_end_actors: bool,
+    /// An actor served by an external runtime on a Unix socket, NAME=PATH (repeatable).
+    #[arg(long = "socket-actor", env = "WASYA_SOCKET_ACTORS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub socket_actors: Vec<(String, String)>,
+    /// Largest response frame read from an external runtime.
+    #[arg(long, env = "WASYA_FRAME_LIMIT", default_value = "64MiB", value_parser = parse_bytes)]
+    pub frame_limit: usize,
     /// Largest HTTP request body.
     #[arg(long, env = "WASYA_MAX_BODY", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_body: usize,
@@ -148,6 +154,12 @@ impl UpArgs {
                     max_redeliveries: self.max_redeliveries,
                 }),
             end_actors: !self.no_end_actors,
+            socket_actors: self
+                .socket_actors
+                .into_iter()
+                .map(|(name, path)| (name, PathBuf::from(path)))
+                .collect(),
+            frame_limit: self.frame_limit,
             serve: self.serve.map(|names| {
                 names
                     .into_iter()
@@ -161,10 +173,15 @@ impl UpArgs {
 
 /// Runs a node until a stop signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    run_config(args.into_config()).await
+}
+
+/// Runs a node with this configuration until a stop signal.
+pub async fn run_config(config: NodeConfig) -> anyhow::Result<()> {
     // Listen for signals before anything starts, so a stop sent during start-up is
     // a graceful one too.
     let stop = stop_signal()?;
-    let node = Node::start(args.into_config()).await?;
+    let node = Node::start(config).await?;
     tracing::info!(actors = ?node.actor_names(), "node up");
     stop.await;
     tracing::info!("stopping: draining queues and in-flight messages");
