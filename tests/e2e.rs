@@ -10,3 +10,4 @@ mod cluster;
 mod lifecycle;
 mod limits;
 mod routing;
+mod socket;

@@ -131,14 +131,9 @@ async fn load_actors(config: &NodeConfig) -> Result<Vec<LoadedActor>, NodeError>
             runtime: Arc::new(actor),
         })
         .collect();
+    // Socket actors are named one by one, so each is served; `--serve` picks among
+    // the wasm actors available.
     for (name, path) in &config.socket_actors {
-        if config
-            .serve
-            .as_ref()
-            .is_some_and(|serve| !serve.contains(name))
-        {
-            continue;
-        }
         if loaded.iter().any(|actor| &actor.info.name == name) {
             return Err(NodeError::Duplicate(name.clone()));
         }

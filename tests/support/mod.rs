@@ -26,7 +26,9 @@ macro_rules! on_both_transports {
 }
 
 mod broker;
+mod runtime;
 pub use broker::Broker;
+pub use runtime::Runtime;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -100,8 +102,24 @@ impl NodeProcess {
         if !extra.contains(&"--data-dir") {
             command.arg("--data-dir").arg(data_dir());
         }
+        command.args(extra);
+        Self::spawn(command, env)
+    }
+
+    /// Starts `wasya sidecar` configured by `env` alone.
+    pub fn sidecar(env: &[(&str, &str)]) -> NodeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+        command.args(["--log-format", "json", "sidecar"]);
+        Self::spawn(command, env)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> NodeProcess {
         command
-            .args(extra)
             .env("WASYA_LOG", "info,wasya::guest=debug")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

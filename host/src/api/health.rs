@@ -15,19 +15,27 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: actors loaded and consuming, the transport connected, external
 /// runtimes reachable, not stopping.
-pub async fn readyz<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
-) -> (StatusCode, &'static str) {
-    if !state.ready.load(Ordering::SeqCst) {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: stopping")
-    } else if !state.router.transport().is_ready() {
+pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (StatusCode, String) {
+    let unavailable = |reason: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: transport disconnected",
+            format!("not ready: {reason}"),
         )
-    } else {
-        (StatusCode::OK, "ready")
+    };
+    if !state.ready.load(Ordering::SeqCst) {
+        return unavailable("stopping".into());
     }
+    if !state.router.transport().is_ready() {
+        return unavailable("transport disconnected".into());
+    }
+    if let Some(reason) = state
+        .slots
+        .iter()
+        .find_map(|slot| slot.current().not_ready())
+    {
+        return unavailable(reason);
+    }
+    (StatusCode::OK, "ready".into())
 }
 
 /// `GET /v1/actors`: the actors this node serves.

@@ -69,7 +69,8 @@ pub struct UpArgs {
     /// Redeliveries of one message before it goes to its queue's `-dlq`.
     #[arg(long, env = "WASYA_MAX_REDELIVERIES", default_value_t = 5)]
     pub max_redeliveries: u32,
-    /// Serve only these actors (comma-separated; `none` for none), not all available.
+    /// Serve only these of the available wasm actors (comma-separated; `none` for
+    /// none). Socket actors are always served.
     #[arg(long, env = "WASYA_SERVE", value_delimiter = ',')]
     pub serve: Option<Vec<String>>,
     /// Leave `happy-end` / `error-end` to other nodes: record no outcomes here.
