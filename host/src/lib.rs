@@ -17,6 +17,7 @@ pub mod branch;
 pub mod cli;
 pub mod config;
 pub mod envelope;
+pub mod lag;
 pub mod node;
 pub mod outcomes;
 pub mod queues;

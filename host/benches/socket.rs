@@ -1,0 +1,323 @@
+//! The socket runtime path, measured: `cargo bench --bench socket` (needs python3).
+//!
+//! 1. One socket hop against one wasm hop doing the same work (echo) on the same
+//!    router, same run: throughput with many envelopes in flight, and latency of one
+//!    at a time.
+//! 2. The node's per-message overhead on the socket path: the latency of a socket hop
+//!    through the node against a bare client that only frames, sends and reads on the
+//!    same runtime.
+//! 3. 10,000 envelopes in flight at once against a runtime that holds every call about
+//!    1 s and serves connections concurrently: all must succeed; the process's peak
+//!    RSS and the event-loop lag p99 while they are in flight.
+//!
+//! The runtimes are the repository's reference runtime (`runtimes/python`) with the
+//! `echo` handler, and an asyncio runtime that sleeps (`benches/runtimes`).
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UnixStream;
+use tokio::sync::Semaphore;
+use wasya::actors::ActorSlot;
+use wasya::envelope::{Envelope, Headers, Route};
+use wasya::lag::LagMonitor;
+use wasya::outcomes::{Outcomes, Status};
+use wasya::router::Router;
+use wasya::runtime::socket::frame::{read_frame, write_frame};
+use wasya::runtime::socket::{SocketActor, SocketOptions};
+use wasya::runtime::wasm::{EngineOptions, WasmEngine};
+use wasya::runtime::{ActorLimits, ActorRuntime};
+use wasya::transport::memory::MemoryTransport;
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A runtime process in a socket directory of its own.
+struct RuntimeProcess {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl RuntimeProcess {
+    fn start(command: &mut Command) -> RuntimeProcess {
+        let dir = tempfile::tempdir().expect("a directory");
+        let child = command
+            .env("ASYA_SOCKET_DIR", dir.path())
+            .env("ASYA_LOG_LEVEL", "WARNING")
+            .spawn()
+            .expect("python3 runs");
+        let ready = dir.path().join("runtime-ready");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "the runtime did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RuntimeProcess { child, dir }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("asya-runtime.sock")
+    }
+}
+
+impl Drop for RuntimeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn reference_echo(concurrent: bool) -> RuntimeProcess {
+    let mut command = Command::new("python3");
+    command
+        .arg(repository().join("runtimes/python/wasya_runtime.py"))
+        .env("ASYA_HANDLER", "handlers.echo")
+        .env("ASYA_HANDLER_PATH", repository().join("tests/runtimes"))
+        .env("ASYA_RUNTIME_CONCURRENT", if concurrent { "1" } else { "" });
+    RuntimeProcess::start(&mut command)
+}
+
+fn envelope(n: usize, actor: &str) -> Envelope {
+    Envelope {
+        id: format!("bench-{n}-{}", uuid::Uuid::new_v4()),
+        parent_id: None,
+        route: Route {
+            actors: vec![actor.to_owned()],
+            current: 0,
+            metadata: None,
+        },
+        headers: Headers::new(),
+        payload: json!({"n": n, "text": "a small payload of a few dozen bytes"}),
+    }
+}
+
+fn socket_actor(path: &Path, connections: usize, timeout: Duration) -> Arc<dyn ActorRuntime> {
+    Arc::new(SocketActor::new(
+        "s-echo",
+        SocketOptions {
+            path: path.to_owned(),
+            timeout,
+            frame_limit: 64 << 20,
+            connections,
+        },
+    ))
+}
+
+struct Figures {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Envelopes through one actor: throughput with `window` in flight, then latency one
+/// at a time.
+async fn one_hop(
+    runtime: Arc<dyn ActorRuntime>,
+    concurrency: usize,
+    envelopes: usize,
+    samples: usize,
+) -> Figures {
+    let transport = Arc::new(MemoryTransport::new(envelopes + 64));
+    let outcomes = Arc::new(Outcomes::new(envelopes + samples + 16));
+    let router = Router::new(transport, outcomes.clone());
+    router.serve_end_actors().await.expect("end actors");
+    router
+        .serve(Arc::new(ActorSlot::new("hop", runtime, concurrency)))
+        .await
+        .expect("serve");
+    let window = Arc::new(Semaphore::new(256));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..envelopes {
+        let permit = window.clone().acquire_owned().await.expect("window");
+        let (router, outcomes, envelope) = (router.clone(), outcomes.clone(), envelope(n, "hop"));
+        tasks.spawn(async move {
+            router.submit(&envelope).await.expect("submit");
+            let view = outcomes.wait(&envelope.id, Duration::from_secs(120)).await;
+            drop(permit);
+            view.map(|view| view.status)
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.expect("task"), Some(Status::Succeeded));
+    }
+    let per_second = envelopes as f64 / started.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(samples);
+    for n in 0..samples {
+        let envelope = envelope(n, "hop");
+        let started = Instant::now();
+        router.submit(&envelope).await.expect("submit");
+        let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
+        latencies.push(started.elapsed());
+        assert_eq!(view.map(|view| view.status), Some(Status::Succeeded));
+    }
+    latencies.sort();
+    router.shutdown(Duration::from_secs(5)).await;
+    Figures {
+        per_second,
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+    }
+}
+
+/// A bare client: connect, frame, send, read, close; one at a time.
+async fn bare_client(socket: &Path, samples: usize) -> (Duration, Duration) {
+    let request = envelope(0, "s-echo").to_bytes();
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let mut stream = UnixStream::connect(socket).await.expect("connect");
+        write_frame(&mut stream, &request).await.expect("write");
+        read_frame(&mut stream, 64 << 20).await.expect("read");
+        drop(stream);
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    (latencies[samples / 2], latencies[samples * 99 / 100])
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.3} ms", duration.as_secs_f64() * 1e3)
+}
+
+async fn run() {
+    let envelopes = 5_000;
+    let samples = 1_000;
+    let engine = WasmEngine::new(&EngineOptions::default()).expect("engine");
+    let bytes = wasya::bundled::BUNDLED_ACTORS
+        .iter()
+        .find(|(name, _)| *name == "echo")
+        .expect("echo")
+        .1;
+    let (wasm, _) = engine
+        .load("echo", Arc::from(bytes), ActorLimits::default())
+        .await
+        .expect("echo");
+    let wasm: Arc<dyn ActorRuntime> = Arc::new(wasm);
+    let runtime = reference_echo(true);
+    let socket = socket_actor(&runtime.socket(), 8, Duration::from_secs(30));
+
+    println!(
+        "## One hop, same work (echo), same router, same run ({envelopes} envelopes, 8 at once; {samples} latency samples)\n"
+    );
+    println!("| actor | envelopes/s | e2e p50 | e2e p99 |");
+    println!("|---|---|---|---|");
+    let wasm_figures = one_hop(wasm, 8, envelopes, samples).await;
+    let socket_figures = one_hop(socket.clone(), 8, envelopes, samples).await;
+    for (name, figures) in [
+        ("wasm `echo` (in-process component)", &wasm_figures),
+        ("socket `echo` (reference Python runtime)", &socket_figures),
+    ] {
+        println!(
+            "| {name} | {:.0} | {} | {} |",
+            figures.per_second,
+            ms(figures.p50),
+            ms(figures.p99)
+        );
+    }
+    println!(
+        "\nsocket / wasm throughput: {:.3}; socket / wasm p50 latency: {:.1}x",
+        socket_figures.per_second / wasm_figures.per_second,
+        socket_figures.p50.as_secs_f64() / wasm_figures.p50.as_secs_f64()
+    );
+
+    let (bare_p50, bare_p99) = bare_client(&runtime.socket(), samples).await;
+    let sequential = reference_echo(false);
+    let (serial_bare_p50, _) = bare_client(&sequential.socket(), samples).await;
+    println!(
+        "\n## Per-message overhead of the node on the socket path ({samples} calls, one at a time)\n"
+    );
+    println!("| path | p50 | p99 |");
+    println!("|---|---|---|");
+    println!(
+        "| bare client: connect, frame, send, read (threaded runtime) | {} | {} |",
+        ms(bare_p50),
+        ms(bare_p99)
+    );
+    println!(
+        "| bare client, one-at-a-time runtime | {} | - |",
+        ms(serial_bare_p50)
+    );
+    println!(
+        "| node: submit → socket hop → happy-end recorded | {} | {} |",
+        ms(socket_figures.p50),
+        ms(socket_figures.p99)
+    );
+    println!(
+        "\nnode overhead per message at p50: {} ({:.2}x the bare round trip)",
+        ms(socket_figures.p50.saturating_sub(bare_p50)),
+        socket_figures.p50.as_secs_f64() / bare_p50.as_secs_f64()
+    );
+
+    // 10,000 in flight against a slow, concurrent runtime.
+    let in_flight = 10_000;
+    let mut sleepy = Command::new("python3");
+    sleepy
+        .arg(repository().join("host/benches/runtimes/sleepy_runtime.py"))
+        .arg("1.0");
+    let slow = RuntimeProcess::start(&mut sleepy);
+    let transport = Arc::new(MemoryTransport::new(in_flight * 2));
+    let outcomes = Arc::new(Outcomes::new(in_flight + 16));
+    let router = Router::new(transport, outcomes.clone());
+    router.serve_end_actors().await.expect("end actors");
+    let actor = socket_actor(&slow.socket(), in_flight, Duration::from_secs(60));
+    router
+        .serve(Arc::new(ActorSlot::new("hop", actor, in_flight)))
+        .await
+        .expect("serve");
+    let lag = LagMonitor::spawn(Duration::from_millis(10));
+    let rss_before = peak_rss_mib();
+    let started = Instant::now();
+    let ids: Vec<String> = {
+        let mut ids = Vec::with_capacity(in_flight);
+        for n in 0..in_flight {
+            let envelope = envelope(n, "hop");
+            router.submit(&envelope).await.expect("submit");
+            ids.push(envelope.id);
+        }
+        ids
+    };
+    let mut succeeded = 0;
+    for id in &ids {
+        let view = outcomes.wait(id, Duration::from_secs(120)).await;
+        succeeded += usize::from(view.map(|view| view.status) == Some(Status::Succeeded));
+    }
+    let elapsed = started.elapsed();
+    println!("\n## {in_flight} envelopes in flight at once, runtime holds each call ~1 s\n");
+    println!(
+        "| succeeded | wall | peak RSS of the process | RSS before | event-loop lag p50 | p99 | max |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {succeeded}/{in_flight} | {:.2} s | {:.1} MiB | {:.1} MiB | {} | {} | {} |",
+        elapsed.as_secs_f64(),
+        peak_rss_mib(),
+        rss_before,
+        ms(lag.quantile(0.5).unwrap_or_default()),
+        ms(lag.quantile(0.99).unwrap_or_default()),
+        ms(lag.quantile(1.0).unwrap_or_default()),
+    );
+    assert_eq!(succeeded, in_flight, "every envelope must succeed");
+    router.shutdown(Duration::from_secs(5)).await;
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run());
+}
