@@ -315,9 +315,6 @@ async fn run() {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = wasya::tokio_runtime().expect("tokio runtime");
     runtime.block_on(run());
 }

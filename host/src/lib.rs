@@ -26,6 +26,19 @@ pub mod routing;
 pub mod runtime;
 pub mod transport;
 
+/// The tokio runtime the node runs on.
+///
+/// Timers and I/O readiness are checked every 16 task polls instead of tokio's default
+/// 61: under a burst of thousands of ready tasks (10,000 socket calls completing at
+/// once) that keeps a periodic tick, an HTTP probe or a broker heartbeat from waiting
+/// behind a long run queue, at a small cost in raw throughput.
+pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .event_interval(16)
+        .build()
+}
+
 /// The example actors built from `guests/` and embedded in the binary, as
 /// `(name, component bytes)`.
 pub mod bundled {

@@ -4,15 +4,23 @@
 use clap::Parser;
 use wasya::cli::{Cli, Command, LogFormat};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let result = match cli.command {
-        Command::Up(args) => wasya::cli::up::run(*args).await,
-        Command::Send(args) => wasya::cli::send::run(args).await,
-        Command::Sidecar => wasya::cli::sidecar::run().await,
+    let runtime = match wasya::tokio_runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => wasya::cli::up::run(*args).await,
+            Command::Send(args) => wasya::cli::send::run(args).await,
+            Command::Sidecar => wasya::cli::sidecar::run().await,
+        }
+    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
