@@ -75,11 +75,11 @@ impl LagMonitor {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    #[tokio::test]
     async fn a_blocked_worker_shows_as_lag() {
         let monitor = LagMonitor::spawn(Duration::from_millis(5));
         tokio::time::sleep(Duration::from_millis(30)).await;
-        // Block the only worker thread on purpose.
+        // Block the only thread the runtime has, on purpose.
         std::thread::sleep(Duration::from_millis(120));
         tokio::time::sleep(Duration::from_millis(30)).await;
         let worst = monitor.quantile(1.0).unwrap();
