@@ -14,7 +14,10 @@
 //! (hops) per second until the last one reached the end. `WASYA_BENCH_MESSAGES`
 //! (default 20000) and `WASYA_BENCH_PREFETCH` (default 32) size it.
 
+mod common;
+
 use bytes::Bytes;
+use common::{env_usize, envelope};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -22,14 +25,12 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use wasya::actors::ActorSlot;
-use wasya::envelope::{Envelope, Headers, Route};
 use wasya::outcomes::{Outcomes, Status};
 use wasya::queues::QueueNames;
 use wasya::router::Router;
@@ -37,13 +38,6 @@ use wasya::runtime::ActorLimits;
 use wasya::runtime::wasm::{EngineOptions, WasmEngine};
 use wasya::transport::Transport;
 use wasya::transport::amqp::{AmqpOptions, AmqpTransport};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rabbitmqctl(args: &[&str]) {
     let status = Command::new("rabbitmqctl")
@@ -61,20 +55,6 @@ fn properties() -> BasicProperties {
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
-}
-
-fn envelope(n: usize, actors: &[String]) -> Envelope {
-    Envelope {
-        id: format!("bench-{n}-{}", uuid::Uuid::new_v4()),
-        parent_id: None,
-        route: Route {
-            actors: actors.to_vec(),
-            current: 0,
-            metadata: None,
-        },
-        headers: Headers::new(),
-        payload: json!({"n": n, "text": "a small payload of a few dozen bytes"}),
-    }
 }
 
 /// The raw loop routes like the node: a durable topic exchange, routing key = queue.

@@ -11,13 +11,15 @@
 //! `WASYA_BENCH_ENVELOPES` (default 20000) and `WASYA_BENCH_SAMPLES` (default 2000)
 //! size the runs. Output is a Markdown table.
 
+mod common;
+
+use common::{env_usize, envelope};
 use futures::future::BoxFuture;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasya::actors::ActorSlot;
-use wasya::envelope::{Envelope, Headers, Route};
+use wasya::envelope::Envelope;
 use wasya::outcomes::{Outcomes, Status};
 use wasya::router::Router;
 use wasya::routing::{Outcome, Output};
@@ -41,27 +43,6 @@ impl ActorRuntime for NativeEcho {
                 envelope.payload.clone(),
             )]))
         })
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-fn envelope(n: usize, actors: &[String]) -> Envelope {
-    Envelope {
-        id: format!("bench-{n}-{}", uuid::Uuid::new_v4()),
-        parent_id: None,
-        route: Route {
-            actors: actors.to_vec(),
-            current: 0,
-            metadata: None,
-        },
-        headers: Headers::new(),
-        payload: json!({"n": n, "text": "a small payload of a few dozen bytes"}),
     }
 }
 

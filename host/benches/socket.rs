@@ -13,7 +13,8 @@
 //! The runtimes are the repository's reference runtime (`runtimes/python`) with the
 //! `echo` handler, and an asyncio runtime that sleeps (`benches/runtimes`).
 
-use serde_json::json;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 use wasya::actors::ActorSlot;
-use wasya::envelope::{Envelope, Headers, Route};
+use wasya::envelope::Envelope;
 use wasya::lag::LagMonitor;
 use wasya::outcomes::{Outcomes, Status};
 use wasya::router::Router;
@@ -81,17 +82,7 @@ fn reference_echo(concurrent: bool) -> RuntimeProcess {
 }
 
 fn envelope(n: usize, actor: &str) -> Envelope {
-    Envelope {
-        id: format!("bench-{n}-{}", uuid::Uuid::new_v4()),
-        parent_id: None,
-        route: Route {
-            actors: vec![actor.to_owned()],
-            current: 0,
-            metadata: None,
-        },
-        headers: Headers::new(),
-        payload: json!({"n": n, "text": "a small payload of a few dozen bytes"}),
-    }
+    common::envelope(n, &[actor.to_owned()])
 }
 
 fn socket_actor(path: &Path, connections: usize, timeout: Duration) -> Arc<dyn ActorRuntime> {
