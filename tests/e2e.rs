@@ -9,5 +9,6 @@ mod support;
 mod cluster;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod routing;
 mod socket;

@@ -38,6 +38,9 @@ impl LagMonitor {
     }
 
     fn record(&self, late: Duration) {
+        crate::metrics::metrics()
+            .event_loop_lag
+            .observe(late.as_secs_f64());
         let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         if samples.len() == SAMPLES {
             samples.pop_front();

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod lag;
+pub mod metrics;
 pub mod node;
 pub mod outcomes;
 pub mod queues;

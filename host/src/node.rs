@@ -12,6 +12,7 @@
 use crate::actors::{ActorSlot, NameError, validate_name};
 use crate::api::{self, ApiState, ServedActor};
 use crate::config::NodeConfig;
+use crate::lag::LagMonitor;
 use crate::outcomes::Outcomes;
 use crate::queues::QueueNames;
 use crate::router::Router;
@@ -223,7 +224,12 @@ async fn run<T: Transport>(
     config: NodeConfig,
 ) -> Result<Node, NodeError> {
     let outcomes = Arc::new(Outcomes::new(config.outcome_capacity));
-    let router = Router::with_end_names(transport.clone(), outcomes, config.end_names.clone());
+    let router = Router::configured(
+        transport.clone(),
+        outcomes,
+        config.end_names.clone(),
+        QueueNames::new(config.queue_prefix.clone()),
+    );
     if config.end_actors {
         router.serve_end_actors().await?;
     } else {
@@ -241,11 +247,20 @@ async fn run<T: Transport>(
             actor.info.concurrency,
         ));
         router.serve(slot.clone()).await?;
+        crate::metrics::metrics()
+            .concurrency_limit
+            .with_label_values(&[actor.info.name.as_str()])
+            .set(actor.info.concurrency as i64);
         served.push(actor.info);
         slots.push(slot);
     }
     let actor_names: Vec<String> = served.iter().map(|actor| actor.name.clone()).collect();
 
+    let lag = LagMonitor::spawn(LAG_TICK);
+    let depth = tokio::spawn(report_queue_depths(
+        transport.clone(),
+        slots.iter().map(|slot| slot.name().to_owned()).collect(),
+    ));
     let ready = Arc::new(AtomicBool::new(true));
     let stop_http = CancellationToken::new();
     let http = match config.listen {
@@ -296,6 +311,8 @@ async fn run<T: Transport>(
             {
                 tracing::warn!("the HTTP server did not close within 5s");
             }
+            depth.abort();
+            drop(lag);
             tracing::info!("node stopped");
         })
     };
@@ -304,6 +321,23 @@ async fn run<T: Transport>(
         actor_names,
         stop: Box::new(stop),
     })
+}
+
+/// How often the event-loop lag is sampled.
+const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Keeps the queue-depth gauge current, where the transport can tell.
+async fn report_queue_depths<T: Transport>(transport: Arc<T>, actors: Vec<String>) {
+    let gauge = &crate::metrics::metrics().queue_depth;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for actor in &actors {
+            if let Some(depth) = transport.depth(actor) {
+                gauge.with_label_values(&[actor.as_str()]).set(depth as i64);
+            }
+        }
+    }
 }
 
 /// Reads `NAME.wasm` files of a directory, off the async runtime.

@@ -13,7 +13,9 @@
 use crate::actors::ActorSlot;
 use crate::config::EndNames;
 use crate::envelope::Envelope;
+use crate::metrics::metrics;
 use crate::outcomes::{End, Outcomes};
+use crate::queues::QueueNames;
 use crate::routing::{self, Dispatch, ERROR_END, HAPPY_END};
 use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
 use bytes::Bytes;
@@ -37,21 +39,34 @@ pub struct Router<T: Transport> {
     transport: Arc<T>,
     outcomes: Arc<Outcomes>,
     ends: EndNames,
+    queues: QueueNames,
     stop_consuming: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl<T: Transport> Router<T> {
     pub fn new(transport: Arc<T>, outcomes: Arc<Outcomes>) -> Arc<Self> {
-        Self::with_end_names(transport, outcomes, EndNames::default())
+        Self::configured(
+            transport,
+            outcomes,
+            EndNames::default(),
+            QueueNames::default(),
+        )
     }
 
-    /// A router whose end actors go by other names (Asya's `ASYA_ACTOR_HAPPY_END`).
-    pub fn with_end_names(transport: Arc<T>, outcomes: Arc<Outcomes>, ends: EndNames) -> Arc<Self> {
+    /// A router whose end actors may go by other names (Asya's `ASYA_ACTOR_HAPPY_END`)
+    /// and whose metrics name queues with `queues`.
+    pub fn configured(
+        transport: Arc<T>,
+        outcomes: Arc<Outcomes>,
+        ends: EndNames,
+        queues: QueueNames,
+    ) -> Arc<Self> {
         Arc::new(Router {
             transport,
             outcomes,
             ends,
+            queues,
             stop_consuming: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
@@ -138,13 +153,33 @@ impl<T: Transport> Router<T> {
     /// One message of one actor, from delivery to ack.
     async fn handle(&self, slot: &ActorSlot, delivery: Delivery<AckOf<T>>) {
         let actor = slot.name();
+        let queue = self.queues.for_actor(actor);
+        let m = metrics();
+        m.received
+            .with_label_values(&[queue.as_str(), self.transport.name()])
+            .inc();
+        m.envelope_size
+            .with_label_values(&["received"])
+            .observe(delivery.body.len() as f64);
+        let active = m.active.with_label_values(&[queue.as_str()]);
+        active.inc();
+        let started = std::time::Instant::now();
         let dispatches = match Envelope::parse_for(&delivery.body, actor) {
             Ok(envelope) => {
                 let span = tracing::debug_span!("call", actor, envelope_id = %envelope.id);
-                let outcome = match slot.current().call(&envelope).instrument(span).await {
+                let call_started = std::time::Instant::now();
+                let called = slot.current().call(&envelope).instrument(span).await;
+                m.runtime_duration
+                    .with_label_values(&[queue.as_str()])
+                    .observe(call_started.elapsed().as_secs_f64());
+                let outcome = match called {
                     Ok(outcome) => outcome,
                     Err(unavailable) => {
                         tracing::warn!(actor, envelope_id = %envelope.id, "{unavailable}; the message goes back to its queue");
+                        m.failed
+                            .with_label_values(&[queue.as_str(), "unavailable"])
+                            .inc();
+                        active.dec();
                         tokio::time::sleep(UNAVAILABLE_PAUSE).await;
                         if let Err(error) = delivery.ack.requeue().await {
                             tracing::warn!(actor, %error, "requeue failed; the transport will redeliver");
@@ -157,6 +192,9 @@ impl<T: Transport> Router<T> {
                         actor, envelope_id = %envelope.id, code = %failure.code,
                         kind = %failure.kind, "actor call failed: {}", failure.message
                     );
+                    m.failed
+                        .with_label_values(&[queue.as_str(), failure.kind.as_str()])
+                        .inc();
                 }
                 routing::route_outcome(actor, &envelope, outcome)
             }
@@ -167,13 +205,28 @@ impl<T: Transport> Router<T> {
                     "rejected an envelope: {}",
                     routing::describe(&rejected.error)
                 );
+                m.failed
+                    .with_label_values(&[queue.as_str(), rejected.error.kind()])
+                    .inc();
                 vec![routing::reject(actor, *rejected, || {
                     format!("unidentified-{}", uuid::Uuid::new_v4())
                 })]
             }
         };
+        let status = if dispatches.iter().any(|d| d.actor == ERROR_END) {
+            "error"
+        } else {
+            "success"
+        };
         self.dispatch_then_ack(actor, dispatches, delivery.ack)
             .await;
+        m.processed
+            .with_label_values(&[queue.as_str(), status])
+            .inc();
+        m.processing_duration
+            .with_label_values(&[queue.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        active.dec();
     }
 
     /// Sends every dispatch, then acks; on a transport failure gives the input back.
@@ -196,23 +249,37 @@ impl<T: Transport> Router<T> {
 
     /// Sends one dispatch; an envelope for an actor nobody serves goes to error-end.
     async fn dispatch(&self, from: &str, dispatch: Dispatch) -> Result<(), TransportError> {
-        let body = Bytes::from(dispatch.envelope.to_bytes());
-        match self
-            .transport
-            .send(self.queue_of(&dispatch.actor), body)
-            .await
-        {
+        match self.send(&dispatch).await {
             Err(TransportError::NoSuchQueue(_)) if dispatch.actor != ERROR_END => {
-                let failed = routing::unknown_actor(from, dispatch);
-                self.transport
-                    .send(
-                        self.queue_of(&failed.actor),
-                        Bytes::from(failed.envelope.to_bytes()),
-                    )
-                    .await
+                self.send(&routing::unknown_actor(from, dispatch)).await
             }
             other => other,
         }
+    }
+
+    /// Hands one envelope to the transport, counting it.
+    async fn send(&self, dispatch: &Dispatch) -> Result<(), TransportError> {
+        let body = Bytes::from(dispatch.envelope.to_bytes());
+        self.count_sent(&dispatch.actor, body.len());
+        self.transport
+            .send(self.queue_of(&dispatch.actor), body)
+            .await
+    }
+
+    fn count_sent(&self, actor: &str, size: usize) {
+        let message_type = match actor {
+            HAPPY_END => "happy_end",
+            ERROR_END => "error_end",
+            _ => "routing",
+        };
+        let queue = self.queues.for_actor(self.queue_of(actor));
+        let m = metrics();
+        m.sent
+            .with_label_values(&[queue.as_str(), message_type])
+            .inc();
+        m.envelope_size
+            .with_label_values(&["sent"])
+            .observe(size as f64);
     }
 
     /// The actor whose queue takes envelopes for `actor` (end actors may be renamed).

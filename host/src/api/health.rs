@@ -42,3 +42,14 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
 pub async fn actors<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> Json<Vec<ServedActor>> {
     Json(state.actors.clone())
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+}

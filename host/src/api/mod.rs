@@ -61,6 +61,7 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
         )
         .route("/v1/actors", get(health::actors::<T>))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz::<T>))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

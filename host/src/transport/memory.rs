@@ -106,6 +106,11 @@ impl Transport for MemoryTransport {
             .map_err(|_| TransportError::Closed)
     }
 
+    fn depth(&self, actor: &str) -> Option<usize> {
+        let queue = self.queue(actor).ok()?;
+        Some(self.capacity - queue.slots.available_permits())
+    }
+
     fn pending(&self) -> Option<usize> {
         let queues = self.queues.read().ok()?;
         Some(

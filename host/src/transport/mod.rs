@@ -79,6 +79,11 @@ pub trait Transport: Send + Sync + 'static {
     /// drains them before a stop; a broker keeps them).
     fn pending(&self) -> Option<usize>;
 
+    /// Messages queued or in flight for `actor`, where the transport can tell.
+    fn depth(&self, _actor: &str) -> Option<usize> {
+        None
+    }
+
     /// Whether messages can move now (false while a broker is unreachable).
     fn is_ready(&self) -> bool {
         true

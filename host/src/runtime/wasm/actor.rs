@@ -10,6 +10,7 @@ use super::bindings::ActorPre;
 use super::bindings::wasya::actor::types;
 use super::host::{HostState, MemoryLimitExceeded, TimedOut};
 use crate::envelope::{Envelope, Headers, Route};
+use crate::metrics::metrics;
 use crate::routing::{Failure, Outcome, Output};
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
@@ -84,8 +85,11 @@ impl WasmActor {
                 ))
             }
         });
+        let instantiation = metrics().instantiation.with_label_values(&[&*self.name]);
         let call = async {
+            let started = Instant::now();
             let actor = self.pre.instantiate_async(&mut store).await?;
+            instantiation.observe(started.elapsed().as_secs_f64());
             actor.call_handle(&mut store, &message).await
         };
         // The epoch check stops a running guest within a tick of its deadline; this
@@ -97,7 +101,17 @@ impl WasmActor {
         match result {
             Ok(Ok(outputs)) => from_outputs(outputs),
             Ok(Err(error)) => Outcome::Failed(Failure::processing(error.kind, error.message)),
-            Err(error) => Outcome::Failed(classify(&error)),
+            Err(error) => {
+                let failure = classify(&error);
+                let m = metrics();
+                let counter = match failure.kind.as_str() {
+                    "timeout" => &m.guest_timeouts,
+                    "resource_limit" => &m.guest_limit_hits,
+                    _ => &m.guest_traps,
+                };
+                counter.with_label_values(&[&*self.name]).inc();
+                Outcome::Failed(failure)
+            }
         }
     }
 }

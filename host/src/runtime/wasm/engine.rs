@@ -127,6 +127,13 @@ impl WasmEngine {
             .map_err(|error| WasmError::WrongWorld(format!("{error:#}")))?;
         let pre = ActorPre::new(instance_pre)
             .map_err(|error| WasmError::WrongWorld(format!("{error:#}")))?;
+        let m = crate::metrics::metrics();
+        m.compile_duration.observe(started.elapsed().as_secs_f64());
+        let result = match source {
+            Source::Cache => "hit",
+            Source::Compiled => "miss",
+        };
+        m.compile_cache.with_label_values(&[result]).inc();
         let report = LoadReport {
             digest: digest.clone(),
             source,

@@ -1,0 +1,224 @@
+//! Every metric the node exports, named in one place.
+//!
+//! The `asya_actor_*` families are those of Asya's sidecar, with the same names and
+//! labels, so existing dashboards work on a wasya node. The `wasya_*` families are what
+//! a wasm node adds: instantiation and compile times, compile-cache hits, guest traps,
+//! timeouts and limit hits, saturation (in flight against the concurrency limit), queue
+//! depth where the transport can tell, and event-loop lag.
+//!
+//! The metrics live in one process-wide registry, served at `/metrics` in Prometheus'
+//! text format: one node per process is how the node runs.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::LazyLock;
+
+/// Buckets for call and processing durations, 100 µs to 60 s.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+/// Buckets for envelope sizes, 64 B to 64 MiB.
+const SIZE_BUCKETS: &[f64] = &[
+    64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+    67108864.0,
+];
+/// Buckets for event-loop lag, 100 µs to 1 s.
+const LAG_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// The node's metrics.
+pub struct Metrics {
+    pub registry: Registry,
+    pub received: IntCounterVec,
+    pub processed: IntCounterVec,
+    pub sent: IntCounterVec,
+    pub failed: IntCounterVec,
+    pub active: IntGaugeVec,
+    pub processing_duration: HistogramVec,
+    pub runtime_duration: HistogramVec,
+    pub envelope_size: HistogramVec,
+    pub instantiation: HistogramVec,
+    pub guest_traps: IntCounterVec,
+    pub guest_timeouts: IntCounterVec,
+    pub guest_limit_hits: IntCounterVec,
+    pub compile_duration: Histogram,
+    pub compile_cache: IntCounterVec,
+    pub concurrency_limit: IntGaugeVec,
+    pub queue_depth: IntGaugeVec,
+    pub event_loop_lag: Histogram,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric =
+        IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("{name}: {e}"));
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let metric =
+        IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("{name}: {e}"));
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    metric
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let metric = HistogramVec::new(opts, labels).unwrap_or_else(|e| panic!("{name}: {e}"));
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    metric
+}
+
+fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let metric = Histogram::with_opts(opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    metric
+}
+
+// The names and label sets below are constants: registering them cannot fail, and a
+// typo would panic at the first start of any test.
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let r = Registry::new();
+    Metrics {
+        received: counter(
+            &r,
+            "asya_actor_messages_received_total",
+            "Messages taken from a queue.",
+            &["queue", "transport"],
+        ),
+        processed: counter(
+            &r,
+            "asya_actor_messages_processed_total",
+            "Messages handled to the end, by status (success, error).",
+            &["queue", "status"],
+        ),
+        sent: counter(
+            &r,
+            "asya_actor_messages_sent_total",
+            "Envelopes handed to the transport, by destination and type (routing, happy_end, error_end).",
+            &["destination_queue", "message_type"],
+        ),
+        failed: counter(
+            &r,
+            "asya_actor_messages_failed_total",
+            "Messages that failed, by reason.",
+            &["queue", "reason"],
+        ),
+        active: gauge(
+            &r,
+            "asya_actor_active_messages",
+            "Messages being handled now.",
+            &["queue"],
+        ),
+        processing_duration: histogram(
+            &r,
+            "asya_actor_processing_duration_seconds",
+            "From delivery to ack.",
+            &["queue"],
+            DURATION_BUCKETS,
+        ),
+        runtime_duration: histogram(
+            &r,
+            "asya_actor_runtime_execution_duration_seconds",
+            "The actor call alone.",
+            &["queue"],
+            DURATION_BUCKETS,
+        ),
+        envelope_size: histogram(
+            &r,
+            "asya_actor_envelope_size_bytes",
+            "Envelope sizes, received and sent.",
+            &["direction"],
+            SIZE_BUCKETS,
+        ),
+        instantiation: histogram(
+            &r,
+            "wasya_wasm_instantiation_duration_seconds",
+            "Fresh store and instance per message.",
+            &["actor"],
+            DURATION_BUCKETS,
+        ),
+        guest_traps: counter(
+            &r,
+            "wasya_guest_traps_total",
+            "Guest calls that trapped.",
+            &["actor"],
+        ),
+        guest_timeouts: counter(
+            &r,
+            "wasya_guest_timeouts_total",
+            "Calls stopped at their timeout.",
+            &["actor"],
+        ),
+        guest_limit_hits: counter(
+            &r,
+            "wasya_guest_resource_limit_hits_total",
+            "Calls stopped at their memory limit.",
+            &["actor"],
+        ),
+        compile_duration: plain_histogram(
+            &r,
+            "wasya_compile_duration_seconds",
+            "Loading one component: compile or cache load.",
+            DURATION_BUCKETS,
+        ),
+        compile_cache: counter(
+            &r,
+            "wasya_compile_cache_total",
+            "Component loads by result (hit, miss).",
+            &["result"],
+        ),
+        concurrency_limit: gauge(
+            &r,
+            "wasya_actor_concurrency_limit",
+            "Messages of an actor allowed at once.",
+            &["actor"],
+        ),
+        queue_depth: gauge(
+            &r,
+            "wasya_queue_depth",
+            "Messages queued or in flight, where the transport can tell.",
+            &["actor"],
+        ),
+        event_loop_lag: plain_histogram(
+            &r,
+            "wasya_event_loop_lag_seconds",
+            "How late a 10 ms tick on the async runtime fires.",
+            LAG_BUCKETS,
+        ),
+        registry: r,
+    }
+});
+
+/// The node's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+/// The metrics in Prometheus' text format.
+pub fn render() -> String {
+    let mut buffer = Vec::new();
+    if let Err(error) = TextEncoder::new().encode(&metrics().registry.gather(), &mut buffer) {
+        tracing::warn!(%error, "could not encode the metrics");
+    }
+    String::from_utf8(buffer).unwrap_or_default()
+}
