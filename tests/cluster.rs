@@ -212,3 +212,54 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
     assert_eq!(node.outcome(&id).await["status"], "succeeded");
     assert_eq!(broker.queue_length("asya-spin"), Some(0));
 }
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_work_and_gives_back_the_rest() {
+    let broker = Arc::new(Broker::new());
+    let start = || {
+        NodeProcess::start_on_broker(
+            &broker,
+            &[
+                "--serve",
+                "spin",
+                "--actor-concurrency",
+                "spin=1",
+                "--no-end-actors",
+                "--grace-period",
+                "3s",
+            ],
+        )
+    };
+    // In flight and able to finish within the grace period: finished, its result
+    // handed on, the input acked.
+    let mut node = start();
+    let id = node.submit(&["spin"], json!({"for_ms": 1000})).await;
+    assert!(
+        node.wait_for_log(|line| line.contains("spin handling message") && line.contains(&id))
+            .await
+    );
+    let status = node.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(broker.queue_length("asya-spin"), Some(0));
+    assert_eq!(
+        broker.queue_length("asya-happy-end"),
+        Some(1),
+        "the finished result was handed on"
+    );
+
+    // In flight past the grace period: given back to its queue, not lost.
+    let mut node = start();
+    let id = node.submit(&["spin"], json!({"for_ms": 20000})).await;
+    assert!(
+        node.wait_for_log(|line| line.contains("spin handling message") && line.contains(&id))
+            .await
+    );
+    let status = node.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(node.log().join("\n").contains("grace period over"));
+    assert_eq!(
+        broker.queue_length("asya-spin"),
+        Some(1),
+        "the unfinished message went back"
+    );
+}
