@@ -7,6 +7,7 @@
 mod support;
 
 mod cluster;
+mod deploy;
 mod lifecycle;
 mod limits;
 mod metrics;

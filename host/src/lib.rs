@@ -16,6 +16,7 @@ pub mod api;
 pub mod branch;
 pub mod cli;
 pub mod config;
+pub mod deployments;
 pub mod envelope;
 pub mod lag;
 pub mod metrics;

@@ -50,6 +50,7 @@ pub struct Metrics {
     pub concurrency_limit: IntGaugeVec,
     pub queue_depth: IntGaugeVec,
     pub event_loop_lag: Histogram,
+    pub deploys: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -204,6 +205,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_event_loop_lag_seconds",
             "How late a 10 ms tick on the async runtime fires.",
             LAG_BUCKETS,
+        ),
+        deploys: counter(
+            &r,
+            "wasya_deploys_total",
+            "Uploads by outcome (deployed, unchanged, rejected).",
+            &["outcome"],
         ),
         registry: r,
     }

@@ -9,9 +9,10 @@
 //! taking envelopes, the embedded queues drain, consumers stop, in-flight calls finish
 //! within the grace period, and the transport closes.
 
-use crate::actors::{ActorSlot, NameError, validate_name};
+use crate::actors::{NameError, validate_name};
 use crate::api::{self, ApiState, ServedActor};
 use crate::config::NodeConfig;
+use crate::deployments::Deployments;
 use crate::lag::LagMonitor;
 use crate::outcomes::Outcomes;
 use crate::queues::QueueNames;
@@ -55,6 +56,8 @@ pub enum NodeError {
     Engine(WasmError),
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Deploy(#[from] crate::deployments::DeployError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -73,11 +76,11 @@ impl Node {
     /// Loads the actors, connects the transport, starts routing and binds the API.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate()?;
-        let loaded = load_actors(&config).await?;
+        let (engine, loaded) = load_actors(&config).await?;
         match &config.amqp {
             None => {
                 let transport = MemoryTransport::new(config.queue_capacity);
-                run(Arc::new(transport), loaded, config).await
+                run(Arc::new(transport), engine, loaded, config).await
             }
             Some(amqp) => {
                 let options = AmqpOptions {
@@ -87,7 +90,7 @@ impl Node {
                     ..AmqpOptions::new(amqp.url.clone())
                 };
                 let transport = AmqpTransport::connect(options).await?;
-                run(Arc::new(transport), loaded, config).await
+                run(Arc::new(transport), engine, loaded, config).await
             }
         }
     }
@@ -114,9 +117,16 @@ struct LoadedActor {
     info: ServedActor,
 }
 
-/// The wasm and socket actors this node serves.
-async fn load_actors(config: &NodeConfig) -> Result<Vec<LoadedActor>, NodeError> {
-    let mut loaded: Vec<LoadedActor> = load_wasm_actors(config)
+/// The wasm and socket actors this node serves, and the engine the wasm ones run on.
+async fn load_actors(config: &NodeConfig) -> Result<(WasmEngine, Vec<LoadedActor>), NodeError> {
+    let engine = WasmEngine::new(&EngineOptions {
+        pooling: config.pooling,
+        max_instances: config.max_instances,
+        cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
+        ..EngineOptions::default()
+    })
+    .map_err(NodeError::Engine)?;
+    let mut loaded: Vec<LoadedActor> = load_wasm_actors(config, &engine)
         .await?
         .into_iter()
         .map(|(name, actor)| LoadedActor {
@@ -157,18 +167,14 @@ async fn load_actors(config: &NodeConfig) -> Result<Vec<LoadedActor>, NodeError>
             runtime: Arc::new(SocketActor::new(name.clone(), options)),
         });
     }
-    Ok(loaded)
+    Ok((engine, loaded))
 }
 
 /// Reads, compiles (or loads from cache) the wasm actors this node serves.
-async fn load_wasm_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)>, NodeError> {
-    let engine = WasmEngine::new(&EngineOptions {
-        pooling: config.pooling,
-        max_instances: config.max_instances,
-        cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
-        ..EngineOptions::default()
-    })
-    .map_err(NodeError::Engine)?;
+async fn load_wasm_actors(
+    config: &NodeConfig,
+    engine: &WasmEngine,
+) -> Result<Vec<(String, WasmActor)>, NodeError> {
     let mut sources = match &config.actors_dir {
         Some(dir) => read_actors_dir(dir).await?,
         None => crate::bundled::BUNDLED_ACTORS
@@ -220,6 +226,7 @@ async fn load_wasm_actors(config: &NodeConfig) -> Result<Vec<(String, WasmActor)
 /// Starts routing on `transport` and binds the API.
 async fn run<T: Transport>(
     transport: Arc<T>,
+    engine: WasmEngine,
     loaded: Vec<LoadedActor>,
     config: NodeConfig,
 ) -> Result<Node, NodeError> {
@@ -238,29 +245,19 @@ async fn run<T: Transport>(
             transport.declare(end).await?;
         }
     }
-    let mut served = Vec::with_capacity(loaded.len());
-    let mut slots = Vec::with_capacity(loaded.len());
+    let deployments = Arc::new(Deployments::new(router.clone(), engine, config.clone()));
     for actor in loaded {
-        let slot = Arc::new(ActorSlot::new(
-            actor.info.name.clone(),
-            actor.runtime,
-            actor.info.concurrency,
-        ));
-        router.serve(slot.clone()).await?;
-        crate::metrics::metrics()
-            .concurrency_limit
-            .with_label_values(&[actor.info.name.as_str()])
-            .set(actor.info.concurrency as i64);
-        served.push(actor.info);
-        slots.push(slot);
+        deployments.add(actor.runtime, actor.info).await?;
     }
-    let actor_names: Vec<String> = served.iter().map(|actor| actor.name.clone()).collect();
+    let restored = deployments.restore().await?;
+    if restored > 0 {
+        tracing::info!(restored, "deployed actors restored from the data directory");
+    }
+    let views = deployments.list().await;
+    let actor_names: Vec<String> = views.iter().map(|view| view.actor.name.clone()).collect();
 
     let lag = LagMonitor::spawn(LAG_TICK);
-    let depth = tokio::spawn(report_queue_depths(
-        transport.clone(),
-        slots.iter().map(|slot| slot.name().to_owned()).collect(),
-    ));
+    let depth = tokio::spawn(report_queue_depths(transport.clone(), actor_names.clone()));
     let ready = Arc::new(AtomicBool::new(true));
     let stop_http = CancellationToken::new();
     let http = match config.listen {
@@ -275,8 +272,7 @@ async fn run<T: Transport>(
             let app = api::app(Arc::new(ApiState {
                 router: router.clone(),
                 ready: ready.clone(),
-                actors: served,
-                slots,
+                deployments: deployments.clone(),
                 max_body_bytes: config.max_body_bytes,
             }));
             let stop = stop_http.clone();

@@ -81,21 +81,30 @@ impl<T: Transport> Router<T> {
     }
 
     /// Declares the actor's queue and starts consuming it.
-    pub async fn serve(self: &Arc<Self>, slot: Arc<ActorSlot>) -> Result<(), TransportError> {
+    /// Cancelling the returned token stops consuming this actor's queue alone: its
+    /// messages stay queued, calls in flight finish.
+    pub async fn serve(
+        self: &Arc<Self>,
+        slot: Arc<ActorSlot>,
+    ) -> Result<CancellationToken, TransportError> {
         self.transport.declare(slot.name()).await?;
         let subscription = self
             .transport
             .subscribe(slot.name(), slot.concurrency())
             .await?;
         let permits = Arc::new(Semaphore::new(slot.concurrency()));
+        let stop = self.stop_consuming.child_token();
         let router = self.clone();
-        self.tasks.spawn(
-            router.consume(subscription, permits, move |router, delivery| {
+        self.tasks.spawn(router.consume(
+            subscription,
+            permits,
+            stop.clone(),
+            move |router, delivery| {
                 let slot = slot.clone();
                 async move { router.handle(&slot, delivery).await }
-            }),
-        );
-        Ok(())
+            },
+        ));
+        Ok(stop)
     }
 
     /// Declares and consumes `happy-end` and `error-end`, recording outcomes.
@@ -108,9 +117,11 @@ impl<T: Transport> Router<T> {
             let subscription = self.transport.subscribe(name, END_CONCURRENCY).await?;
             let permits = Arc::new(Semaphore::new(END_CONCURRENCY));
             let router = self.clone();
+            let stop = self.stop_consuming.clone();
             self.tasks.spawn(router.consume(
                 subscription,
                 permits,
+                stop,
                 move |router, delivery| async move { router.record_end(end, delivery).await },
             ));
         }
@@ -122,6 +133,7 @@ impl<T: Transport> Router<T> {
         self: Arc<Self>,
         mut subscription: T::Subscription,
         permits: Arc<Semaphore>,
+        stop: CancellationToken,
         handle: F,
     ) where
         F: Fn(Arc<Self>, Delivery<AckOf<T>>) -> Fut + Send + 'static,
@@ -129,14 +141,14 @@ impl<T: Transport> Router<T> {
     {
         loop {
             let permit = tokio::select! {
-                _ = self.stop_consuming.cancelled() => break,
+                _ = stop.cancelled() => break,
                 permit = permits.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => break,
                 },
             };
             let delivery = tokio::select! {
-                _ = self.stop_consuming.cancelled() => break,
+                _ = stop.cancelled() => break,
                 delivery = subscription.next() => match delivery {
                     Some(delivery) => delivery,
                     None => break,

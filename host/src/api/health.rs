@@ -1,8 +1,7 @@
 //! Liveness, readiness and the list of served actors.
 
-use super::{ApiState, ServedActor};
+use super::ApiState;
 use crate::transport::Transport;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use std::sync::Arc;
@@ -28,19 +27,10 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
     if !state.router.transport().is_ready() {
         return unavailable("transport disconnected".into());
     }
-    if let Some(reason) = state
-        .slots
-        .iter()
-        .find_map(|slot| slot.current().not_ready())
-    {
+    if let Some(reason) = state.deployments.not_ready().await {
         return unavailable(reason);
     }
     (StatusCode::OK, "ready".into())
-}
-
-/// `GET /v1/actors`: the actors this node serves.
-pub async fn actors<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> Json<Vec<ServedActor>> {
-    Json(state.actors.clone())
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -4,6 +4,7 @@
 //! (liveness, readiness, the served actors). Errors are JSON `{"error": code,
 //! "message": …}` with a status code that says whose fault it is.
 
+pub mod actors;
 pub mod envelopes;
 pub mod error;
 pub mod health;
@@ -40,9 +41,7 @@ pub struct ServedActor {
 pub struct ApiState<T: Transport> {
     pub router: Arc<Router<T>>,
     pub ready: Arc<AtomicBool>,
-    pub actors: Vec<ServedActor>,
-    /// The served actors, for readiness.
-    pub slots: Vec<Arc<crate::actors::ActorSlot>>,
+    pub deployments: Arc<crate::deployments::Deployments<T>>,
     pub max_body_bytes: usize,
 }
 
@@ -59,7 +58,13 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
             "/v1/queues/{actor}/messages",
             post(envelopes::publish_raw::<T>),
         )
-        .route("/v1/actors", get(health::actors::<T>))
+        .route("/v1/actors", get(actors::list::<T>))
+        .route(
+            "/v1/actors/{name}",
+            get(actors::get::<T>)
+                .put(actors::put::<T>)
+                .delete(actors::delete::<T>),
+        )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz::<T>))

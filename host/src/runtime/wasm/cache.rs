@@ -90,7 +90,8 @@ fn store(path: &std::path::Path, component: &Component) -> Result<(), String> {
     write_atomically(path, &serialized).map_err(|error| error.to_string())
 }
 
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a file through a temporary file and a rename, so readers never see half of it.
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

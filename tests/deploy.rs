@@ -1,0 +1,173 @@
+//! Deploying components over HTTP: upload, hot swap under traffic, restart, removal,
+//! and uploads that must be refused.
+
+use crate::support::NodeProcess;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+fn guest(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("WASYA_GUESTS_DIR")).join(format!("{name}.wasm")))
+        .expect("the example guests are built")
+}
+
+async fn upload(node: &NodeProcess, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/actors/{name}", node.base))
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(&[
+        "--serve",
+        "none",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    for example in ["echo", "upper", "split", "drop", "fail", "leak"] {
+        let name = format!("my-{example}");
+        let (status, body) = upload(&node, &name, guest(example)).await;
+        assert_eq!(status, 201, "{example}: {body}");
+        assert_eq!(body["version"], 1);
+        assert_eq!(body["digest"].as_str().unwrap().len(), 64);
+    }
+    let id = node
+        .submit(
+            &["my-upper", "my-split", "my-echo"],
+            json!({"text": "up loaded"}),
+        )
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(
+        view["results"],
+        json!([{"word": "UP", "index": 0}, {"word": "LOADED", "index": 1}])
+    );
+    let id = node.submit(&["my-fail"], json!({})).await;
+    assert_eq!(node.outcome(&id).await["status"], "failed");
+    let (status, body) = upload(&node, "my-upper", guest("upper")).await;
+    assert_eq!(
+        (status, body["version"].clone()),
+        (200, json!(1)),
+        "same bytes: {body}"
+    );
+    let (_, actor) = node.get("/v1/actors/my-upper").await;
+    assert_eq!(actor["versions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_hot_swap_under_traffic_loses_nothing_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);
+    assert_eq!(upload(&node, "swap", guest("echo")).await.0, 201);
+    let total = 2000;
+    let mut ids = Vec::with_capacity(total);
+    for n in 0..total {
+        if n == total / 2 {
+            let (status, body) = upload(&node, "swap", guest("upper")).await;
+            assert_eq!((status, body["version"].clone()), (201, json!(2)), "{body}");
+        }
+        ids.push(
+            node.submit(&["swap"], json!({"text": format!("m{n}")}))
+                .await,
+        );
+    }
+    let (mut v1, mut v2) = (0, 0);
+    for (n, id) in ids.iter().enumerate() {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+        let text = view["results"][0]["text"].as_str().unwrap().to_owned();
+        if text == format!("m{n}") {
+            v1 += 1;
+        } else {
+            assert_eq!(text, format!("M{n}"), "neither version's answer");
+            v2 += 1;
+        }
+    }
+    assert_eq!(v1 + v2, total);
+    assert!(v1 >= total / 2 && v2 > 0, "v1 {v1}, v2 {v2}");
+
+    assert!(node.terminate().success());
+    let node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);
+    let restored = node
+        .wait_for_log(|line| {
+            line.contains("restored a deployed actor") && line.contains("\"source\":\"Cache\"")
+        })
+        .await;
+    assert!(restored, "not restored from the compile cache");
+    let (_, actor) = node.get("/v1/actors/swap").await;
+    assert_eq!(actor["versions"].as_array().unwrap().len(), 2, "{actor}");
+    let id = node.submit(&["swap"], json!({"text": "again"})).await;
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"text": "AGAIN"}])
+    );
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_and_the_node_serves_on() {
+    let node = NodeProcess::start(&["--max-body", "1MiB"]);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("empty", vec![], 400, "empty"),
+        (
+            "random",
+            b"these are not the bytes you are looking for".to_vec(),
+            400,
+            "not WebAssembly",
+        ),
+        (
+            "core",
+            b"\0asm\x01\0\0\0".to_vec(),
+            400,
+            "core WebAssembly module",
+        ),
+        ("huge", vec![0u8; 2 << 20], 413, ""),
+        ("Bad_Name", guest("echo"), 400, "invalid"),
+    ];
+    for (name, bytes, status, words) in cases {
+        let (answered, body) = upload(&node, name, bytes).await;
+        assert_eq!(answered, status, "{name}: {body}");
+        assert!(body.to_string().contains(words), "{name}: {body}");
+    }
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/actors/plain", node.base))
+        .body(guest("echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let id = node.submit(&["echo"], json!("still serving")).await;
+    assert_eq!(node.outcome(&id).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_removed_actor_stops_consuming() {
+    let node = NodeProcess::start(&[]);
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v1/actors/upper", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(node.get("/v1/actors/upper").await.0, 404);
+    let id = node.submit(&["upper"], json!({"text": "waits"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        node.get(&format!("/v1/envelopes/{id}")).await.1["status"],
+        "pending",
+        "the message stays queued"
+    );
+    let (status, _) = upload(&node, "upper", guest("upper")).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"text": "WAITS"}])
+    );
+}
