@@ -37,9 +37,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The compiled-component cache shared by every node the tests start.
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasya-e2e-data")
+/// A data directory of a node's own, whose compiled-component cache is shared by
+/// every node the tests start (so only the first compiles); deployments stay apart.
+fn data_dir() -> tempfile::TempDir {
+    let shared = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasya-e2e-compiled");
+    std::fs::create_dir_all(&shared).expect("the shared compile cache");
+    let dir = tempfile::tempdir().expect("a data directory");
+    std::os::unix::fs::symlink(&shared, dir.path().join("compiled")).expect("a link to the cache");
+    dir
 }
 
 /// Which transport a node runs on.
@@ -56,6 +61,7 @@ pub struct NodeProcess {
     log: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
     broker: Option<Arc<Broker>>,
+    data: Option<tempfile::TempDir>,
 }
 
 impl NodeProcess {
@@ -99,11 +105,14 @@ impl NodeProcess {
     pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
         command.args(["--log-format", "json", "up", "--listen", "127.0.0.1:0"]);
-        if !extra.contains(&"--data-dir") {
-            command.arg("--data-dir").arg(data_dir());
+        let data = (!extra.contains(&"--data-dir")).then(data_dir);
+        if let Some(data) = &data {
+            command.arg("--data-dir").arg(data.path());
         }
         command.args(extra);
-        Self::spawn(command, env)
+        let mut node = Self::spawn(command, env);
+        node.data = data;
+        node
     }
 
     /// Starts `wasya sidecar` configured by `env` alone.
@@ -160,6 +169,7 @@ impl NodeProcess {
                 .build()
                 .unwrap(),
             broker: None,
+            data: None,
         }
     }
 
