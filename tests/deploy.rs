@@ -171,3 +171,51 @@ async fn a_removed_actor_stops_consuming() {
         json!([{"text": "WAITS"}])
     );
 }
+
+fn wasya(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(args)
+        .output()
+        .expect("wasya runs")
+}
+
+#[tokio::test]
+async fn the_cli_deploys_lists_shows_and_removes() {
+    let node = NodeProcess::start(&["--serve", "none"]);
+    let base = node.base.clone();
+    let file = PathBuf::from(env!("WASYA_GUESTS_DIR")).join("upper.wasm");
+    let file = file.to_str().unwrap().to_owned();
+    let outputs = tokio::task::spawn_blocking(move || {
+        [
+            wasya(&["deploy", "--node", &base, "cli-upper", &file]),
+            wasya(&["actors", "--node", &base]),
+            wasya(&["actor", "--node", &base, "cli-upper"]),
+            wasya(&["rm", "--node", &base, "cli-upper"]),
+            wasya(&["actor", "--node", &base, "cli-upper"]),
+            wasya(&["deploy", "--node", &base, "cli-bad", "/nonexistent.wasm"]),
+        ]
+    })
+    .await
+    .unwrap();
+    let stdout = |i: usize| String::from_utf8_lossy(&outputs[i].stdout).into_owned();
+    let stderr = |i: usize| String::from_utf8_lossy(&outputs[i].stderr).into_owned();
+    assert!(outputs[0].status.success(), "{}", stderr(0));
+    assert!(stdout(0).starts_with("cli-upper v1 "), "{}", stdout(0));
+    assert!(
+        stdout(1).contains("cli-upper") && stdout(1).contains("wasm"),
+        "{}",
+        stdout(1)
+    );
+    let shown: Value = serde_json::from_str(&stdout(2)).unwrap();
+    assert_eq!(shown["versions"][0]["version"], 1);
+    assert!(outputs[3].status.success(), "{}", stderr(3));
+    assert!(!outputs[4].status.success());
+    assert_eq!(stderr(4).lines().count(), 1, "{}", stderr(4));
+    assert!(stderr(4).contains("404"), "{}", stderr(4));
+    assert!(!outputs[5].status.success());
+    assert!(
+        stderr(5).contains("cannot read /nonexistent.wasm"),
+        "{}",
+        stderr(5)
+    );
+}

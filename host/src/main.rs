@@ -19,6 +19,10 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => wasya::cli::up::run(*args).await,
             Command::Send(args) => wasya::cli::send::run(args).await,
             Command::Sidecar => wasya::cli::sidecar::run().await,
+            Command::Deploy(args) => wasya::cli::manage::deploy(args).await,
+            Command::Actors(args) => wasya::cli::manage::list(args).await,
+            Command::Actor(args) => wasya::cli::manage::show(args).await,
+            Command::Rm(args) => wasya::cli::manage::remove(args).await,
         }
     });
     match result {

@@ -4,6 +4,7 @@
 //! are configured that way. Values are parsed here and checked again as a whole by
 //! [`crate::config::NodeConfig::validate`], so a bad one is reported in one line.
 
+pub mod manage;
 pub mod send;
 pub mod sidecar;
 pub mod up;
@@ -36,4 +37,12 @@ pub enum Command {
     Send(send::SendArgs),
     /// Serve one socket actor on RabbitMQ from Asya's sidecar environment (ASYA_*).
     Sidecar,
+    /// Upload a component to a node: a new actor, or a new version of one.
+    Deploy(manage::DeployArgs),
+    /// List a node's actors.
+    Actors(manage::NodeArgs),
+    /// Show one actor of a node.
+    Actor(manage::ActorArgs),
+    /// Remove an actor from a node (its messages stay queued).
+    Rm(manage::ActorArgs),
 }

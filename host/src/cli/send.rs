@@ -91,7 +91,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
 }
 
 /// Writes one line to stdout; a closed pipe (`| head`) is not an error.
-fn print_out(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print_out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     match writeln!(std::io::stdout().lock(), "{text}") {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
