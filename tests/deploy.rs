@@ -219,3 +219,65 @@ async fn the_cli_deploys_lists_shows_and_removes() {
         stderr(5)
     );
 }
+
+#[tokio::test]
+async fn mutating_endpoints_need_the_token() {
+    let node = NodeProcess::start_with(&[], &[("WASYA_TOKEN", "s3cret-token")]);
+    let put = |token: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .put(format!("{}/v1/actors/guarded", node.base))
+            .header("content-type", "application/wasm")
+            .body(guest("echo"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(put(None).await.unwrap().status(), 401);
+    assert_eq!(put(Some("wrong")).await.unwrap().status(), 401);
+    assert_eq!(put(Some("s3cret-token")).await.unwrap().status(), 201);
+    let (status, _) = node
+        .post_json("/v1/envelopes", &json!({"route": ["guarded"]}))
+        .await;
+    assert_eq!(status, 401, "submitting needs the token too");
+    assert_eq!(
+        node.get("/v1/actors/guarded").await.0,
+        200,
+        "reading does not"
+    );
+    let base = node.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+            .args([
+                "send",
+                "--node",
+                &base,
+                "--route",
+                "guarded",
+                "--payload",
+                "1",
+                "--wait",
+            ])
+            .env("WASYA_TOKEN", "s3cret-token")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused() {
+    let output = wasya(&["up", "--listen", "0.0.0.0:0"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without a token"),
+        "{stderr}"
+    );
+}

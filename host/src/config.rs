@@ -51,6 +51,8 @@ pub struct NodeConfig {
     pub frame_limit: usize,
     /// The names of the end actors (Asya lets a deployment rename them).
     pub end_names: EndNames,
+    /// Bearer token the mutating endpoints require (`None`: none required).
+    pub token: Option<String>,
 }
 
 /// The names the end actors go by.
@@ -99,6 +101,7 @@ impl Default for NodeConfig {
             socket_actors: Vec::new(),
             frame_limit: crate::runtime::socket::DEFAULT_FRAME_LIMIT,
             end_names: EndNames::default(),
+            token: None,
         }
     }
 }
@@ -148,6 +151,21 @@ impl NodeConfig {
     /// Checks the values against each other and the machine.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: String| Err(ConfigError(message));
+        if let Some(addr) = self.listen
+            && !addr.ip().is_loopback()
+            && self.token.is_none()
+        {
+            return fail(format!(
+                "refusing to listen on {addr} without a token: set WASYA_TOKEN or --token-file (or listen on 127.0.0.1)"
+            ));
+        }
+        if self
+            .token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty())
+        {
+            return fail("the token is empty".into());
+        }
         if self.queue_capacity == 0 {
             return fail("--queue-capacity must be at least 1".into());
         }

@@ -274,6 +274,7 @@ async fn run<T: Transport>(
                 ready: ready.clone(),
                 deployments: deployments.clone(),
                 max_body_bytes: config.max_body_bytes,
+                token: config.token.clone(),
             }));
             let stop = stop_http.clone();
             let server = tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! Deploying and managing actors: upload a component (a new actor or a hot swap),
 //! list, inspect, remove.
 
+use super::auth::Authorized;
 use super::{ApiError, ApiState};
 use crate::deployments::{ActorView, DeployError, Deployment};
 use crate::transport::Transport;
@@ -45,6 +46,7 @@ pub async fn get<T: Transport>(
 /// `PUT /v1/actors/{name}` with `application/wasm`: deploy or hot-swap. `201` with a
 /// new version, `200` when the bytes are the current version already.
 pub async fn put<T: Transport>(
+    _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -90,6 +92,7 @@ pub async fn put<T: Transport>(
 
 /// `DELETE /v1/actors/{name}`: stop consuming; messages stay in the queue.
 pub async fn delete<T: Transport>(
+    _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {

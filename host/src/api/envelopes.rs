@@ -5,6 +5,7 @@
 //! or `failed` and can wait (`?wait=30s`) for the end. `POST /v1/queues/{actor}/messages`
 //! puts raw bytes on a queue, exactly as an outside producer would, malformed or not.
 
+use super::auth::Authorized;
 use super::{ApiError, ApiState};
 use crate::actors::validate_name;
 use crate::envelope::{Envelope, Headers, Route};
@@ -85,6 +86,7 @@ fn route_of(spec: RouteSpec) -> Result<Route, ApiError> {
 
 /// `POST /v1/envelopes` → `202 {"id"}`.
 pub async fn submit<T: Transport>(
+    _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -183,6 +185,7 @@ pub async fn list_failed<T: Transport>(
 
 /// `POST /v1/queues/{actor}/messages`: raw bytes onto an actor's queue.
 pub async fn publish_raw<T: Transport>(
+    _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
     Path(actor): Path<String>,
     body: Bytes,

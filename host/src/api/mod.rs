@@ -5,6 +5,7 @@
 //! "message": …}` with a status code that says whose fault it is.
 
 pub mod actors;
+pub mod auth;
 pub mod envelopes;
 pub mod error;
 pub mod health;
@@ -43,6 +44,8 @@ pub struct ApiState<T: Transport> {
     pub ready: Arc<AtomicBool>,
     pub deployments: Arc<crate::deployments::Deployments<T>>,
     pub max_body_bytes: usize,
+    /// The bearer token mutating endpoints require, if any.
+    pub token: Option<String>,
 }
 
 /// The API's routes.

@@ -11,11 +11,23 @@ pub struct NodeArgs {
     /// The node's API.
     #[arg(long, env = "WASYA_NODE", default_value = "http://127.0.0.1:8080")]
     pub node: String,
+    /// The node's bearer token.
+    #[arg(long, env = "WASYA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl NodeArgs {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.node.trim_end_matches('/'))
+    }
+
+    /// A request to the node, with the token when there is one.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = reqwest::Client::new().request(method, self.url(path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 }
 
@@ -55,8 +67,9 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let size = bytes.len();
-    let response = reqwest::Client::new()
-        .put(args.node.url(&format!("/v1/actors/{}", args.name)))
+    let response = args
+        .node
+        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))
         .header("content-type", "application/wasm")
         .body(bytes)
         .send()
@@ -115,8 +128,12 @@ pub async fn show(args: ActorArgs) -> anyhow::Result<()> {
 
 /// Removes an actor.
 pub async fn remove(args: ActorArgs) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .delete(args.node.url(&format!("/v1/actors/{}", args.name)))
+    let response = args
+        .node
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/actors/{}", args.name),
+        )
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {}", args.node.node))?;

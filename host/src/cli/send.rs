@@ -12,6 +12,9 @@ pub struct SendArgs {
     /// The node's API.
     #[arg(long, env = "WASYA_NODE", default_value = "http://127.0.0.1:8080")]
     pub node: String,
+    /// The node's bearer token.
+    #[arg(long, env = "WASYA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// The actors to visit, in order: `upper,split`.
     #[arg(long, value_delimiter = ',', required = true)]
     pub route: Vec<String>,
@@ -59,9 +62,11 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         "payload": payload,
         "headers": headers,
     });
-    let response = client
-        .post(format!("{base}/v1/envelopes"))
-        .json(&body)
+    let mut request = client.post(format!("{base}/v1/envelopes")).json(&body);
+    if let Some(token) = &args.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {base}"))?;

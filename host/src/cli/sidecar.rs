@@ -98,6 +98,9 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
             error: var("ASYA_ACTOR_ERROR_END").unwrap_or(defaults.error),
         },
         per_actor,
+        // The sidecar is configured by its environment, not over HTTP: without
+        // WASYA_TOKEN its mutating endpoints answer to a secret nobody holds.
+        token: Some(var("WASYA_TOKEN").unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
         ..NodeConfig::default()
     })
 }

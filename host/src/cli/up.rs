@@ -82,6 +82,9 @@ pub struct UpArgs {
     /// Largest response frame read from an external runtime.
     #[arg(long, env = "WASYA_FRAME_LIMIT", default_value = "64MiB", value_parser = parse_bytes)]
     pub frame_limit: usize,
+    /// A file holding the bearer token mutating endpoints require (else WASYA_TOKEN).
+    #[arg(long, env = "WASYA_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Largest HTTP request body.
     #[arg(long, env = "WASYA_MAX_BODY", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_body: usize,
@@ -128,8 +131,18 @@ impl UpArgs {
     }
 
     /// The node configuration these flags describe.
-    pub fn into_config(self) -> NodeConfig {
-        NodeConfig {
+    pub fn into_config(self) -> anyhow::Result<NodeConfig> {
+        let token = match &self.token_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|error| anyhow::anyhow!("--token-file {}: {error}", file.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => std::env::var("WASYA_TOKEN").ok(),
+        };
+        Ok(NodeConfig {
+            token,
             per_actor: self.per_actor(),
             listen: Some(self.listen),
             actors_dir: self.actors,
@@ -168,13 +181,13 @@ impl UpArgs {
                     .collect()
             }),
             ..NodeConfig::default()
-        }
+        })
     }
 }
 
 /// Runs a node until a stop signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    run_config(args.into_config()).await
+    run_config(args.into_config()?).await
 }
 
 /// Runs a node with this configuration until a stop signal.
