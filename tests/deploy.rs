@@ -128,6 +128,13 @@ async fn bad_uploads_are_refused_and_the_node_serves_on() {
             400,
             "core WebAssembly module",
         ),
+        // A valid component that exports nothing: not the wasya:actor world.
+        (
+            "other-world",
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            400,
+            "wasya:actor world",
+        ),
         ("huge", vec![0u8; 2 << 20], 413, ""),
         ("Bad_Name", guest("echo"), 400, "invalid"),
     ];
