@@ -1,9 +1,9 @@
 //! `wasya deploy`, `wasya actors`, `wasya actor`, `wasya rm`: managing a node's actors
 //! over its HTTP API. Errors are one line, with a non-zero exit code.
 
-use anyhow::{Context, bail};
+use super::send::answer;
+use anyhow::Context;
 use clap::Args;
-use serde_json::Value;
 
 /// Where the node is.
 #[derive(Debug, Args)]
@@ -49,16 +49,6 @@ pub struct ActorArgs {
     pub node: NodeArgs,
     /// The actor's name.
     pub name: String,
-}
-
-async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(body);
-    }
-    let message = body["message"].as_str().unwrap_or("no message");
-    bail!("the node answered {status}: {message}")
 }
 
 /// Uploads a component; prints the name, version and digest.

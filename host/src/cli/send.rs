@@ -105,7 +105,7 @@ pub(crate) fn print_out(text: &str) -> anyhow::Result<()> {
 }
 
 /// The JSON body of a success, or the node's error message as an error.
-async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+pub(crate) async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if status.is_success() {
