@@ -111,12 +111,6 @@ impl<T: Transport> Deployments<T> {
         runtime: Arc<dyn ActorRuntime>,
         actor: ServedActor,
     ) -> Result<(), DeployError> {
-        let slot = Arc::new(ActorSlot::new(
-            actor.name.clone(),
-            runtime,
-            actor.concurrency,
-        ));
-        let stop = self.router.serve(slot.clone()).await?;
         let versions = actor
             .digest
             .iter()
@@ -125,8 +119,26 @@ impl<T: Transport> Deployments<T> {
                 digest: digest.clone(),
             })
             .collect();
+        let mut actors = self.actors.lock().await;
+        self.start(&mut actors, runtime, actor, versions).await
+    }
+
+    /// Starts consuming a new actor's queue and enters it in `actors`.
+    async fn start(
+        &self,
+        actors: &mut BTreeMap<String, Deployed>,
+        runtime: Arc<dyn ActorRuntime>,
+        actor: ServedActor,
+        versions: Vec<Version>,
+    ) -> Result<(), DeployError> {
+        let slot = Arc::new(ActorSlot::new(
+            actor.name.clone(),
+            runtime,
+            actor.concurrency,
+        ));
+        let stop = self.router.serve(slot.clone()).await?;
         self.set_concurrency_metric(&actor);
-        self.actors.lock().await.insert(
+        actors.insert(
             actor.name.clone(),
             Deployed {
                 slot,
@@ -167,10 +179,7 @@ impl<T: Transport> Deployments<T> {
             });
         }
         let limits = self.config.limits_for(name);
-        let (actor, report) = self
-            .engine
-            .load(name, bytes.clone(), limits.clone())
-            .await?;
+        let (actor, report) = self.engine.load(name, bytes.clone(), limits).await?;
         let version = Version {
             version: last.map_or(1, |last| last.version + 1),
             digest: report.digest.clone(),
@@ -186,29 +195,9 @@ impl<T: Transport> Deployments<T> {
                 deployed.view.versions = versions;
             }
             None => {
-                let view = ServedActor {
-                    name: name.to_owned(),
-                    kind: "wasm",
-                    digest: Some(report.digest.clone()),
-                    socket: None,
-                    concurrency: self.config.concurrency_for(name),
-                    timeout_ms: limits.timeout.as_millis() as u64,
-                    memory_limit_bytes: Some(limits.memory_bytes),
-                };
-                let slot = Arc::new(ActorSlot::new(name, Arc::new(actor), view.concurrency));
-                let stop = self.router.serve(slot.clone()).await?;
-                self.set_concurrency_metric(&view);
-                actors.insert(
-                    name.to_owned(),
-                    Deployed {
-                        slot,
-                        stop,
-                        view: ActorView {
-                            actor: view,
-                            versions,
-                        },
-                    },
-                );
+                let view = ServedActor::wasm(name, &actor, self.config.concurrency_for(name));
+                self.start(&mut actors, Arc::new(actor), view, versions)
+                    .await?;
             }
         }
         tracing::info!(actor = name, digest = %report.digest, version = version.version, source = ?report.source, "deployed");
@@ -258,44 +247,27 @@ impl<T: Transport> Deployments<T> {
                 .engine
                 .load(&record.name, bytes, limits.clone())
                 .await?;
-            let view = ServedActor {
-                name: record.name.clone(),
-                kind: "wasm",
-                digest: Some(report.digest.clone()),
-                socket: None,
-                concurrency: self.config.concurrency_for(&record.name),
-                timeout_ms: limits.timeout.as_millis() as u64,
-                memory_limit_bytes: Some(limits.memory_bytes),
-            };
+            let view = ServedActor::wasm(
+                &record.name,
+                &actor,
+                self.config.concurrency_for(&record.name),
+            );
             tracing::info!(actor = %record.name, source = ?report.source, "restored a deployed actor");
             let mut actors = self.actors.lock().await;
-            if let Some(deployed) = actors.get_mut(&record.name) {
+            match actors.get_mut(&record.name) {
                 // An upload under the name of a bundled actor replaces it.
-                deployed.slot.replace(Arc::new(actor));
-                deployed.view = ActorView {
-                    actor: view,
-                    versions: record.versions,
-                };
-                continue;
-            }
-            let slot = Arc::new(ActorSlot::new(
-                record.name.clone(),
-                Arc::new(actor),
-                view.concurrency,
-            ));
-            let stop = self.router.serve(slot.clone()).await?;
-            self.set_concurrency_metric(&view);
-            actors.insert(
-                record.name.clone(),
-                Deployed {
-                    slot,
-                    stop,
-                    view: ActorView {
+                Some(deployed) => {
+                    deployed.slot.replace(Arc::new(actor));
+                    deployed.view = ActorView {
                         actor: view,
                         versions: record.versions,
-                    },
-                },
-            );
+                    };
+                }
+                None => {
+                    self.start(&mut actors, Arc::new(actor), view, record.versions)
+                        .await?
+                }
+            }
         }
         Ok(count)
     }

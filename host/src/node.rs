@@ -130,15 +130,7 @@ async fn load_actors(config: &NodeConfig) -> Result<(WasmEngine, Vec<LoadedActor
         .await?
         .into_iter()
         .map(|(name, actor)| LoadedActor {
-            info: ServedActor {
-                concurrency: config.concurrency_for(&name),
-                kind: "wasm",
-                digest: Some(actor.digest().to_owned()),
-                socket: None,
-                timeout_ms: actor.limits().timeout.as_millis() as u64,
-                memory_limit_bytes: Some(actor.limits().memory_bytes),
-                name,
-            },
+            info: ServedActor::wasm(&name, &actor, config.concurrency_for(&name)),
             runtime: Arc::new(actor),
         })
         .collect();
@@ -257,7 +249,7 @@ async fn run<T: Transport>(
     let actor_names: Vec<String> = views.iter().map(|view| view.actor.name.clone()).collect();
 
     let lag = LagMonitor::spawn(LAG_TICK);
-    let depth = tokio::spawn(report_queue_depths(transport.clone(), actor_names.clone()));
+    let depth = tokio::spawn(report_queue_depths(transport.clone(), deployments.clone()));
     let ready = Arc::new(AtomicBool::new(true));
     let stop_http = CancellationToken::new();
     let http = match config.listen {
@@ -323,15 +315,17 @@ async fn run<T: Transport>(
 /// How often the event-loop lag is sampled.
 const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Keeps the queue-depth gauge current, where the transport can tell.
-async fn report_queue_depths<T: Transport>(transport: Arc<T>, actors: Vec<String>) {
+/// Keeps the queue-depth gauge current for every served actor, deployed ones
+/// included, where the transport can tell.
+async fn report_queue_depths<T: Transport>(transport: Arc<T>, deployments: Arc<Deployments<T>>) {
     let gauge = &crate::metrics::metrics().queue_depth;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        for actor in &actors {
+        for view in deployments.list().await {
+            let actor = view.actor.name.as_str();
             if let Some(depth) = transport.depth(actor) {
-                gauge.with_label_values(&[actor.as_str()]).set(depth as i64);
+                gauge.with_label_values(&[actor]).set(depth as i64);
             }
         }
     }

@@ -38,6 +38,21 @@ pub struct ServedActor {
     pub memory_limit_bytes: Option<usize>,
 }
 
+impl ServedActor {
+    /// How the API shows a wasm actor served `concurrency` messages at a time.
+    pub fn wasm(name: &str, actor: &crate::runtime::wasm::WasmActor, concurrency: usize) -> Self {
+        ServedActor {
+            name: name.to_owned(),
+            kind: "wasm",
+            digest: Some(actor.digest().to_owned()),
+            socket: None,
+            concurrency,
+            timeout_ms: actor.limits().timeout.as_millis() as u64,
+            memory_limit_bytes: Some(actor.limits().memory_bytes),
+        }
+    }
+}
+
 /// What the handlers share.
 pub struct ApiState<T: Transport> {
     pub router: Arc<Router<T>>,
