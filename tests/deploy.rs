@@ -195,6 +195,18 @@ async fn the_cli_deploys_lists_shows_and_removes() {
     let outputs = tokio::task::spawn_blocking(move || {
         [
             wasya(&["deploy", "--node", &base, "cli-upper", &file]),
+            wasya(&[
+                "configure",
+                "--node",
+                &base,
+                "cli-upper",
+                "--timeout",
+                "1500ms",
+                "--concurrency",
+                "2",
+                "--env",
+                "MODEL=small",
+            ]),
             wasya(&["actors", "--node", &base]),
             wasya(&["actor", "--node", &base, "cli-upper"]),
             wasya(&["rm", "--node", &base, "cli-upper"]),
@@ -208,22 +220,35 @@ async fn the_cli_deploys_lists_shows_and_removes() {
     let stderr = |i: usize| String::from_utf8_lossy(&outputs[i].stderr).into_owned();
     assert!(outputs[0].status.success(), "{}", stderr(0));
     assert!(stdout(0).starts_with("cli-upper v1 "), "{}", stdout(0));
-    assert!(
-        stdout(1).contains("cli-upper") && stdout(1).contains("wasm"),
-        "{}",
-        stdout(1)
+    assert!(outputs[1].status.success(), "{}", stderr(1));
+    let configured: Value = serde_json::from_str(&stdout(1)).unwrap();
+    assert_eq!(
+        (
+            &configured["timeout_ms"],
+            &configured["concurrency"],
+            &configured["env"]
+        ),
+        (&json!(1500), &json!(2), &json!(["MODEL"])),
+        "{configured}"
     );
-    let shown: Value = serde_json::from_str(&stdout(2)).unwrap();
+    let table = stdout(2);
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("cli-upper"))
+        .unwrap_or_else(|| panic!("no row for cli-upper: {table}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[1..5], ["wasm", "1", "2", "1.5s"], "{table}");
+    let shown: Value = serde_json::from_str(&stdout(3)).unwrap();
     assert_eq!(shown["versions"][0]["version"], 1);
-    assert!(outputs[3].status.success(), "{}", stderr(3));
-    assert!(!outputs[4].status.success());
-    assert_eq!(stderr(4).lines().count(), 1, "{}", stderr(4));
-    assert!(stderr(4).contains("404"), "{}", stderr(4));
+    assert!(outputs[4].status.success(), "{}", stderr(4));
     assert!(!outputs[5].status.success());
+    assert_eq!(stderr(5).lines().count(), 1, "{}", stderr(5));
+    assert!(stderr(5).contains("404"), "{}", stderr(5));
+    assert!(!outputs[6].status.success());
     assert!(
-        stderr(5).contains("cannot read /nonexistent.wasm"),
+        stderr(6).contains("cannot read /nonexistent.wasm"),
         "{}",
-        stderr(5)
+        stderr(6)
     );
 }
 

@@ -11,5 +11,6 @@ mod deploy;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod options;
 mod routing;
 mod socket;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 pub type Headers = BTreeMap<String, String>;
 
 /// Where an envelope is going.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Route {
     pub actors: Vec<String>,
     pub current: usize,
@@ -34,7 +34,7 @@ impl Route {
 }
 
 /// One message of the mesh.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Envelope {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]

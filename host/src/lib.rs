@@ -26,6 +26,7 @@ pub mod queues;
 pub mod router;
 pub mod routing;
 pub mod runtime;
+pub mod store;
 pub mod transport;
 
 /// The tokio runtime the node runs on.

@@ -20,6 +20,7 @@ fn main() -> std::process::ExitCode {
             Command::Send(args) => wasya::cli::send::run(args).await,
             Command::Sidecar => wasya::cli::sidecar::run().await,
             Command::Deploy(args) => wasya::cli::manage::deploy(args).await,
+            Command::Configure(args) => wasya::cli::manage::configure(args).await,
             Command::Actors(args) => wasya::cli::manage::list(args).await,
             Command::Actor(args) => wasya::cli::manage::show(args).await,
             Command::Rm(args) => wasya::cli::manage::remove(args).await,

@@ -10,16 +10,16 @@
 //! within the grace period, and the transport closes.
 
 use crate::actors::{NameError, validate_name};
-use crate::api::{self, ApiState, ServedActor};
+use crate::api::{self, ApiState};
 use crate::config::NodeConfig;
 use crate::deployments::Deployments;
 use crate::lag::LagMonitor;
 use crate::outcomes::Outcomes;
 use crate::queues::QueueNames;
 use crate::router::Router;
-use crate::runtime::ActorRuntime;
-use crate::runtime::socket::{SocketActor, SocketOptions};
 use crate::runtime::wasm::{EngineOptions, WasmActor, WasmEngine, WasmError};
+use crate::store::Store;
+use crate::store::files::FileStore;
 use crate::transport::amqp::{AmqpOptions, AmqpTransport};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{Transport, TransportError};
@@ -111,10 +111,10 @@ impl Node {
     }
 }
 
-/// An actor ready to serve, and how the API describes it.
-struct LoadedActor {
-    runtime: Arc<dyn ActorRuntime>,
-    info: ServedActor,
+/// An actor ready to serve.
+enum LoadedActor {
+    Wasm(String, WasmActor),
+    Socket(String, PathBuf),
 }
 
 /// The wasm and socket actors this node serves, and the engine the wasm ones run on.
@@ -126,39 +126,24 @@ async fn load_actors(config: &NodeConfig) -> Result<(WasmEngine, Vec<LoadedActor
         ..EngineOptions::default()
     })
     .map_err(NodeError::Engine)?;
-    let mut loaded: Vec<LoadedActor> = load_wasm_actors(config, &engine)
-        .await?
-        .into_iter()
-        .map(|(name, actor)| LoadedActor {
-            info: ServedActor::wasm(&name, &actor, config.concurrency_for(&name)),
-            runtime: Arc::new(actor),
-        })
-        .collect();
+    let wasm = load_wasm_actors(config, &engine).await?;
     // Socket actors are named one by one, so each is served; `--serve` picks among
     // the wasm actors available.
-    for (name, path) in &config.socket_actors {
-        if loaded.iter().any(|actor| &actor.info.name == name) {
+    for (name, _) in &config.socket_actors {
+        if wasm.iter().any(|(wasm_name, _)| wasm_name == name) {
             return Err(NodeError::Duplicate(name.clone()));
         }
-        let options = SocketOptions {
-            path: path.clone(),
-            timeout: config.limits_for(name).timeout,
-            frame_limit: config.frame_limit,
-            connections: config.concurrency_for(name),
-        };
-        loaded.push(LoadedActor {
-            info: ServedActor {
-                name: name.clone(),
-                kind: "socket",
-                digest: None,
-                socket: Some(path.display().to_string()),
-                concurrency: options.connections,
-                timeout_ms: options.timeout.as_millis() as u64,
-                memory_limit_bytes: None,
-            },
-            runtime: Arc::new(SocketActor::new(name.clone(), options)),
-        });
     }
+    let loaded = wasm
+        .into_iter()
+        .map(|(name, actor)| LoadedActor::Wasm(name, actor))
+        .chain(
+            config
+                .socket_actors
+                .iter()
+                .map(|(name, path)| LoadedActor::Socket(name.clone(), path.clone())),
+        )
+        .collect();
     Ok((engine, loaded))
 }
 
@@ -237,16 +222,27 @@ async fn run<T: Transport>(
             transport.declare(end).await?;
         }
     }
-    let deployments = Arc::new(Deployments::new(router.clone(), engine, config.clone()));
+    let store: Option<Arc<dyn Store>> = config
+        .data_dir
+        .as_ref()
+        .map(|dir| Arc::new(FileStore::new(dir.join("deployments"))) as Arc<dyn Store>);
+    let deployments = Arc::new(Deployments::new(
+        router.clone(),
+        engine,
+        config.clone(),
+        store,
+    ));
     for actor in loaded {
-        deployments.add(actor.runtime, actor.info).await?;
+        match actor {
+            LoadedActor::Wasm(name, actor) => deployments.add_wasm(&name, actor).await?,
+            LoadedActor::Socket(name, path) => deployments.add_socket(&name, path).await?,
+        }
     }
     let restored = deployments.restore().await?;
     if restored > 0 {
         tracing::info!(restored, "deployed actors restored from the data directory");
     }
-    let views = deployments.list().await;
-    let actor_names: Vec<String> = views.iter().map(|view| view.actor.name.clone()).collect();
+    let actor_names = deployments.names().await;
 
     let lag = LagMonitor::spawn(LAG_TICK);
     let depth = tokio::spawn(report_queue_depths(transport.clone(), deployments.clone()));
@@ -322,10 +318,9 @@ async fn report_queue_depths<T: Transport>(transport: Arc<T>, deployments: Arc<D
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        for view in deployments.list().await {
-            let actor = view.actor.name.as_str();
-            if let Some(depth) = transport.depth(actor) {
-                gauge.with_label_values(&[actor]).set(depth as i64);
+        for actor in deployments.names().await {
+            if let Some(depth) = transport.depth(&actor) {
+                gauge.with_label_values(&[actor.as_str()]).set(depth as i64);
             }
         }
     }

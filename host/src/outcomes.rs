@@ -29,7 +29,7 @@ pub enum End {
 }
 
 /// Where a submission stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -38,7 +38,7 @@ pub enum Status {
 }
 
 /// What is known of one submission.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OutcomeView {
     pub id: String,
     pub status: Status,
@@ -51,7 +51,7 @@ pub struct OutcomeView {
 }
 
 /// One ended envelope in a view: which end actor took it, and the envelope as taken.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EndedView {
     pub end: &'static str,
     pub envelope: Envelope,

@@ -76,6 +76,11 @@ impl<T: Transport> Router<T> {
         &self.transport
     }
 
+    /// The queue an actor consumes, as metrics name it.
+    pub fn queue_name(&self, actor: &str) -> String {
+        self.queues.for_actor(actor)
+    }
+
     pub fn outcomes(&self) -> &Arc<Outcomes> {
         &self.outcomes
     }

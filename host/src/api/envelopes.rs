@@ -6,6 +6,7 @@
 //! puts raw bytes on a queue, exactly as an outside producer would, malformed or not.
 
 use super::auth::Authorized;
+use super::error::ErrorBody;
 use super::{ApiError, ApiState};
 use crate::actors::validate_name;
 use crate::envelope::{Envelope, Headers, Route};
@@ -16,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ const SUBMIT_WAIT: Duration = Duration::from_secs(10);
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// A route as a client gives it: a list of actors, or the envelope's route object.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum RouteSpec {
     Actors(Vec<String>),
@@ -40,7 +41,7 @@ pub enum RouteSpec {
 }
 
 /// Body of `POST /v1/envelopes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SubmitRequest {
     pub route: RouteSpec,
     #[serde(default)]
@@ -84,12 +85,37 @@ fn route_of(spec: RouteSpec) -> Result<Route, ApiError> {
     })
 }
 
+/// The answer to a submission.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Submitted {
+    /// The envelope's id, assigned by the node.
+    pub id: String,
+}
+
+/// The answer to a raw publish.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Published {
+    pub actor: String,
+}
+
 /// `POST /v1/envelopes` → `202 {"id"}`.
+#[utoipa::path(
+    post, path = "/v1/envelopes", tag = "envelopes",
+    request_body = SubmitRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued for its first actor", body = Submitted),
+        (status = 400, description = "The request or its route is invalid", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No actor of that name is served", body = ErrorBody),
+        (status = 503, description = "The queue stayed full, or the transport is down", body = ErrorBody),
+    )
+)]
 pub async fn submit<T: Transport>(
     _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Submitted>), ApiError> {
     let Json(request) = body.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
     })?;
@@ -102,7 +128,7 @@ pub async fn submit<T: Transport>(
         payload: request.payload,
     };
     match tokio::time::timeout(SUBMIT_WAIT, state.router.submit(&envelope)).await {
-        Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(json!({"id": envelope.id})))),
+        Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(Submitted { id: envelope.id }))),
         Ok(Err(error)) => Err(send_error(
             error,
             envelope.route.current_actor().unwrap_or(""),
@@ -131,13 +157,22 @@ fn send_error(error: TransportError, actor: &str) -> ApiError {
 }
 
 /// Query of `GET /v1/envelopes/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct WaitQuery {
     /// Wait this long for the submission to end (`30s`, `500ms`).
     pub wait: Option<String>,
 }
 
 /// `GET /v1/envelopes/{id}` → the outcome, `404` if unknown.
+#[utoipa::path(
+    get, path = "/v1/envelopes/{id}", tag = "envelopes",
+    params(("id" = String, Path, description = "The id a submission answered"), WaitQuery),
+    responses(
+        (status = 200, description = "Pending, succeeded or failed, with the results", body = OutcomeView),
+        (status = 400, description = "An invalid `wait`", body = ErrorBody),
+        (status = 404, description = "No such envelope is known", body = ErrorBody),
+    )
+)]
 pub async fn get<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
     Path(id): Path<String>,
@@ -162,13 +197,21 @@ pub async fn get<T: Transport>(
 }
 
 /// Query of `GET /v1/envelopes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     pub status: Option<String>,
     pub limit: Option<usize>,
 }
 
 /// `GET /v1/envelopes?status=failed` → the most recent failed submissions.
+#[utoipa::path(
+    get, path = "/v1/envelopes", tag = "envelopes",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The most recent failed envelopes, newest first", body = Vec<OutcomeView>),
+        (status = 400, description = "A filter other than status=failed", body = ErrorBody),
+    )
+)]
 pub async fn list_failed<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
     Query(query): Query<ListQuery>,
@@ -184,16 +227,29 @@ pub async fn list_failed<T: Transport>(
 }
 
 /// `POST /v1/queues/{actor}/messages`: raw bytes onto an actor's queue.
+#[utoipa::path(
+    post, path = "/v1/queues/{actor}/messages", tag = "envelopes",
+    params(("actor" = String, Path, description = "The actor whose queue takes the bytes")),
+    request_body(content = Vec<u8>, description = "The message, as a producer would publish it (valid or not)", content_type = "application/octet-stream"),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = Published),
+        (status = 400, description = "An invalid actor name", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such queue", body = ErrorBody),
+        (status = 503, description = "The queue stayed full, or the transport is down", body = ErrorBody),
+    )
+)]
 pub async fn publish_raw<T: Transport>(
     _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
     Path(actor): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Published>), ApiError> {
     validate_name(&actor)
         .map_err(|error| ApiError::bad_request("invalid_actor", error.to_string()))?;
     match tokio::time::timeout(SUBMIT_WAIT, state.router.publish_raw(&actor, body)).await {
-        Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(json!({"actor": actor})))),
+        Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(Published { actor }))),
         Ok(Err(error)) => Err(send_error(error, &actor)),
         Err(_) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

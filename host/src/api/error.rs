@@ -3,7 +3,15 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code a client can branch on: `invalid_name`, `invalid_component`, …
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -29,7 +37,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": self.code, "message": self.message}));
+        let body = Json(ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message,
+        });
         (self.status, body).into_response()
     }
 }

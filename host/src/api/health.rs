@@ -8,12 +8,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// `GET /healthz`: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /readyz`: actors loaded and consuming, the transport connected, external
 /// runtimes reachable, not stopping.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready to take messages", body = String),
+    (status = 503, description = "Not ready, and why", body = String),
+))]
 pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (StatusCode, String) {
     let unavailable = |reason: String| {
         (
@@ -34,6 +39,9 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
+))]
 pub async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
     (
         [(

@@ -1,7 +1,8 @@
 //! The node's HTTP API (axum).
 //!
-//! One file per resource: [`envelopes`] (submit, look up, raw publish), [`health`]
-//! (liveness, readiness, the served actors). Errors are JSON `{"error": code,
+//! One file per resource: [`envelopes`] (submit, look up, raw publish), [`actors`]
+//! (deploy, options, list, remove), [`health`] (liveness, readiness, metrics), and
+//! [`openapi`], the document generated from the handlers. Errors are JSON `{"error": code,
 //! "message": …}` with a status code that says whose fault it is.
 
 pub mod actors;
@@ -9,49 +10,17 @@ pub mod auth;
 pub mod envelopes;
 pub mod error;
 pub mod health;
+pub mod openapi;
 
 use crate::router::Router;
 use crate::transport::Transport;
 use axum::Router as HttpRouter;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 pub use error::ApiError;
-
-/// An actor as the API lists it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServedActor {
-    pub name: String,
-    pub kind: &'static str,
-    /// The sha256 of a wasm actor's component.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    /// The socket of an external runtime.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub socket: Option<String>,
-    pub concurrency: usize,
-    pub timeout_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_limit_bytes: Option<usize>,
-}
-
-impl ServedActor {
-    /// How the API shows a wasm actor served `concurrency` messages at a time.
-    pub fn wasm(name: &str, actor: &crate::runtime::wasm::WasmActor, concurrency: usize) -> Self {
-        ServedActor {
-            name: name.to_owned(),
-            kind: "wasm",
-            digest: Some(actor.digest().to_owned()),
-            socket: None,
-            concurrency,
-            timeout_ms: actor.limits().timeout.as_millis() as u64,
-            memory_limit_bytes: Some(actor.limits().memory_bytes),
-        }
-    }
-}
 
 /// What the handlers share.
 pub struct ApiState<T: Transport> {
@@ -83,6 +52,7 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
                 .put(actors::put::<T>)
                 .delete(actors::delete::<T>),
         )
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz::<T>))

@@ -1,5 +1,6 @@
-//! `wasya deploy`, `wasya actors`, `wasya actor`, `wasya rm`: managing a node's actors
-//! over its HTTP API. Errors are one line, with a non-zero exit code.
+//! `wasya deploy`, `wasya configure`, `wasya actors`, `wasya actor`, `wasya rm`:
+//! managing a node's actors over its HTTP API. Errors are one line, with a non-zero
+//! exit code. A large upload streams in chunks behind a progress bar on a terminal.
 
 use super::send::answer;
 use anyhow::Context;
@@ -42,6 +43,37 @@ pub struct DeployArgs {
     pub file: std::path::PathBuf,
 }
 
+/// Flags of `wasya configure`: the actor's options (omitted ones take the node's
+/// defaults), or a socket actor to register.
+#[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The actor's name.
+    pub name: String,
+    /// Register a socket actor: the absolute path of its runtime's socket.
+    #[arg(long)]
+    pub socket: Option<String>,
+    /// Socket actors: calls open to the runtime at once.
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Longest a call may take (`30s`, `500ms`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Wasm actors: memory one instance may grow to (`128MiB`).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Messages handled at once.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Wasm actors: an environment variable granted to the guest, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = crate::cli::up::parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// `payload` (results are payloads only) or `envelope` (the actor may change routes).
+    #[arg(long)]
+    pub handler_mode: Option<String>,
+}
+
 /// Flags of `wasya actor` and `wasya rm`.
 #[derive(Debug, Args)]
 pub struct ActorArgs {
@@ -49,6 +81,36 @@ pub struct ActorArgs {
     pub node: NodeArgs,
     /// The actor's name.
     pub name: String,
+}
+
+/// Uploads below this size go in one piece, without a progress bar.
+const PROGRESS_FROM: usize = 1 << 20;
+/// The piece of an upload between two progress updates.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// `bytes` as a request body; on a terminal, with a progress bar for large uploads.
+fn upload_body(bytes: Vec<u8>) -> reqwest::Body {
+    let size = bytes.len();
+    if size < PROGRESS_FROM {
+        return reqwest::Body::from(bytes);
+    }
+    let bar = indicatif::ProgressBar::new(size as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "uploading {bar:40} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let bytes = bytes::Bytes::from(bytes);
+    let chunks = (0..size).step_by(UPLOAD_CHUNK).map(move |start| {
+        let chunk = bytes.slice(start..(start + UPLOAD_CHUNK).min(size));
+        bar.inc(chunk.len() as u64);
+        if bar.position() >= size as u64 {
+            bar.finish_and_clear();
+        }
+        Ok::<_, std::io::Error>(chunk)
+    });
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
 }
 
 /// Uploads a component; prints the name, version and digest.
@@ -61,7 +123,8 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         .node
         .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))
         .header("content-type", "application/wasm")
-        .body(bytes)
+        .header("content-length", size)
+        .body(upload_body(bytes))
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {}", args.node.node))?;
@@ -74,6 +137,50 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     ))
 }
 
+/// Sets an actor's options (or registers a socket actor); prints the actor.
+pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
+    let mut spec = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        spec.insert(key.to_owned(), value);
+    };
+    if let Some(socket) = &args.socket {
+        put("kind", "socket".into());
+        put("socket", socket.as_str().into());
+    }
+    if let Some(connections) = args.connections {
+        put("connections", connections.into());
+    }
+    if let Some(timeout) = &args.timeout {
+        put("timeout", timeout.as_str().into());
+    }
+    if let Some(memory) = &args.memory_limit {
+        put("memory_limit", memory.as_str().into());
+    }
+    if let Some(concurrency) = args.concurrency {
+        put("concurrency", concurrency.into());
+    }
+    if !args.env.is_empty() {
+        let env: serde_json::Map<String, serde_json::Value> = args
+            .env
+            .iter()
+            .map(|(key, value)| (key.clone(), value.as_str().into()))
+            .collect();
+        put("env", env.into());
+    }
+    if let Some(mode) = &args.handler_mode {
+        put("handler_mode", mode.as_str().into());
+    }
+    let response = args
+        .node
+        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))
+        .json(&spec)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {}", args.node.node))?;
+    let actor = answer(response).await?;
+    super::send::print_out(&serde_json::to_string_pretty(&actor)?)
+}
+
 /// Prints the actors as a table.
 pub async fn list(args: NodeArgs) -> anyhow::Result<()> {
     let response = reqwest::get(args.url("/v1/actors"))
@@ -81,26 +188,34 @@ pub async fn list(args: NodeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot reach the node at {}", args.node))?;
     let actors = answer(response).await?;
     let mut lines = vec![format!(
-        "{:<24} {:<7} {:>7} {:>11} {:>9}  {}",
-        "NAME", "KIND", "VERSION", "CONCURRENCY", "TIMEOUT", "DIGEST / SOCKET"
+        "{:<24} {:<7} {:>7} {:>11} {:>9} {:>10} {:>8}  {}",
+        "NAME",
+        "KIND",
+        "VERSION",
+        "CONCURRENCY",
+        "TIMEOUT",
+        "PROCESSED",
+        "FAILED",
+        "DIGEST / SOCKET"
     )];
     for actor in actors.as_array().into_iter().flatten() {
-        let version = actor["versions"]
-            .as_array()
-            .and_then(|v| v.last())
-            .map_or("-".to_owned(), |v| v["version"].to_string());
+        let version = actor["version"]
+            .as_u64()
+            .map_or("-".to_owned(), |v| v.to_string());
         let digest = actor["digest"]
             .as_str()
             .map(|d| &d[..d.len().min(16)])
             .or(actor["socket"].as_str())
             .unwrap_or("");
         lines.push(format!(
-            "{:<24} {:<7} {:>7} {:>11} {:>8}s  {}",
+            "{:<24} {:<7} {:>7} {:>11} {:>9} {:>10} {:>8}  {}",
             actor["name"].as_str().unwrap_or(""),
             actor["kind"].as_str().unwrap_or(""),
             version,
             actor["concurrency"],
-            actor["timeout_ms"].as_u64().unwrap_or(0) / 1000,
+            format_ms(actor["timeout_ms"].as_u64().unwrap_or(0)),
+            actor["processed"],
+            actor["failed"],
             digest
         ));
     }
@@ -132,4 +247,13 @@ pub async fn remove(args: ActorArgs) -> anyhow::Result<()> {
         answer(response).await?;
     }
     super::send::print_out(&format!("removed {}", args.name))
+}
+
+/// `1500` → `1.5s`, `30000` → `30s`, `250` → `250ms`.
+fn format_ms(ms: u64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms}ms"),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{:.1}s", ms as f64 / 1000.0),
+    }
 }

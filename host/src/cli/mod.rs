@@ -39,6 +39,8 @@ pub enum Command {
     Sidecar,
     /// Upload a component to a node: a new actor, or a new version of one.
     Deploy(manage::DeployArgs),
+    /// Set an actor's options (timeout, memory, concurrency, env, handler mode), or register a socket actor.
+    Configure(manage::ConfigureArgs),
     /// List a node's actors.
     Actors(manage::NodeArgs),
     /// Show one actor of a node.

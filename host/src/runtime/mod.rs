@@ -6,6 +6,7 @@
 //! timeouts and limit hits become `Outcome::Failed` with a distinct `details.type`.
 
 pub mod limits;
+pub mod mode;
 pub mod socket;
 pub mod wasm;
 

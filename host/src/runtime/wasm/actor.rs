@@ -57,6 +57,18 @@ impl WasmActor {
         &self.limits
     }
 
+    /// The same component under other limits (no recompilation, no relinking).
+    pub fn with_limits(&self, limits: ActorLimits) -> WasmActor {
+        WasmActor {
+            name: self.name.clone(),
+            digest: self.digest.clone(),
+            pre: self.pre.clone(),
+            limits,
+            instances: self.instances.clone(),
+            epoch_tick: self.epoch_tick,
+        }
+    }
+
     async fn run(&self, envelope: &Envelope) -> Outcome {
         let Ok(_instance_slot) = self.instances.acquire().await else {
             return Outcome::Failed(Failure::processing(

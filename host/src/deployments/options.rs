@@ -1,0 +1,320 @@
+//! Per-actor options set over the API, and what they make of an actor.
+//!
+//! `PUT /v1/actors/{name}` with JSON carries an [`ActorSpec`]: human units
+//! (`"30s"`, `"128MiB"`) as the CLI flags take them. It is checked once, here, into
+//! [`ActorOptions`], the plain values the node records and applies. A PUT replaces
+//! the options: what it leaves out falls back to the node's flags. Options apply to
+//! both kinds except where a kind cannot honour them (a memory limit or environment
+//! for an external runtime, whose process the node does not own), which is a 400
+//! rather than a silently ignored field.
+
+use crate::config::{NodeConfig, parse_bytes, parse_duration};
+use crate::runtime::ActorLimits;
+use crate::runtime::mode::HandlerMode;
+use crate::runtime::socket::SocketOptions;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The most calls of one actor a node runs at once.
+pub const MAX_CONCURRENCY: usize = 4096;
+
+/// How an actor runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// A WebAssembly component, in-process.
+    #[default]
+    Wasm,
+    /// An external runtime behind a Unix socket (Asya's runtime protocol).
+    Socket,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Wasm => "wasm",
+            ActorKind::Socket => "socket",
+        }
+    }
+}
+
+/// The JSON body of `PUT /v1/actors/{name}`: registers a socket actor, or sets the
+/// options of any actor. Omitted options take the node's defaults.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSpec {
+    /// `socket` registers an external runtime; `wasm` (the default for a name already
+    /// served as wasm) sets the options of an uploaded or bundled component.
+    pub kind: Option<ActorKind>,
+    /// Socket actors: the absolute path of the runtime's Unix socket.
+    #[schema(example = "/var/run/asya/asya-runtime.sock")]
+    pub socket: Option<String>,
+    /// Socket actors: calls open to the runtime at once (default: `concurrency`).
+    pub connections: Option<usize>,
+    /// Longest a call may take, e.g. `30s`, `500ms`.
+    #[schema(example = "30s")]
+    pub timeout: Option<String>,
+    /// Wasm actors: linear memory one instance may grow to, e.g. `128MiB`.
+    #[schema(example = "128MiB")]
+    pub memory_limit: Option<String>,
+    /// Messages of this actor handled at once (1 to 4096).
+    pub concurrency: Option<usize>,
+    /// Wasm actors: environment variables granted to the guest.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Whether the actor may rewrite routes (`envelope`) or returns payloads only.
+    pub handler_mode: Option<HandlerMode>,
+}
+
+/// Checked options, as recorded and applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActorOptions {
+    pub socket: Option<PathBuf>,
+    pub connections: Option<usize>,
+    pub timeout_ms: Option<u64>,
+    pub memory_limit_bytes: Option<usize>,
+    pub concurrency: Option<usize>,
+    pub env: BTreeMap<String, String>,
+    pub handler_mode: Option<HandlerMode>,
+}
+
+/// Why a spec cannot be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+impl ActorSpec {
+    /// Checks the spec for an actor of `kind` and turns it into options.
+    pub fn check(self, kind: ActorKind) -> Result<ActorOptions, SpecError> {
+        let fail = |message: String| Err(SpecError(message));
+        if let Some(requested) = self.kind
+            && requested != kind
+        {
+            return fail(format!(
+                "the actor is a {} actor; it cannot become a {} actor (remove it first)",
+                kind.as_str(),
+                requested.as_str()
+            ));
+        }
+        let socket = match (kind, self.socket) {
+            (ActorKind::Socket, None) => {
+                return fail(
+                    "a socket actor needs `socket`: the path of its runtime's socket".into(),
+                );
+            }
+            (ActorKind::Socket, Some(path)) => {
+                let path = PathBuf::from(path);
+                if !path.is_absolute() {
+                    return fail(format!(
+                        "`socket` must be an absolute path, not `{}`",
+                        path.display()
+                    ));
+                }
+                Some(path)
+            }
+            (ActorKind::Wasm, Some(_)) => return fail("`socket` is for socket actors".into()),
+            (ActorKind::Wasm, None) => None,
+        };
+        if kind == ActorKind::Wasm && self.connections.is_some() {
+            return fail("`connections` is for socket actors".into());
+        }
+        if kind == ActorKind::Socket && self.memory_limit.is_some() {
+            return fail("`memory_limit` is for wasm actors: an external runtime's memory is its own process's".into());
+        }
+        if kind == ActorKind::Socket && self.env.as_ref().is_some_and(|env| !env.is_empty()) {
+            return fail(
+                "`env` is for wasm actors: set an external runtime's environment where it runs"
+                    .into(),
+            );
+        }
+        let timeout = match &self.timeout {
+            Some(text) => {
+                let timeout =
+                    parse_duration(text).map_err(|e| SpecError(format!("timeout: {e}")))?;
+                if timeout.is_zero() {
+                    return fail("timeout: must be more than zero".into());
+                }
+                Some(timeout.as_millis().try_into().unwrap_or(u64::MAX))
+            }
+            None => None,
+        };
+        let memory = match &self.memory_limit {
+            Some(text) => {
+                let bytes =
+                    parse_bytes(text).map_err(|e| SpecError(format!("memory_limit: {e}")))?;
+                if bytes < 64 * 1024 {
+                    return fail("memory_limit: at least one wasm page (64KiB)".into());
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        for (field, value) in [
+            ("concurrency", self.concurrency),
+            ("connections", self.connections),
+        ] {
+            if let Some(value) = value
+                && !(1..=MAX_CONCURRENCY).contains(&value)
+            {
+                return fail(format!(
+                    "{field}: between 1 and {MAX_CONCURRENCY}, not {value}"
+                ));
+            }
+        }
+        let env = self.env.unwrap_or_default();
+        if let Some(key) = env
+            .keys()
+            .find(|key| key.is_empty() || key.contains('=') || key.contains('\0'))
+        {
+            return fail(format!("env: `{key}` is not a variable name"));
+        }
+        Ok(ActorOptions {
+            socket,
+            connections: self.connections,
+            timeout_ms: timeout,
+            memory_limit_bytes: memory,
+            concurrency: self.concurrency,
+            env,
+            handler_mode: self.handler_mode,
+        })
+    }
+}
+
+/// What an actor runs with: the node's flags, then the actor's options on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub limits: ActorLimits,
+    pub concurrency: usize,
+    pub handler_mode: HandlerMode,
+}
+
+impl Effective {
+    pub fn of(config: &NodeConfig, name: &str, options: &ActorOptions) -> Self {
+        let mut limits = config.limits_for(name);
+        if let Some(ms) = options.timeout_ms {
+            limits.timeout = Duration::from_millis(ms);
+        }
+        if let Some(bytes) = options.memory_limit_bytes {
+            limits.memory_bytes = bytes;
+        }
+        for (key, value) in &options.env {
+            limits.env.retain(|(existing, _)| existing != key);
+            limits.env.push((key.clone(), value.clone()));
+        }
+        Effective {
+            limits,
+            concurrency: options
+                .concurrency
+                .unwrap_or_else(|| config.concurrency_for(name)),
+            handler_mode: options.handler_mode.unwrap_or_default(),
+        }
+    }
+
+    /// How to reach a socket actor's runtime.
+    pub fn socket(
+        &self,
+        config: &NodeConfig,
+        path: PathBuf,
+        options: &ActorOptions,
+    ) -> SocketOptions {
+        SocketOptions {
+            path,
+            timeout: self.limits.timeout,
+            frame_limit: config.frame_limit,
+            connections: options.connections.unwrap_or(self.concurrency),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> ActorSpec {
+        serde_json::from_value(json).expect("a spec")
+    }
+
+    #[test]
+    fn a_socket_spec_becomes_options() {
+        let options = spec(serde_json::json!({
+            "kind": "socket", "socket": "/run/a.sock", "timeout": "5s",
+            "connections": 2, "handler_mode": "payload"
+        }))
+        .check(ActorKind::Socket)
+        .expect("valid");
+        assert_eq!(options.socket, Some(PathBuf::from("/run/a.sock")));
+        assert_eq!(options.timeout_ms, Some(5000));
+        assert_eq!(options.connections, Some(2));
+        assert_eq!(options.handler_mode, Some(HandlerMode::Payload));
+    }
+
+    #[test]
+    fn fields_a_kind_cannot_honour_are_refused() {
+        let cases = [
+            (
+                serde_json::json!({"socket": "relative.sock"}),
+                ActorKind::Socket,
+                "absolute",
+            ),
+            (serde_json::json!({}), ActorKind::Socket, "needs `socket`"),
+            (
+                serde_json::json!({"socket": "/a", "memory_limit": "1MiB"}),
+                ActorKind::Socket,
+                "memory_limit",
+            ),
+            (
+                serde_json::json!({"connections": 2}),
+                ActorKind::Wasm,
+                "connections",
+            ),
+            (
+                serde_json::json!({"timeout": "soon"}),
+                ActorKind::Wasm,
+                "timeout",
+            ),
+            (
+                serde_json::json!({"concurrency": 0}),
+                ActorKind::Wasm,
+                "concurrency",
+            ),
+            (
+                serde_json::json!({"memory_limit": "1KiB"}),
+                ActorKind::Wasm,
+                "memory_limit",
+            ),
+            (
+                serde_json::json!({"env": {"A=B": "c"}}),
+                ActorKind::Wasm,
+                "env",
+            ),
+            (
+                serde_json::json!({"kind": "socket", "socket": "/a"}),
+                ActorKind::Wasm,
+                "cannot become",
+            ),
+        ];
+        for (json, kind, expected) in cases {
+            let error = spec(json.clone()).check(kind).expect_err("refused");
+            assert!(error.0.contains(expected), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn options_override_the_node_flags() {
+        let config = NodeConfig::default();
+        let options = ActorOptions {
+            timeout_ms: Some(1500),
+            concurrency: Some(3),
+            env: BTreeMap::from([("MODEL".into(), "small".into())]),
+            ..ActorOptions::default()
+        };
+        let effective = Effective::of(&config, "a", &options);
+        assert_eq!(effective.limits.timeout, Duration::from_millis(1500));
+        assert_eq!(effective.concurrency, 3);
+        assert_eq!(effective.limits.env, vec![("MODEL".into(), "small".into())]);
+        let defaults = Effective::of(&config, "a", &ActorOptions::default());
+        assert_eq!(defaults.limits, config.limits_for("a"));
+    }
+}

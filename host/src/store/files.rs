@@ -1,0 +1,162 @@
+//! The record as files in the data directory, each written through a temporary file
+//! and a rename so a crash leaves the old or the new file, never half of one:
+//! `deployments/components/{sha256}.wasm` and `deployments/actors/{name}.json`.
+//! File I/O runs on the blocking pool.
+
+use super::{ActorRecord, Store, StoreError};
+use crate::actors::validate_name;
+use crate::runtime::wasm::cache::write_atomically;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Deployments kept under one directory.
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileStore { dir: dir.into() }
+    }
+}
+
+async fn blocking<R: Send + 'static>(
+    work: impl FnOnce() -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StoreError(format!("the store task failed: {error}")))?
+}
+
+impl Store for FileStore {
+    fn save(
+        &self,
+        record: ActorRecord,
+        component: Option<(String, Arc<[u8]>)>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let dir = self.dir.clone();
+        blocking(move || {
+            let text = serde_json::to_vec_pretty(&record)
+                .map_err(|error| StoreError(error.to_string()))?;
+            std::fs::create_dir_all(dir.join("components"))?;
+            std::fs::create_dir_all(dir.join("actors"))?;
+            if let Some((digest, bytes)) = component {
+                let path = component_path(&dir, &digest);
+                if !path.exists() {
+                    write_atomically(&path, &bytes)?;
+                }
+            }
+            write_atomically(&record_path(&dir, &record.name), &text)?;
+            Ok(())
+        })
+        .boxed()
+    }
+
+    fn delete(&self, name: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        let dir = self.dir.clone();
+        blocking(
+            move || match std::fs::remove_file(record_path(&dir, &name)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+                _ => Ok(()),
+            },
+        )
+        .boxed()
+    }
+
+    fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>> {
+        let dir = self.dir.clone();
+        blocking(move || read_records(&dir)).boxed()
+    }
+
+    fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>> {
+        let dir = self.dir.clone();
+        blocking(move || {
+            let path = component_path(&dir, &digest);
+            std::fs::read(&path)
+                .map(Arc::from)
+                .map_err(|error| StoreError(format!("{}: {error}", path.display())))
+        })
+        .boxed()
+    }
+}
+
+fn record_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join("actors").join(format!("{name}.json"))
+}
+
+fn component_path(dir: &Path, digest: &str) -> PathBuf {
+    dir.join("components").join(format!("{digest}.wasm"))
+}
+
+fn read_records(dir: &Path) -> Result<Vec<ActorRecord>, StoreError> {
+    let actors = dir.join("actors");
+    if !actors.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut records = Vec::new();
+    for entry in std::fs::read_dir(&actors)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        let text = std::fs::read(&path)?;
+        let record: ActorRecord = serde_json::from_slice(&text)
+            .map_err(|error| StoreError(format!("{}: {error}", path.display())))?;
+        validate_name(&record.name)
+            .map_err(|error| StoreError(format!("{}: {error}", path.display())))?;
+        records.push(record);
+    }
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Version;
+
+    #[tokio::test]
+    async fn records_and_components_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let record = ActorRecord {
+            name: "a".into(),
+            kind: Default::default(),
+            versions: vec![Version {
+                version: 1,
+                digest: "d1".into(),
+            }],
+            options: Default::default(),
+        };
+        store
+            .save(
+                record.clone(),
+                Some(("d1".into(), Arc::from(&b"bytes"[..]))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.records().await.unwrap(), vec![record]);
+        assert_eq!(&*store.component("d1".into()).await.unwrap(), b"bytes");
+        store.delete("a".into()).await.unwrap();
+        assert!(store.records().await.unwrap().is_empty());
+        store.delete("a".into()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_record_without_kind_or_options_reads_as_wasm() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("actors")).unwrap();
+        std::fs::write(
+            dir.path().join("actors/old.json"),
+            r#"{"name":"old","versions":[{"version":1,"digest":"x"}]}"#,
+        )
+        .unwrap();
+        let records = FileStore::new(dir.path()).records().await.unwrap();
+        assert_eq!(
+            records[0].kind,
+            crate::deployments::options::ActorKind::Wasm
+        );
+    }
+}
