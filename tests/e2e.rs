@@ -2,15 +2,19 @@
 //!
 //! `routing` is the routing matrix of the envelope rules; `limits` the sandbox and its
 //! limits; `lifecycle` start, stop and configuration. Every case starts its own node.
+//! `deploy_manifests` checks the Kubernetes manifests under `deploy/`, and `scaling`
+//! plays KEDA against real nodes to prove the scaling loop they configure.
 
 #[macro_use]
 mod support;
 
 mod cluster;
 mod deploy;
+mod deploy_manifests;
 mod lifecycle;
 mod limits;
 mod metrics;
 mod options;
 mod routing;
+mod scaling;
 mod socket;

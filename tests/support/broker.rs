@@ -72,6 +72,18 @@ impl Broker {
         ]);
     }
 
+    /// Every queue of the virtual host with its messages (ready and unacknowledged).
+    pub fn queue_lengths(&self) -> Vec<(String, u64)> {
+        rabbitmqctl(&["list_queues", "-p", &self.vhost, "name", "messages"])
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next()?.to_owned();
+                Some((name, fields.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Messages ready in `queue`.
     pub fn queue_length(&self, queue: &str) -> Option<u64> {
         rabbitmqctl(&["list_queues", "-p", &self.vhost, "name", "messages"])

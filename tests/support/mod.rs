@@ -26,6 +26,7 @@ macro_rules! on_both_transports {
 }
 
 mod broker;
+pub mod manifests;
 mod runtime;
 pub use broker::Broker;
 pub use runtime::Runtime;
@@ -79,6 +80,20 @@ impl NodeProcess {
         let mut args = vec!["--amqp", url.as_str()];
         args.extend_from_slice(extra);
         let mut node = Self::start(&args);
+        node.broker = Some(broker.clone());
+        node
+    }
+
+    /// Starts a node on `broker` with extra flags and environment variables.
+    pub fn start_on_broker_with(
+        broker: &Arc<Broker>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> NodeProcess {
+        let url = broker.url();
+        let mut args = vec!["--amqp", url.as_str()];
+        args.extend_from_slice(extra);
+        let mut node = Self::start_with(&args, env);
         node.broker = Some(broker.clone());
         node
     }
