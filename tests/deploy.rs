@@ -31,7 +31,9 @@ async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
         "--data-dir",
         dir.path().to_str().unwrap(),
     ]);
-    for example in ["echo", "upper", "split", "drop", "fail", "leak"] {
+    for example in [
+        "echo", "upper", "split", "drop", "fail", "leak", "grep", "env",
+    ] {
         let name = format!("my-{example}");
         let (status, body) = upload(&node, &name, guest(example)).await;
         assert_eq!(status, 201, "{example}: {body}");
@@ -48,6 +50,22 @@ async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
     assert_eq!(
         view["results"],
         json!([{"word": "UP", "index": 0}, {"word": "LOADED", "index": 1}])
+    );
+    let id = node
+        .submit(
+            &["my-grep"],
+            json!({"pattern": r"^\d+ (ok|done)$", "text": "1 ok\n2 failed\n3 done"}),
+        )
+        .await;
+    assert_eq!(
+        node.outcome(&id).await["results"][0]["lines"],
+        json!(["1 ok", "3 done"])
+    );
+    let id = node.submit(&["my-env"], json!({"name": "HOME"})).await;
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"name": "HOME", "value": null}]),
+        "the host's environment leaked into the guest"
     );
     let id = node.submit(&["my-fail"], json!({})).await;
     assert_eq!(node.outcome(&id).await["status"], "failed");

@@ -29,6 +29,7 @@ async fn health_readiness_and_actors() {
         .collect();
     for example in [
         "echo", "upper", "split", "drop", "fail", "trap", "spin", "hog", "route", "leak", "env",
+        "grep",
     ] {
         assert!(
             names.contains(&example),
@@ -138,7 +139,7 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
     let data_dir = dir.path().to_str().unwrap();
     let mut first = NodeProcess::start(&["--data-dir", data_dir]);
     let sources = first.load_sources();
-    assert_eq!(sources.len(), 11, "{sources:?}");
+    assert_eq!(sources.len(), 12, "{sources:?}");
     assert!(
         sources.iter().all(|source| source == "Compiled"),
         "{sources:?}"
@@ -147,7 +148,7 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
 
     let second = NodeProcess::start(&["--data-dir", data_dir]);
     let sources = second.load_sources();
-    assert_eq!(sources.len(), 11, "{sources:?}");
+    assert_eq!(sources.len(), 12, "{sources:?}");
     assert!(
         sources.iter().all(|source| source == "Cache"),
         "recompiled: {sources:?}"
