@@ -190,18 +190,26 @@ async fn steady_load(
 
 async fn hot_swap(api: Arc<Api>, seconds: u64, clients: usize) {
     println!(
-        "hot swap under load ({clients} clients, {seconds} s per run, submit + wait per envelope):"
+        "hot swap under load ({clients} clients, 2 x {seconds} s per case, alternating, submit + wait per envelope):"
     );
     assert_eq!(api.upload("steady", guest("echo")).await, 201);
     assert_eq!(api.upload("swapped", guest("echo")).await, 201);
     // Warm both versions' compiled forms so the swaps are what a redeploy costs.
     assert_eq!(api.upload("warm", guest("upper")).await, 201);
-    let (base_ok, base_failed, _) =
-        steady_load(api.clone(), "steady", seconds, clients, false).await;
-    let (swap_ok, swap_failed, swaps) =
-        steady_load(api.clone(), "swapped", seconds, clients, true).await;
-    let base_rate = base_ok as f64 / seconds as f64;
-    let swap_rate = swap_ok as f64 / seconds as f64;
+    // Alternate the two cases, so a drift of the machine falls on both alike.
+    let (mut base_ok, mut base_failed, mut swap_ok, mut swap_failed, mut swaps) = (0, 0, 0, 0, 0);
+    for _ in 0..2 {
+        let (ok, failed, _) = steady_load(api.clone(), "steady", seconds, clients, false).await;
+        base_ok += ok;
+        base_failed += failed;
+        let (ok, failed, swapped) =
+            steady_load(api.clone(), "swapped", seconds, clients, true).await;
+        swap_ok += ok;
+        swap_failed += failed;
+        swaps += swapped;
+    }
+    let base_rate = base_ok as f64 / (2 * seconds) as f64;
+    let swap_rate = swap_ok as f64 / (2 * seconds) as f64;
     println!("  no swap:           {base_rate:>9.0} envelopes/s, failed {base_failed}");
     println!(
         "  swap every 250 ms: {swap_rate:>9.0} envelopes/s, failed {swap_failed}, {swaps} swaps"
