@@ -116,7 +116,7 @@ async fn a_hot_swap_under_traffic_loses_nothing_and_survives_a_restart() {
     let node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);
     let restored = node
         .wait_for_log(|line| {
-            line.contains("restored a deployed actor") && line.contains("\"source\":\"Cache\"")
+            line.contains("serving a recorded version") && line.contains("\"source\":\"Cache\"")
         })
         .await;
     assert!(restored, "not restored from the compile cache");

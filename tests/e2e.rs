@@ -15,6 +15,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod options;
+mod pool;
 mod routing;
 mod scaling;
 mod socket;

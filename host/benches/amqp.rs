@@ -264,7 +264,7 @@ async fn node(
         .for_each(|sent| async { sent.expect("prefill") })
         .await;
     for id in &ids {
-        outcomes.submitted(id);
+        outcomes.submitted(id).await;
     }
     let started = Instant::now();
     router.serve_end_actors().await.expect("end actors");

@@ -62,6 +62,11 @@ impl Branch {
         }
     }
 
+    /// The path as the `wasya-branch` header writes it (empty for the root).
+    pub fn path_text(&self) -> String {
+        format_path(&self.path)
+    }
+
     /// Writes this branch into `headers` (removing the headers for the root).
     pub fn write_to(&self, headers: &mut Headers) {
         match (&self.root, self.path.is_empty()) {

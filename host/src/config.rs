@@ -53,6 +53,32 @@ pub struct NodeConfig {
     pub end_names: EndNames,
     /// Bearer token the mutating endpoints require (`None`: none required).
     pub token: Option<String>,
+    /// The pool's shared control plane (`None`: this node's data directory).
+    pub store: Option<StoreSettings>,
+    /// Patterns of the deployed actors this node hosts (`None`: all of them).
+    pub hosts: Option<Vec<String>>,
+}
+
+/// Where a pool's control plane lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// The schema the pool's tables live in.
+    pub schema: String,
+    /// How long envelope outcomes are kept.
+    pub outcome_retention: Duration,
+}
+
+/// Whether actor `name` matches a `--hosts` pattern: a name, `prefix-*`, `*-suffix`
+/// or `*`.
+pub fn host_pattern_matches(pattern: &str, name: &str) -> bool {
+    match (pattern.strip_suffix('*'), pattern.strip_prefix('*')) {
+        (Some(""), _) => true,
+        (Some(prefix), _) => name.starts_with(prefix),
+        (None, Some(suffix)) => name.ends_with(suffix),
+        (None, None) => pattern == name,
+    }
 }
 
 /// The names the end actors go by.
@@ -102,6 +128,8 @@ impl Default for NodeConfig {
             frame_limit: crate::runtime::socket::DEFAULT_FRAME_LIMIT,
             end_names: EndNames::default(),
             token: None,
+            store: None,
+            hosts: None,
         }
     }
 }
@@ -132,6 +160,15 @@ impl NodeConfig {
                 .unwrap_or(self.limits.memory_bytes),
             env: self.limits.env.clone(),
         }
+    }
+
+    /// Whether this node hosts deployed actor `name`.
+    pub fn hosts(&self, name: &str) -> bool {
+        self.hosts.as_ref().is_none_or(|patterns| {
+            patterns
+                .iter()
+                .any(|pattern| host_pattern_matches(pattern, name))
+        })
     }
 
     /// How many messages of actor `name` run at once. A socket actor defaults to one

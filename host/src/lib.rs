@@ -16,6 +16,7 @@ pub mod api;
 pub mod branch;
 pub mod cli;
 pub mod config;
+pub mod control_plane;
 pub mod deployments;
 pub mod envelope;
 pub mod lag;

@@ -12,6 +12,7 @@
 use crate::actors::{NameError, validate_name};
 use crate::api::{self, ApiState};
 use crate::config::NodeConfig;
+use crate::control_plane::ControlPlane;
 use crate::deployments::Deployments;
 use crate::lag::LagMonitor;
 use crate::outcomes::Outcomes;
@@ -20,6 +21,7 @@ use crate::router::Router;
 use crate::runtime::wasm::{EngineOptions, WasmActor, WasmEngine, WasmError};
 use crate::store::Store;
 use crate::store::files::FileStore;
+use crate::store::postgres::PgStore;
 use crate::transport::amqp::{AmqpOptions, AmqpTransport};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{Transport, TransportError};
@@ -58,6 +60,8 @@ pub enum NodeError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Deploy(#[from] crate::deployments::DeployError),
+    #[error("the shared store: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -76,11 +80,15 @@ impl Node {
     /// Loads the actors, connects the transport, starts routing and binds the API.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate()?;
-        let (engine, loaded) = load_actors(&config).await?;
+        let pool = match &config.store {
+            Some(settings) => Some(PgStore::connect(&settings.url, &settings.schema).await?),
+            None => None,
+        };
+        let (engine, loaded) = load_actors(&config, pool.as_ref()).await?;
         match &config.amqp {
             None => {
                 let transport = MemoryTransport::new(config.queue_capacity);
-                run(Arc::new(transport), engine, loaded, config).await
+                run(Arc::new(transport), engine, loaded, config, pool).await
             }
             Some(amqp) => {
                 let options = AmqpOptions {
@@ -90,7 +98,7 @@ impl Node {
                     ..AmqpOptions::new(amqp.url.clone())
                 };
                 let transport = AmqpTransport::connect(options).await?;
-                run(Arc::new(transport), engine, loaded, config).await
+                run(Arc::new(transport), engine, loaded, config, pool).await
             }
         }
     }
@@ -118,14 +126,20 @@ enum LoadedActor {
 }
 
 /// The wasm and socket actors this node serves, and the engine the wasm ones run on.
-async fn load_actors(config: &NodeConfig) -> Result<(WasmEngine, Vec<LoadedActor>), NodeError> {
-    let engine = WasmEngine::new(&EngineOptions {
+async fn load_actors(
+    config: &NodeConfig,
+    pool: Option<&Arc<PgStore>>,
+) -> Result<(WasmEngine, Vec<LoadedActor>), NodeError> {
+    let mut engine = WasmEngine::new(&EngineOptions {
         pooling: config.pooling,
         max_instances: config.max_instances,
         cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
         ..EngineOptions::default()
     })
     .map_err(NodeError::Engine)?;
+    if let Some(pool) = pool {
+        engine = engine.with_artifacts(pool.clone());
+    }
     let wasm = load_wasm_actors(config, &engine).await?;
     // Socket actors are named one by one, so each is served; `--serve` picks among
     // the wasm actors available.
@@ -206,8 +220,13 @@ async fn run<T: Transport>(
     engine: WasmEngine,
     loaded: Vec<LoadedActor>,
     config: NodeConfig,
+    pool: Option<Arc<PgStore>>,
 ) -> Result<Node, NodeError> {
-    let outcomes = Arc::new(Outcomes::new(config.outcome_capacity));
+    let mut outcomes = Outcomes::new(config.outcome_capacity);
+    if let Some(pool) = &pool {
+        outcomes = outcomes.with_shared(pool.clone());
+    }
+    let outcomes = Arc::new(outcomes);
     let router = Router::configured(
         transport.clone(),
         outcomes,
@@ -222,10 +241,13 @@ async fn run<T: Transport>(
             transport.declare(end).await?;
         }
     }
-    let store: Option<Arc<dyn Store>> = config
-        .data_dir
-        .as_ref()
-        .map(|dir| Arc::new(FileStore::new(dir.join("deployments"))) as Arc<dyn Store>);
+    let store: Option<Arc<dyn Store>> = match &pool {
+        Some(pool) => Some(pool.clone()),
+        None => config
+            .data_dir
+            .as_ref()
+            .map(|dir| Arc::new(FileStore::new(dir.join("deployments"))) as Arc<dyn Store>),
+    };
     let deployments = Arc::new(Deployments::new(
         router.clone(),
         engine,
@@ -240,8 +262,26 @@ async fn run<T: Transport>(
     }
     let restored = deployments.restore().await?;
     if restored > 0 {
-        tracing::info!(restored, "deployed actors restored from the data directory");
+        tracing::info!(
+            restored,
+            store = if pool.is_some() {
+                "shared"
+            } else {
+                "data directory"
+            },
+            "deployed actors restored"
+        );
     }
+    let control_plane = pool.as_ref().map(|pool| {
+        ControlPlane::start(
+            pool.clone(),
+            deployments.clone(),
+            config
+                .store
+                .as_ref()
+                .map_or(DEFAULT_RETENTION, |settings| settings.outcome_retention),
+        )
+    });
     let actor_names = deployments.names().await;
 
     let lag = LagMonitor::spawn(LAG_TICK);
@@ -263,6 +303,7 @@ async fn run<T: Transport>(
                 deployments: deployments.clone(),
                 max_body_bytes: config.max_body_bytes,
                 token: config.token.clone(),
+                pool: pool.clone(),
             }));
             let stop = stop_http.clone();
             let server = tokio::spawn(async move {
@@ -297,6 +338,9 @@ async fn run<T: Transport>(
                 tracing::warn!("the HTTP server did not close within 5s");
             }
             depth.abort();
+            if let Some(control_plane) = control_plane {
+                control_plane.stop().await;
+            }
             drop(lag);
             tracing::info!("node stopped");
         })
@@ -307,6 +351,9 @@ async fn run<T: Transport>(
         stop: Box::new(stop),
     })
 }
+
+/// Outcome retention when none is configured.
+const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// How often the event-loop lag is sampled.
 const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(10);

@@ -8,13 +8,20 @@
 //! The store is bounded: past `capacity` submissions the oldest are forgotten.
 //! Waiters (`GET /v1/envelopes/{id}?wait=…`) park on their own submission and are
 //! woken only when it completes, so thousands of waiters cost nothing per event.
+//!
+//! In a pool, any node's end actors may take any branch, so each node alone knows
+//! part of a submission. With [`SharedOutcomes`] (the pool's store), every ended
+//! branch is written there before its message is acked, and a submission is read
+//! from there on any node; the local record answers while the store is unreachable.
 
 use crate::branch::{Branch, Completion, Step};
 use crate::envelope::Envelope;
+use crate::store::StoreError;
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -27,6 +34,51 @@ pub enum End {
     Happy,
     Error,
 }
+
+impl End {
+    /// The end actor's name (`happy-end`, `error-end`).
+    pub fn actor_name(self) -> &'static str {
+        match self {
+            End::Happy => crate::routing::HAPPY_END,
+            End::Error => crate::routing::ERROR_END,
+        }
+    }
+
+    /// The end named `name`; anything but `happy-end` reads as an error.
+    pub fn from_actor_name(name: &str) -> End {
+        if name == crate::routing::HAPPY_END {
+            End::Happy
+        } else {
+            End::Error
+        }
+    }
+}
+
+/// Where a pool of nodes keeps the outcomes every node can read.
+pub trait SharedOutcomes: Send + Sync + 'static {
+    /// Notes a submission, so that every node answers `pending` for it.
+    fn submitted(&self, id: String) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Records one ended branch of submission `root` (idempotent per branch).
+    fn ended<'a>(
+        &'a self,
+        root: String,
+        branch: String,
+        end: End,
+        envelope: &Envelope,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The ended branches of submission `id`, or `None` when it is unknown.
+    #[allow(clippy::type_complexity)]
+    fn outcome(
+        &self,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<(End, Envelope)>>, StoreError>>;
+}
+
+/// How often a wait polls the shared store, at first and at most.
+const POLL_FIRST: Duration = Duration::from_millis(10);
+const POLL_MAX: Duration = Duration::from_millis(200);
 
 /// Where a submission stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -98,10 +150,7 @@ impl Record {
             ended: ended
                 .iter()
                 .map(|branch| EndedView {
-                    end: match branch.end {
-                        End::Happy => crate::routing::HAPPY_END,
-                        End::Error => crate::routing::ERROR_END,
-                    },
+                    end: branch.end.actor_name(),
                     envelope: branch.envelope.clone(),
                 })
                 .collect(),
@@ -116,10 +165,32 @@ struct Inner {
     failed: VecDeque<String>,
 }
 
+impl Record {
+    fn add(&mut self, end: End, envelope: Envelope) {
+        let branch = Branch::from_headers(&envelope.headers);
+        self.completion.end(&branch.path);
+        self.ended.push(EndedBranch {
+            path: branch.path,
+            end,
+            envelope,
+        });
+    }
+}
+
+/// A submission's view from its ended branches, as a shared store returns them.
+pub fn fold(id: &str, ended: Vec<(End, Envelope)>) -> OutcomeView {
+    let mut record = Record::default();
+    for (end, envelope) in ended {
+        record.add(end, envelope);
+    }
+    record.view(id)
+}
+
 /// Outcomes of submissions, bounded.
 pub struct Outcomes {
     inner: Mutex<Inner>,
     capacity: usize,
+    shared: Option<Arc<dyn SharedOutcomes>>,
 }
 
 impl Default for Outcomes {
@@ -133,7 +204,14 @@ impl Outcomes {
         Outcomes {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
+            shared: None,
         }
+    }
+
+    /// Outcomes also written to, and read from, a pool's store.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedOutcomes>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -144,9 +222,16 @@ impl Outcomes {
     }
 
     /// Notes a submission so that it reads as `pending` until it ends.
-    pub fn submitted(&self, id: &str) {
-        let mut inner = self.lock();
-        self.entry(&mut inner, id);
+    pub async fn submitted(&self, id: &str) {
+        {
+            let mut inner = self.lock();
+            self.entry(&mut inner, id);
+        }
+        if let Some(shared) = &self.shared
+            && let Err(error) = shared.submitted(id.to_owned()).await
+        {
+            tracing::warn!(envelope_id = id, %error, "the submission is not in the store: other nodes answer for it once it ends");
+        }
     }
 
     fn entry<'a>(&self, inner: &'a mut Inner, id: &str) -> &'a mut Record {
@@ -161,18 +246,29 @@ impl Outcomes {
         inner.records.entry(id.to_owned()).or_default()
     }
 
-    /// Records an envelope taken by an end actor.
-    pub fn record(&self, end: End, envelope: Envelope) {
+    /// Records an envelope taken by an end actor: in the shared store first (a
+    /// failure there is returned, so the message can stay queued), then here.
+    pub async fn record(&self, end: End, envelope: Envelope) -> Result<(), StoreError> {
         let branch = Branch::from_headers(&envelope.headers);
         let root = branch.root_id(&envelope.id).to_owned();
+        if let Some(shared) = &self.shared {
+            shared
+                .ended(root.clone(), branch.path_text(), end, &envelope)
+                .await?;
+        }
+        self.record_here(root, end, envelope);
+        Ok(())
+    }
+
+    fn record_here(&self, root: String, end: End, envelope: Envelope) {
         let mut inner = self.lock();
         let record = self.entry(&mut inner, &root);
-        record.completion.end(&branch.path);
-        record.ended.push(EndedBranch {
-            path: branch.path,
-            end,
-            envelope,
-        });
+        if record.ended.iter().any(|ended| {
+            ended.envelope.id == envelope.id && ended.envelope.headers == envelope.headers
+        }) {
+            return; // a redelivery of a branch already recorded
+        }
+        record.add(end, envelope);
         if record.completion.is_complete() {
             for waiter in record.waiters.drain(..) {
                 let _ = waiter.send(());
@@ -186,13 +282,53 @@ impl Outcomes {
         }
     }
 
-    /// The outcome of submission `id`, if known.
-    pub fn get(&self, id: &str) -> Option<OutcomeView> {
+    /// The outcome of submission `id` as this node saw it, if known.
+    pub fn get_here(&self, id: &str) -> Option<OutcomeView> {
         self.lock().records.get(id).map(|record| record.view(id))
+    }
+
+    /// The outcome of submission `id`, if known: from the pool's store where there
+    /// is one and it answers, else as this node saw it.
+    pub async fn get(&self, id: &str) -> Option<OutcomeView> {
+        if let Some(shared) = &self.shared {
+            match shared.outcome(id.to_owned()).await {
+                Ok(Some(ended)) => return Some(fold(id, ended)),
+                Ok(None) => return self.get_here(id),
+                Err(error) => {
+                    tracing::debug!(%error, "outcome read from this node only");
+                }
+            }
+        }
+        self.get_here(id)
     }
 
     /// Waits up to `timeout` for submission `id` to end; returns what is known then.
     pub async fn wait(&self, id: &str, timeout: Duration) -> Option<OutcomeView> {
+        if self.shared.is_some() {
+            return self.poll(id, timeout).await;
+        }
+        self.wait_here(id, timeout).await
+    }
+
+    /// Polls the shared store, backing off, until the submission ends.
+    async fn poll(&self, id: &str, timeout: Duration) -> Option<OutcomeView> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = POLL_FIRST;
+        loop {
+            let view = self.get(id).await;
+            let ended = view
+                .as_ref()
+                .is_some_and(|view| view.status != Status::Pending);
+            let now = tokio::time::Instant::now();
+            if ended || now >= deadline {
+                return view;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    async fn wait_here(&self, id: &str, timeout: Duration) -> Option<OutcomeView> {
         let completed = {
             let mut inner = self.lock();
             let record = inner.records.get_mut(id)?;
@@ -206,7 +342,7 @@ impl Outcomes {
         };
         // Woken on completion, on eviction (the sender is dropped), or at the timeout.
         let _ = tokio::time::timeout(timeout, completed).await;
-        self.get(id)
+        self.get_here(id)
     }
 
     /// The most recent failed submissions, newest first.
@@ -252,15 +388,21 @@ mod tests {
         headers
     }
 
-    #[test]
-    fn pending_until_every_branch_ends() {
+    #[tokio::test]
+    async fn pending_until_every_branch_ends() {
         let outcomes = Outcomes::default();
-        outcomes.submitted("r");
-        assert_eq!(outcomes.get("r").unwrap().status, Status::Pending);
-        outcomes.record(End::Happy, envelope("r-1", child("r", 1, 2), json!("b")));
-        assert_eq!(outcomes.get("r").unwrap().status, Status::Pending);
-        outcomes.record(End::Happy, envelope("r", child("r", 0, 2), json!("a")));
-        let view = outcomes.get("r").unwrap();
+        outcomes.submitted("r").await;
+        assert_eq!(outcomes.get("r").await.unwrap().status, Status::Pending);
+        outcomes
+            .record(End::Happy, envelope("r-1", child("r", 1, 2), json!("b")))
+            .await
+            .unwrap();
+        assert_eq!(outcomes.get("r").await.unwrap().status, Status::Pending);
+        outcomes
+            .record(End::Happy, envelope("r", child("r", 0, 2), json!("a")))
+            .await
+            .unwrap();
+        let view = outcomes.get("r").await.unwrap();
         assert_eq!(view.status, Status::Succeeded);
         assert_eq!(
             view.results,
@@ -269,40 +411,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn one_failed_branch_fails_the_submission() {
+    #[tokio::test]
+    async fn one_failed_branch_fails_the_submission() {
         let outcomes = Outcomes::default();
-        outcomes.record(End::Happy, envelope("r", child("r", 0, 2), json!(1)));
-        outcomes.record(
-            End::Error,
-            envelope("r-1", child("r", 1, 2), json!({"error": "x"})),
-        );
-        let view = outcomes.get("r").unwrap();
+        outcomes
+            .record(End::Happy, envelope("r", child("r", 0, 2), json!(1)))
+            .await
+            .unwrap();
+        outcomes
+            .record(
+                End::Error,
+                envelope("r-1", child("r", 1, 2), json!({"error": "x"})),
+            )
+            .await
+            .unwrap();
+        let view = outcomes.get("r").await.unwrap();
         assert_eq!(view.status, Status::Failed);
         assert_eq!(view.errors.len(), 1);
         assert_eq!(outcomes.recent_failures(10)[0].id, "r");
     }
 
-    #[test]
-    fn forgets_the_oldest_past_capacity() {
+    #[tokio::test]
+    async fn forgets_the_oldest_past_capacity() {
         let outcomes = Outcomes::new(2);
         for id in ["a", "b", "c"] {
-            outcomes.submitted(id);
+            outcomes.submitted(id).await;
         }
-        assert!(outcomes.get("a").is_none());
-        assert!(outcomes.get("c").is_some());
+        assert!(outcomes.get("a").await.is_none());
+        assert!(outcomes.get("c").await.is_some());
     }
 
     #[tokio::test]
     async fn wait_returns_when_the_submission_ends() {
         let outcomes = std::sync::Arc::new(Outcomes::default());
-        outcomes.submitted("r");
+        outcomes.submitted("r").await;
         let waiter = tokio::spawn({
             let outcomes = outcomes.clone();
             async move { outcomes.wait("r", Duration::from_secs(5)).await }
         });
         tokio::task::yield_now().await;
-        outcomes.record(End::Happy, envelope("r", Headers::new(), json!(1)));
+        outcomes
+            .record(End::Happy, envelope("r", Headers::new(), json!(1)))
+            .await
+            .unwrap();
         let view = waiter.await.unwrap().unwrap();
         assert_eq!(view.status, Status::Succeeded);
     }

@@ -310,8 +310,8 @@ impl<T: Transport> Router<T> {
 
     /// An end actor's work: record the outcome, then ack.
     async fn record_end(&self, end: End, delivery: Delivery<AckOf<T>>) {
-        match Envelope::parse(&delivery.body) {
-            Ok(envelope) => self.outcomes.record(end, envelope),
+        let recorded = match Envelope::parse(&delivery.body) {
+            Ok(envelope) => self.outcomes.record(end, envelope).await,
             Err(rejected) => {
                 tracing::warn!(
                     ?end,
@@ -321,8 +321,17 @@ impl<T: Transport> Router<T> {
                 let dispatch = routing::reject(HAPPY_END, *rejected, || {
                     format!("unidentified-{}", uuid::Uuid::new_v4())
                 });
-                self.outcomes.record(End::Error, dispatch.envelope);
+                self.outcomes.record(End::Error, dispatch.envelope).await
             }
+        };
+        if let Err(error) = recorded {
+            // The outcome must reach the pool's store: keep the message until it can.
+            tracing::warn!(%error, "cannot record an outcome; the message goes back to its queue");
+            tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+            if let Err(error) = delivery.ack.requeue().await {
+                tracing::warn!(%error, "requeue failed; the transport will redeliver");
+            }
+            return;
         }
         if let Err(error) = delivery.ack.ack().await {
             tracing::warn!(%error, "ack of an end message failed");
@@ -336,7 +345,7 @@ impl<T: Transport> Router<T> {
             .current_actor()
             .unwrap_or(HAPPY_END)
             .to_owned();
-        self.outcomes.submitted(&envelope.id);
+        self.outcomes.submitted(&envelope.id).await;
         self.transport
             .send(self.queue_of(&actor), Bytes::from(envelope.to_bytes()))
             .await

@@ -27,8 +27,10 @@ macro_rules! on_both_transports {
 
 mod broker;
 pub mod manifests;
+mod postgres;
 mod runtime;
 pub use broker::Broker;
+pub use postgres::Postgres;
 pub use runtime::Runtime;
 
 use serde_json::{Value, json};
@@ -264,6 +266,18 @@ impl NodeProcess {
             .expect("the node answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs `path`; the status and the body as text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the node answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
     }
 
     /// Waits for submission `id` to end and returns its outcome.

@@ -185,7 +185,7 @@ pub async fn get<T: Transport>(
                 .map_err(|error| ApiError::bad_request("invalid_wait", error))?;
             outcomes.wait(&id, wait.min(MAX_WAIT)).await
         }
-        None => outcomes.get(&id),
+        None => outcomes.get(&id).await,
     };
     view.map(Json).ok_or_else(|| {
         ApiError::new(

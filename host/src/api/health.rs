@@ -32,6 +32,11 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
     if !state.router.transport().is_ready() {
         return unavailable("transport disconnected".into());
     }
+    if let Some(pool) = &state.pool
+        && !pool.is_reachable()
+    {
+        return unavailable("control plane: the shared store is unreachable".into());
+    }
     if let Some(reason) = state.deployments.not_ready().await {
         return unavailable(reason);
     }

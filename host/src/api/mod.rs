@@ -30,6 +30,8 @@ pub struct ApiState<T: Transport> {
     pub max_body_bytes: usize,
     /// The bearer token mutating endpoints require, if any.
     pub token: Option<String>,
+    /// The pool's shared store, whose reachability is part of readiness.
+    pub pool: Option<Arc<crate::store::postgres::PgStore>>,
 }
 
 /// The API's routes.

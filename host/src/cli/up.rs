@@ -1,8 +1,8 @@
 //! `wasya up`: run a node until SIGINT or SIGTERM, then stop gracefully.
 
 use crate::config::{
-    ActorOverrides, AmqpSettings, NodeConfig, default_concurrency, default_data_dir, parse_bytes,
-    parse_duration,
+    ActorOverrides, AmqpSettings, NodeConfig, StoreSettings, default_concurrency, default_data_dir,
+    parse_bytes, parse_duration,
 };
 use crate::node::Node;
 use crate::runtime::ActorLimits;
@@ -85,6 +85,19 @@ pub struct UpArgs {
     /// A file holding the bearer token mutating endpoints require (else WASYA_TOKEN).
     #[arg(long, env = "WASYA_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// The pool's shared control plane: `postgres://user:password@host/database`.
+    /// Without it, deployments are kept in the data directory.
+    #[arg(long = "store", env = "WASYA_STORE_URL", hide_env_values = true)]
+    pub store: Option<String>,
+    /// The schema of the shared store the pool's tables live in.
+    #[arg(long, env = "WASYA_STORE_SCHEMA", default_value = "wasya")]
+    pub store_schema: String,
+    /// How long the shared store keeps envelope outcomes.
+    #[arg(long, env = "WASYA_OUTCOME_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub outcome_retention: Duration,
+    /// Deployed actors this node hosts: names or patterns (`cpu-*`, `*`), comma-separated.
+    #[arg(long, env = "WASYA_HOSTS", value_delimiter = ',')]
+    pub hosts: Option<Vec<String>>,
     /// Largest HTTP request body.
     #[arg(long, env = "WASYA_MAX_BODY", default_value = "64MiB", value_parser = parse_bytes)]
     pub max_body: usize,
@@ -174,6 +187,12 @@ impl UpArgs {
                 .map(|(name, path)| (name, PathBuf::from(path)))
                 .collect(),
             frame_limit: self.frame_limit,
+            store: self.store.map(|url| StoreSettings {
+                url,
+                schema: self.store_schema,
+                outcome_retention: self.outcome_retention,
+            }),
+            hosts: self.hosts,
             serve: self.serve.map(|names| {
                 names
                     .into_iter()

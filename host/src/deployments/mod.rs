@@ -14,6 +14,11 @@
 //! what the node last answered; the compile cache makes a restart a
 //! deserialisation, not a compile. Changes are serialised by one lock: they are rare,
 //! and it keeps the record and the served actors in step.
+//!
+//! In a pool sharing one store, a change made on another node arrives as a name to
+//! [`Deployments::sync`]: the node reads that actor's record and serves it the same
+//! way (swap, new consumer, or stop). A node hosts only the actors `--hosts` names; it
+//! still checks and records a change to another, for the nodes that host it.
 
 pub mod options;
 
@@ -119,6 +124,8 @@ struct Deployed {
     record: ActorRecord,
     backend: Backend,
     effective: Effective,
+    /// Served because the store records it (not loaded at start).
+    recorded: bool,
 }
 
 /// The actors this node serves.
@@ -162,6 +169,7 @@ impl<T: Transport> Deployments<T> {
             record,
             Backend::Wasm(Arc::new(actor)),
             effective,
+            false,
         )
         .await
     }
@@ -179,7 +187,7 @@ impl<T: Transport> Deployments<T> {
         };
         let effective = Effective::of(&self.config, name, &record.options);
         let mut actors = self.actors.lock().await;
-        self.install(&mut actors, record, Backend::Socket(path), effective)
+        self.install(&mut actors, record, Backend::Socket(path), effective, false)
             .await
     }
 
@@ -194,12 +202,24 @@ impl<T: Transport> Deployments<T> {
             return Err(DeployError::NotWasm(name.to_owned()));
         }
         let digest = crate::runtime::wasm::cache::digest(&bytes);
-        let mut record = current.map(|d| d.record.clone()).unwrap_or(ActorRecord {
-            name: name.to_owned(),
-            kind: ActorKind::Wasm,
-            versions: Vec::new(),
-            options: ActorOptions::default(),
-        });
+        let recorded = match current {
+            Some(_) => None,
+            None => self.recorded(name).await?,
+        };
+        if let Some(record) = &recorded
+            && record.kind != ActorKind::Wasm
+        {
+            return Err(DeployError::NotWasm(name.to_owned()));
+        }
+        let mut record = current
+            .map(|d| d.record.clone())
+            .or(recorded)
+            .unwrap_or(ActorRecord {
+                name: name.to_owned(),
+                kind: ActorKind::Wasm,
+                versions: Vec::new(),
+                options: ActorOptions::default(),
+            });
         if let Some(last) = record.current()
             && last.digest == digest
         {
@@ -222,13 +242,21 @@ impl<T: Transport> Deployments<T> {
         record.versions.push(version.clone());
         self.save(record.clone(), Some((report.digest.clone(), bytes)))
             .await?;
-        self.install(
-            &mut actors,
-            record,
-            Backend::Wasm(Arc::new(actor)),
-            effective,
-        )
-        .await?;
+        if self.config.hosts(name) {
+            self.install(
+                &mut actors,
+                record,
+                Backend::Wasm(Arc::new(actor)),
+                effective,
+                true,
+            )
+            .await?;
+        } else {
+            tracing::info!(
+                actor = name,
+                "recorded for the nodes that host it; not hosted here"
+            );
+        }
         tracing::info!(actor = name, digest = %report.digest, version = version.version, source = ?report.source, "deployed");
         Ok(Deployment {
             name: name.to_owned(),
@@ -242,36 +270,147 @@ impl<T: Transport> Deployments<T> {
     pub async fn configure(&self, name: &str, spec: ActorSpec) -> Result<ActorView, DeployError> {
         validate_name(name)?;
         let mut actors = self.actors.lock().await;
-        let (mut record, current) = match actors.get(name) {
-            Some(deployed) => (deployed.record.clone(), Some(deployed.backend.clone())),
-            None if spec.kind == Some(ActorKind::Socket) => (
-                ActorRecord {
-                    name: name.to_owned(),
-                    kind: ActorKind::Socket,
-                    versions: Vec::new(),
-                    options: ActorOptions::default(),
-                },
-                None,
-            ),
-            None => return Err(DeployError::NothingToConfigure(name.to_owned())),
+        let recorded = match actors.get(name) {
+            Some(_) => None,
+            None => self.recorded(name).await?,
+        };
+        let mut record = match (actors.get(name), recorded) {
+            (Some(deployed), _) => deployed.record.clone(),
+            (None, Some(record)) => record,
+            (None, None) if spec.kind == Some(ActorKind::Socket) => ActorRecord {
+                name: name.to_owned(),
+                kind: ActorKind::Socket,
+                versions: Vec::new(),
+                options: ActorOptions::default(),
+            },
+            (None, None) => return Err(DeployError::NothingToConfigure(name.to_owned())),
         };
         record.options = spec.check(record.kind)?;
-        let effective = Effective::of(&self.config, name, &record.options);
-        let backend = match (current, &record.options.socket) {
-            (Some(Backend::Wasm(actor)), _) => {
-                Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
-            }
-            (_, Some(path)) => Backend::Socket(path.clone()),
-            (_, None) => return Err(SpecError("a socket actor needs `socket`".into()).into()),
-        };
         self.save(record.clone(), None).await?;
-        self.install(&mut actors, record, backend, effective)
+        tracing::info!(actor = name, "options recorded");
+        self.apply(&mut actors, record.clone()).await?;
+        Ok(match actors.get(name) {
+            Some(deployed) => self.view(deployed),
+            None => self.record_view(&record),
+        })
+    }
+
+    /// The store's record of an actor this node does not serve (yet).
+    async fn recorded(&self, name: &str) -> Result<Option<ActorRecord>, DeployError> {
+        match &self.store {
+            Some(store) => Ok(store.record(name.to_owned()).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Serves `record` as the store has it: a swap, a new consumer, or nothing when
+    /// it is what runs already or this node does not host it. True when it changed
+    /// what runs.
+    async fn apply(
+        &self,
+        actors: &mut BTreeMap<String, Deployed>,
+        record: ActorRecord,
+    ) -> Result<bool, DeployError> {
+        let name = record.name.clone();
+        if !self.config.hosts(&name) {
+            return Ok(false);
+        }
+        let local = actors.get(&name);
+        if local.is_some_and(|deployed| deployed.record == record) {
+            return Ok(false);
+        }
+        let effective = Effective::of(&self.config, &name, &record.options);
+        let backend = match (record.kind, record.current()) {
+            (ActorKind::Wasm, Some(version)) => match local.map(|d| &d.backend) {
+                Some(Backend::Wasm(actor)) if actor.digest() == version.digest => {
+                    Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
+                }
+                _ => {
+                    let store = self
+                        .store
+                        .as_ref()
+                        .ok_or_else(|| StoreError("no store to read components from".into()))?;
+                    let bytes = store.component(version.digest.clone()).await?;
+                    let (actor, report) = self
+                        .engine
+                        .load(&name, bytes, effective.limits.clone())
+                        .await?;
+                    tracing::info!(actor = %name, version = version.version, source = ?report.source, "serving a recorded version");
+                    Backend::Wasm(Arc::new(actor))
+                }
+            },
+            // Options for an actor loaded at start.
+            (ActorKind::Wasm, None) => match local.map(|d| &d.backend) {
+                Some(Backend::Wasm(actor)) => {
+                    Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
+                }
+                _ => {
+                    tracing::warn!(actor = %name, "recorded options for an actor this node does not serve; skipped");
+                    return Ok(false);
+                }
+            },
+            (ActorKind::Socket, _) => match &record.options.socket {
+                Some(path) => Backend::Socket(path.clone()),
+                None => {
+                    tracing::warn!(actor = %name, "a recorded socket actor without a socket; skipped");
+                    return Ok(false);
+                }
+            },
+        };
+        let recorded = local.is_none_or(|deployed| deployed.recorded);
+        self.install(actors, record, backend, effective, recorded)
             .await?;
-        tracing::info!(actor = name, "options applied");
-        let deployed = actors
-            .get(name)
-            .ok_or_else(|| DeployError::NotFound(name.to_owned()))?;
-        Ok(self.view(deployed))
+        Ok(true)
+    }
+
+    /// Serves what the store records for `names` (`None`: for every actor), and stops
+    /// serving recorded actors the store no longer has. Used when another node of the
+    /// pool announced a change.
+    pub async fn sync(&self, names: Option<Vec<String>>) -> Result<(), DeployError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let (records, gone): (Vec<ActorRecord>, Vec<String>) = match names {
+            None => {
+                let records = store.records().await?;
+                let actors = self.actors.lock().await;
+                let gone = actors
+                    .iter()
+                    .filter(|(name, deployed)| {
+                        deployed.recorded && !records.iter().any(|r| &r.name == *name)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                (records, gone)
+            }
+            Some(names) => {
+                let mut records = Vec::new();
+                let mut gone = Vec::new();
+                for name in names {
+                    match store.record(name.clone()).await? {
+                        Some(record) => records.push(record),
+                        None => gone.push(name),
+                    }
+                }
+                (records, gone)
+            }
+        };
+        let mut actors = self.actors.lock().await;
+        for record in records {
+            let name = record.name.clone();
+            if let Err(error) = self.apply(&mut actors, record).await {
+                tracing::warn!(actor = %name, %error, "cannot serve the recorded actor");
+            }
+        }
+        for name in gone {
+            if actors.get(&name).is_some_and(|deployed| deployed.recorded)
+                && let Some(deployed) = actors.remove(&name)
+            {
+                deployed.stop.cancel();
+                tracing::info!(actor = %name, "removed elsewhere in the pool; stopped");
+            }
+        }
+        Ok(())
     }
 
     /// Stops serving an actor and forgets its record; its messages stay in its queue.
@@ -290,46 +429,17 @@ impl<T: Transport> Deployments<T> {
         Ok(())
     }
 
-    /// Serves every actor the store records.
+    /// Serves every actor the store records (that this node hosts).
     pub async fn restore(&self) -> Result<usize, DeployError> {
         let Some(store) = &self.store else {
             return Ok(0);
         };
         let mut restored = 0;
         for record in store.records().await? {
-            let effective = Effective::of(&self.config, &record.name, &record.options);
             let mut actors = self.actors.lock().await;
-            let backend = match (record.kind, record.current()) {
-                (ActorKind::Wasm, Some(version)) => {
-                    let bytes = store.component(version.digest.clone()).await?;
-                    let (actor, report) = self
-                        .engine
-                        .load(&record.name, bytes, effective.limits.clone())
-                        .await?;
-                    tracing::info!(actor = %record.name, source = ?report.source, "restored a deployed actor");
-                    Backend::Wasm(Arc::new(actor))
-                }
-                // Options for an actor loaded at start.
-                (ActorKind::Wasm, None) => match actors.get(&record.name).map(|d| &d.backend) {
-                    Some(Backend::Wasm(actor)) => {
-                        Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
-                    }
-                    _ => {
-                        tracing::warn!(actor = %record.name, "recorded options for an actor this node does not serve; skipped");
-                        continue;
-                    }
-                },
-                (ActorKind::Socket, _) => match &record.options.socket {
-                    Some(path) => Backend::Socket(path.clone()),
-                    None => {
-                        tracing::warn!(actor = %record.name, "a recorded socket actor without a socket; skipped");
-                        continue;
-                    }
-                },
-            };
-            self.install(&mut actors, record, backend, effective)
-                .await?;
-            restored += 1;
+            if self.apply(&mut actors, record).await? {
+                restored += 1;
+            }
         }
         Ok(restored)
     }
@@ -342,6 +452,7 @@ impl<T: Transport> Deployments<T> {
         record: ActorRecord,
         backend: Backend,
         effective: Effective,
+        recorded: bool,
     ) -> Result<(), DeployError> {
         let name = record.name.clone();
         let runtime = self.runtime(&name, &backend, &record.options, &effective);
@@ -352,6 +463,7 @@ impl<T: Transport> Deployments<T> {
             deployed.record = record;
             deployed.backend = backend;
             deployed.effective = effective;
+            deployed.recorded = recorded;
             return Ok(());
         }
         let slot = Arc::new(ActorSlot::new(name.clone(), runtime, effective.concurrency));
@@ -368,6 +480,7 @@ impl<T: Transport> Deployments<T> {
                 record,
                 backend,
                 effective,
+                recorded,
             },
         );
         if let Some(old) = replaced {
@@ -411,9 +524,28 @@ impl<T: Transport> Deployments<T> {
         }
     }
 
+    /// How the API shows an actor recorded but not served on this node.
+    fn record_view(&self, record: &ActorRecord) -> ActorView {
+        let effective = Effective::of(&self.config, &record.name, &record.options);
+        let digest = record.current().map(|v| v.digest.clone());
+        self.view_of(record, &effective, digest, record.options.socket.as_ref())
+    }
+
     fn view(&self, deployed: &Deployed) -> ActorView {
-        let record = &deployed.record;
-        let effective = &deployed.effective;
+        let (digest, socket) = match &deployed.backend {
+            Backend::Wasm(actor) => (Some(actor.digest().to_owned()), None),
+            Backend::Socket(path) => (None, Some(path)),
+        };
+        self.view_of(&deployed.record, &deployed.effective, digest, socket)
+    }
+
+    fn view_of(
+        &self,
+        record: &ActorRecord,
+        effective: &Effective,
+        digest: Option<String>,
+        socket: Option<&PathBuf>,
+    ) -> ActorView {
         let queue = self.router.queue_name(&record.name);
         let processed = |status: &str| {
             crate::metrics::metrics()
@@ -422,19 +554,13 @@ impl<T: Transport> Deployments<T> {
                 .map_or(0, |counter| counter.get())
         };
         let failed = processed("error");
-        let (digest, socket, connections, memory) = match &deployed.backend {
-            Backend::Wasm(actor) => (
-                Some(actor.digest().to_owned()),
-                None,
-                None,
-                Some(effective.limits.memory_bytes),
-            ),
-            Backend::Socket(path) => (
-                None,
+        let (socket, connections, memory) = match socket {
+            Some(path) => (
                 Some(path.display().to_string()),
                 Some(record.options.connections.unwrap_or(effective.concurrency)),
                 None,
             ),
+            None => (None, None, Some(effective.limits.memory_bytes)),
         };
         ActorView {
             name: record.name.clone(),

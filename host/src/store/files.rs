@@ -65,6 +65,21 @@ impl Store for FileStore {
         .boxed()
     }
 
+    fn record(&self, name: String) -> BoxFuture<'_, Result<Option<ActorRecord>, StoreError>> {
+        let dir = self.dir.clone();
+        blocking(move || {
+            let path = record_path(&dir, &name);
+            match std::fs::read(&path) {
+                Ok(text) => serde_json::from_slice(&text)
+                    .map(Some)
+                    .map_err(|error| StoreError(format!("{}: {error}", path.display()))),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(error.into()),
+            }
+        })
+        .boxed()
+    }
+
     fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>> {
         let dir = self.dir.clone();
         blocking(move || read_records(&dir)).boxed()

@@ -9,6 +9,7 @@
 //! [`Deployments`]: crate::deployments::Deployments
 
 pub mod files;
+pub mod postgres;
 
 use crate::deployments::options::{ActorKind, ActorOptions};
 use futures::future::BoxFuture;
@@ -64,6 +65,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets an actor (its components stay: another actor may use them).
     fn delete(&self, name: String) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// One actor's record, if any.
+    fn record(&self, name: String) -> BoxFuture<'_, Result<Option<ActorRecord>, StoreError>>;
 
     /// Every recorded actor, by name.
     fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>>;

@@ -27,6 +27,8 @@ pub enum Source {
     Compiled,
     /// Deserialised from the on-disk cache.
     Cache,
+    /// Deserialised from an artifact another node shared.
+    Shared,
 }
 
 /// The on-disk cache of compiled components (or none).
@@ -49,6 +51,36 @@ impl CompileCache {
     fn path(&self, digest: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
         Some(dir.join(format!("{digest}-{}.cwasm", self.engine_key)))
+    }
+
+    /// The engine compatibility key artifacts are filed under.
+    pub fn engine_key(&self) -> &str {
+        &self.engine_key
+    }
+
+    /// Whether the on-disk cache holds a compiled form of `digest`.
+    pub fn has(&self, digest: &str) -> bool {
+        self.path(digest).is_some_and(|path| path.exists())
+    }
+
+    /// Loads a shared artifact, and keeps it in the on-disk cache. Blocking.
+    pub fn load_shared(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        artifact: &[u8],
+    ) -> Result<Component, WasmError> {
+        // SAFETY: the artifact was produced by `Component::serialize` of an engine with
+        // the same compatibility key and kept in the pool's store (see `artifacts` on
+        // trust); wasmtime checks its header and refuses an incompatible one.
+        let component = unsafe { Component::deserialize(engine, artifact) }
+            .map_err(|error| WasmError::Compile(format!("{error:#}")))?;
+        if let Some(path) = self.path(digest)
+            && let Err(error) = write_atomically(&path, artifact)
+        {
+            tracing::warn!(path = %path.display(), %error, "could not cache a shared artifact");
+        }
+        Ok(component)
     }
 
     /// Loads the compiled form of `bytes` from the cache, or compiles and stores it.

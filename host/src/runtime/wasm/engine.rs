@@ -11,6 +11,7 @@
 
 use super::WasmError;
 use super::actor::WasmActor;
+use super::artifacts::Artifacts;
 use super::bindings::{Actor, ActorPre};
 use super::cache::{self, CompileCache, Source};
 use super::host::HostState;
@@ -62,6 +63,7 @@ pub struct WasmEngine {
     instances: Arc<Semaphore>,
     cache: CompileCache,
     epoch_tick: Duration,
+    artifacts: Option<Arc<dyn Artifacts>>,
 }
 
 impl WasmEngine {
@@ -100,7 +102,14 @@ impl WasmEngine {
             instances: Arc::new(Semaphore::new(options.max_instances.max(1) as usize)),
             cache,
             epoch_tick: options.epoch_tick,
+            artifacts: None,
         })
+    }
+
+    /// Shares compiled components through `artifacts` (a pool's store).
+    pub fn with_artifacts(mut self, artifacts: Arc<dyn Artifacts>) -> Self {
+        self.artifacts = Some(artifacts);
+        self
     }
 
     /// Checks, compiles (or loads from cache) and links a component as actor `name`.
@@ -113,14 +122,57 @@ impl WasmEngine {
     ) -> Result<(WasmActor, LoadReport), WasmError> {
         check_component_header(&bytes)?;
         let started = Instant::now();
+        let failed = |error: tokio::task::JoinError| {
+            WasmError::Compile(format!("the compile task failed: {error}"))
+        };
+        let hashed = bytes.clone();
+        let digest = tokio::task::spawn_blocking(move || cache::digest(&hashed))
+            .await
+            .map_err(failed)?;
+        let shared = match &self.artifacts {
+            Some(artifacts) if !self.cache.has(&digest) => {
+                artifacts
+                    .fetch(digest.clone(), self.cache.engine_key().to_owned())
+                    .await
+            }
+            _ => None,
+        };
         let this = self.clone();
-        let (component, digest, source) = tokio::task::spawn_blocking(move || {
-            let digest = cache::digest(&bytes);
-            let (component, source) = this.cache.load_or_compile(&this.engine, &digest, &bytes)?;
-            Ok::<_, WasmError>((component, digest, source))
+        let key = digest.clone();
+        let (component, source) = tokio::task::spawn_blocking(move || {
+            if let Some(artifact) = shared {
+                match this.cache.load_shared(&this.engine, &key, &artifact) {
+                    Ok(component) => return Ok((component, Source::Shared)),
+                    Err(error) => {
+                        tracing::warn!(digest = %key, %error, "a shared artifact did not load; compiling")
+                    }
+                }
+            }
+            this.cache.load_or_compile(&this.engine, &key, &bytes)
         })
         .await
-        .map_err(|error| WasmError::Compile(format!("the compile task failed: {error}")))??;
+        .map_err(failed)??;
+        if let Some(artifacts) = &self.artifacts
+            && source != Source::Shared
+            && (source == Source::Compiled
+                || !artifacts
+                    .has(digest.clone(), self.cache.engine_key().to_owned())
+                    .await)
+        {
+            // Compiled here, or found in this node's cache but not yet in the pool's.
+            let compiled = component.clone();
+            match tokio::task::spawn_blocking(move || compiled.serialize()).await {
+                Ok(Ok(artifact)) => {
+                    artifacts
+                        .share(digest.clone(), self.cache.engine_key().to_owned(), artifact)
+                        .await
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "could not serialise a compiled component")
+                }
+                Err(error) => tracing::warn!(%error, "could not serialise a compiled component"),
+            }
+        }
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -131,6 +183,7 @@ impl WasmEngine {
         m.compile_duration.observe(started.elapsed().as_secs_f64());
         let result = match source {
             Source::Cache => "hit",
+            Source::Shared => "shared",
             Source::Compiled => "miss",
         };
         m.compile_cache.with_label_values(&[result]).inc();

@@ -9,6 +9,7 @@
 //! - [`actor`]: one actor: an `InstancePre`, and a fresh store and instance per call.
 
 pub mod actor;
+pub mod artifacts;
 pub mod cache;
 pub mod engine;
 pub mod host;

@@ -1,0 +1,259 @@
+//! A pool of real nodes sharing a control plane in the real PostgreSQL, on RabbitMQ:
+//! an upload to one node is served by all, a node started later serves everything
+//! without compiling, outcomes read from any node, a store outage costs no envelope.
+
+use crate::support::{Broker, NodeProcess, Postgres};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn guest(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("WASYA_GUESTS_DIR")).join(format!("{name}.wasm")))
+        .expect("the example guests are built")
+}
+
+async fn upload(node: &NodeProcess, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/actors/{name}", node.base))
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A pool node; `fresh` gives it an empty data directory of its own (no compile
+/// cache shared with the other test nodes).
+fn pool_node(
+    broker: &Arc<Broker>,
+    store: &Postgres,
+    fresh: Option<&tempfile::TempDir>,
+) -> NodeProcess {
+    let mut flags: Vec<String> = store.flags();
+    flags.extend(["--serve".into(), "none".into()]);
+    if let Some(dir) = fresh {
+        flags.extend(["--data-dir".into(), dir.path().display().to_string()]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    NodeProcess::start_on_broker(broker, &flags)
+}
+
+/// Polls `node` until actor `name` is served with `digest`; the time it took.
+async fn served_within(node: &NodeProcess, name: &str, digest: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, actor) = node.get(&format!("/v1/actors/{name}")).await;
+        if status == 200 && actor["digest"] == digest {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{name} not served with {digest} after {limit:?}: {actor}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_upload_to_one_node_is_served_everywhere_and_outcomes_read_from_any() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let a = pool_node(&broker, &store, None);
+    let b = pool_node(&broker, &store, None);
+
+    let (status, deployed) = upload(&a, "p-upper", guest("upper")).await;
+    assert_eq!(status, 201, "{deployed}");
+    let digest = deployed["digest"].as_str().unwrap().to_owned();
+    let took = served_within(&b, "p-upper", &digest, Duration::from_secs(2)).await;
+    eprintln!("served on the second node {took:?} after the upload answered");
+
+    // Submitted through B, read from A: the outcome lives in the shared store.
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(
+            b.submit(&["p-upper"], json!({"text": format!("m{n}")}))
+                .await,
+        );
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let (status, view) = a.get(&format!("/v1/envelopes/{id}?wait=20s")).await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(
+            view["results"],
+            json!([{"text": format!("M{n}")}]),
+            "{view}"
+        );
+    }
+
+    // A node started afterwards serves every actor without compiling anything.
+    let fresh = tempfile::tempdir().unwrap();
+    let c = pool_node(&broker, &store, Some(&fresh));
+    served_within(&c, "p-upper", &digest, Duration::from_secs(5)).await;
+    let sources: Vec<String> = c
+        .log()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["fields"]["actor"] == "p-upper")
+        .filter_map(|event| event["fields"]["source"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(sources, ["Shared"], "the late node compiled: {sources:?}");
+    let (_, metrics) = c.get_text("/metrics").await;
+    assert!(
+        metrics.contains("wasya_compile_cache_total{result=\"shared\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("result=\"miss\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_hot_swap_on_one_node_loses_nothing_while_another_carries_the_stream() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let a = pool_node(&broker, &store, None);
+    let b = pool_node(&broker, &store, None);
+    let (_, v1) = upload(&a, "p-swap", guest("echo")).await;
+    served_within(
+        &b,
+        "p-swap",
+        v1["digest"].as_str().unwrap(),
+        Duration::from_secs(2),
+    )
+    .await;
+
+    let total = 1000;
+    let mut ids = Vec::with_capacity(total);
+    for n in 0..total {
+        if n == total / 2 {
+            let (status, v2) = upload(&a, "p-swap", guest("upper")).await;
+            assert_eq!((status, v2["version"].clone()), (201, json!(2)), "{v2}");
+        }
+        ids.push(
+            b.submit(&["p-swap"], json!({"text": format!("m{n}")}))
+                .await,
+        );
+    }
+    let (mut v1, mut v2) = (0, 0);
+    for (n, id) in ids.iter().enumerate() {
+        let view = b.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+        let text = view["results"][0]["text"].as_str().unwrap();
+        if text == format!("m{n}") {
+            v1 += 1;
+        } else {
+            assert_eq!(text, format!("M{n}"), "neither version's answer");
+            v2 += 1;
+        }
+    }
+    assert_eq!(v1 + v2, total);
+    assert!(
+        v2 > 0,
+        "the swap never reached the stream: v1 {v1}, v2 {v2}"
+    );
+    let (_, actor) = b.get("/v1/actors/p-swap").await;
+    assert_eq!(actor["version"], 2, "{actor}");
+}
+
+#[tokio::test]
+async fn five_nodes_starting_at_once_on_an_empty_schema_all_come_up() {
+    let broker = Arc::new(Broker::new());
+    let store = Arc::new(Postgres::new());
+    let starts: Vec<_> = (0..5)
+        .map(|_| {
+            let (broker, store) = (broker.clone(), store.clone());
+            std::thread::spawn(move || pool_node(&broker, &store, None))
+        })
+        .collect();
+    let nodes: Vec<NodeProcess> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    for node in &nodes {
+        let (status, _) = node.get_text("/readyz").await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        store.query("SELECT string_agg(version::text, ',') FROM wasya_migrations"),
+        "1"
+    );
+    let (status, _) = upload(&nodes[0], "p-echo", guest("echo")).await;
+    assert_eq!(status, 201);
+    let id = nodes[4].submit(&["p-echo"], json!("all up")).await;
+    assert_eq!(nodes[2].outcome(&id).await["results"], json!(["all up"]));
+}
+
+#[tokio::test]
+async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let a = pool_node(&broker, &store, None);
+    let b = pool_node(&broker, &store, None);
+    let (_, v1) = upload(&a, "p-up", guest("upper")).await;
+    served_within(
+        &b,
+        "p-up",
+        v1["digest"].as_str().unwrap(),
+        Duration::from_secs(2),
+    )
+    .await;
+
+    let mut ids = Vec::new();
+    for n in 0..100 {
+        ids.push(
+            a.submit(&["p-up"], json!({"text": format!("before {n}")}))
+                .await,
+        );
+    }
+    store.cut();
+    // Routing goes on: envelopes submitted now are processed by both nodes.
+    for n in 0..100 {
+        ids.push(
+            b.submit(&["p-up"], json!({"text": format!("during {n}")}))
+                .await,
+        );
+    }
+    let (status, answer) = upload(&a, "p-up", guest("echo")).await;
+    assert_eq!(status, 503, "a deploy during the outage: {answer}");
+    assert_eq!(answer["error"], "store_error", "{answer}");
+    let (_, actor) = a.get("/v1/actors/p-up").await;
+    assert_eq!(actor["version"], 1, "half-applied: {actor}");
+    let (status, ready) = a.get_text("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(ready.contains("control plane"), "{ready}");
+    let processed: u64 = {
+        let started = Instant::now();
+        loop {
+            let (_, actor) = b.get("/v1/actors/p-up").await;
+            let (_, other) = a.get("/v1/actors/p-up").await;
+            let done = actor["processed"].as_u64().unwrap() + other["processed"].as_u64().unwrap();
+            if done >= 200 || started.elapsed() > Duration::from_secs(30) {
+                break done;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(
+        processed >= 200,
+        "routing stalled during the outage: {processed} processed"
+    );
+
+    store.restore();
+    let started = Instant::now();
+    while a.get_text("/readyz").await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in &ids {
+        let view = a.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    assert_eq!(
+        store.query("SELECT count(*) FROM ended"),
+        "200",
+        "every outcome reached the store once"
+    );
+    let (status, _) = upload(&a, "p-up", guest("echo")).await;
+    assert_eq!(status, 201, "deploys work again");
+}
