@@ -276,6 +276,16 @@ fn check_pool(pool: &Pool, documents: &[Value], every_actor: &BTreeSet<String>) 
     // The regex selects exactly the queues of the pool's actors.
     let actors = pool.actors();
     assert!(!actors.is_empty(), "{name}: serves no actor");
+    // What the pool hosts from the shared store is what it scales on.
+    let hosts = env_value(pool.node, "WASYA_HOSTS").expect("WASYA_HOSTS is set");
+    let mut hosted: Vec<&str> = hosts.split(',').map(str::trim).collect();
+    let mut served: Vec<&str> = actors.iter().map(String::as_str).collect();
+    hosted.sort_unstable();
+    served.sort_unstable();
+    assert_eq!(
+        hosted, served,
+        "{name}: WASYA_HOSTS against the served actors"
+    );
     let regex = pool.trigger_field("queueName").expect("queueName");
     let regex = regex::Regex::new(regex).expect("queueName is a regex");
     for actor in every_actor {

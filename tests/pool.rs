@@ -257,3 +257,46 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
     let (status, _) = upload(&a, "p-up", guest("echo")).await;
     assert_eq!(status, 201, "deploys work again");
 }
+
+#[tokio::test]
+async fn each_node_hosts_only_the_actors_it_is_told_to() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let start = |hosts: &str| {
+        let mut flags = store.flags();
+        flags.extend([
+            "--serve".into(),
+            "none".into(),
+            "--hosts".into(),
+            hosts.into(),
+        ]);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        NodeProcess::start_on_broker(&broker, &flags)
+    };
+    let gpu = start("gpu-*");
+    let cpu = start("cpu-*");
+    let (status, deployed) = upload(&gpu, "cpu-upper", guest("upper")).await;
+    assert_eq!(
+        status, 201,
+        "a node records what it does not host: {deployed}"
+    );
+    served_within(
+        &cpu,
+        "cpu-upper",
+        deployed["digest"].as_str().unwrap(),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        gpu.get("/v1/actors/cpu-upper").await.0,
+        404,
+        "hosted where it should not be"
+    );
+    let id = gpu.submit(&["cpu-upper"], json!({"text": "pooled"})).await;
+    assert_eq!(
+        gpu.outcome(&id).await["results"],
+        json!([{"text": "POOLED"}])
+    );
+    let (_, actor) = cpu.get("/v1/actors/cpu-upper").await;
+    assert_eq!(actor["processed"], 1, "{actor}");
+}
