@@ -32,8 +32,18 @@ fn pool_node(
     store: &Postgres,
     fresh: Option<&tempfile::TempDir>,
 ) -> NodeProcess {
+    pool_node_with(broker, store, fresh, &[])
+}
+
+fn pool_node_with(
+    broker: &Arc<Broker>,
+    store: &Postgres,
+    fresh: Option<&tempfile::TempDir>,
+    extra: &[&str],
+) -> NodeProcess {
     let mut flags: Vec<String> = store.flags();
     flags.extend(["--serve".into(), "none".into()]);
+    flags.extend(extra.iter().map(|flag| flag.to_string()));
     if let Some(dir) = fresh {
         flags.extend(["--data-dir".into(), dir.path().display().to_string()]);
     }
@@ -185,8 +195,11 @@ async fn five_nodes_starting_at_once_on_an_empty_schema_all_come_up() {
 async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() {
     let broker = Arc::new(Broker::new());
     let store = Postgres::new();
-    let a = pool_node(&broker, &store, None);
-    let b = pool_node(&broker, &store, None);
+    // One redelivery allowed: an outage many times longer than the pause between
+    // tries must not push end messages towards their dead-letter queue.
+    let strict = ["--max-redeliveries", "1"];
+    let a = pool_node_with(&broker, &store, None, &strict);
+    let b = pool_node_with(&broker, &store, None, &strict);
     let (_, v1) = upload(&a, "p-up", guest("upper")).await;
     served_within(
         &b,
@@ -235,6 +248,8 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
         processed >= 200,
         "routing stalled during the outage: {processed} processed"
     );
+    // Hold the outage: end messages wait through several one-second pauses.
+    tokio::time::sleep(Duration::from_secs(4)).await;
 
     store.restore();
     let started = Instant::now();
@@ -254,6 +269,12 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
         "200",
         "every outcome reached the store once"
     );
+    let dead: Vec<(String, u64)> = broker
+        .queue_lengths()
+        .into_iter()
+        .filter(|(queue, count)| queue.ends_with("-dlq") && *count > 0)
+        .collect();
+    assert!(dead.is_empty(), "dead-lettered during the outage: {dead:?}");
     let (status, _) = upload(&a, "p-up", guest("echo")).await;
     assert_eq!(status, 201, "deploys work again");
 }

@@ -192,13 +192,13 @@ impl<T: Transport> Router<T> {
                 let outcome = match called {
                     Ok(outcome) => outcome,
                     Err(unavailable) => {
-                        tracing::warn!(actor, envelope_id = %envelope.id, "{unavailable}; the message goes back to its queue");
+                        tracing::warn!(actor, envelope_id = %envelope.id, "{unavailable}; the message goes back to its queue (not counted as a redelivery)");
                         m.failed
                             .with_label_values(&[queue.as_str(), "unavailable"])
                             .inc();
                         active.dec();
                         tokio::time::sleep(UNAVAILABLE_PAUSE).await;
-                        if let Err(error) = delivery.ack.requeue().await {
+                        if let Err(error) = delivery.ack.release().await {
                             tracing::warn!(actor, %error, "requeue failed; the transport will redeliver");
                         }
                         return;
@@ -328,7 +328,7 @@ impl<T: Transport> Router<T> {
             // The outcome must reach the pool's store: keep the message until it can.
             tracing::warn!(%error, "cannot record an outcome; the message goes back to its queue");
             tokio::time::sleep(UNAVAILABLE_PAUSE).await;
-            if let Err(error) = delivery.ack.requeue().await {
+            if let Err(error) = delivery.ack.release().await {
                 tracing::warn!(%error, "requeue failed; the transport will redeliver");
             }
             return;

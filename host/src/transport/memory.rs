@@ -173,6 +173,16 @@ impl AckHandle for MemoryAck {
     async fn requeue(mut self) -> Result<(), TransportError> {
         self.give_back()
     }
+
+    async fn release(mut self) -> Result<(), TransportError> {
+        match self.message.take() {
+            Some(message) => self
+                .sender
+                .try_send(message)
+                .map_err(|_| TransportError::Closed),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Drop for MemoryAck {
@@ -217,6 +227,9 @@ mod tests {
         delivery.ack.requeue().await.unwrap();
         let again = sub.next().await.unwrap();
         assert_eq!(again.redeliveries, 1);
+        again.ack.release().await.unwrap();
+        let again = sub.next().await.unwrap();
+        assert_eq!(again.redeliveries, 1, "a release is not a redelivery");
         drop(again);
         let third = sub.next().await.unwrap();
         assert_eq!(

@@ -40,6 +40,15 @@ pub trait AckHandle: Send + 'static {
     fn ack(self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Give the message back to its queue for another try.
     fn requeue(self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Give the message back without counting a redelivery: the node could not try
+    /// it at all (its runtime or the pool's store is unavailable), which is no fault
+    /// of the message and must not bring it nearer its dead-letter queue.
+    fn release(self) -> impl Future<Output = Result<(), TransportError>> + Send
+    where
+        Self: Sized,
+    {
+        self.requeue()
+    }
 }
 
 /// A stream of deliveries from one queue.

@@ -57,7 +57,21 @@ pub struct AmqpAck {
     acker: Option<Acker>,
     // Keeps the consumer's channel open until this delivery is settled.
     _channel: Channel,
+    /// What a release republishes.
+    copy: Option<Republish>,
 }
+
+/// A delivery as a release puts it back: same queue, body and headers, same count.
+struct Republish {
+    sessions: Arc<Sessions>,
+    queue: String,
+    body: Bytes,
+    headers: FieldTable,
+    redeliveries: u32,
+}
+
+/// How long a release waits for a connection before it falls back to a requeue.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl AmqpAck {
     fn settled(result: lapin::Result<bool>) -> Result<(), TransportError> {
@@ -83,6 +97,47 @@ impl AckHandle for AmqpAck {
         match self.acker.take() {
             Some(acker) => Self::settled(acker.nack(requeue()).await),
             None => Ok(()),
+        }
+    }
+
+    /// Republishes the message to the back of its queue with its count unchanged, then
+    /// acks this delivery (a nack would make the broker count a redelivery); when that
+    /// cannot be done, a plain requeue.
+    async fn release(mut self) -> Result<(), TransportError> {
+        let (Some(acker), Some(copy)) = (self.acker.take(), self.copy.take()) else {
+            return Ok(());
+        };
+        let Republish {
+            sessions,
+            queue,
+            body,
+            mut headers,
+            redeliveries,
+        } = copy;
+        let Some(session) = sessions.current(RELEASE_WAIT).await else {
+            return Self::settled(acker.nack(requeue()).await);
+        };
+        headers.insert(
+            REDELIVERIES_HEADER.into(),
+            AMQPValue::LongInt(i32::try_from(redeliveries).unwrap_or(i32::MAX)),
+        );
+        let published = async {
+            session
+                .publisher()
+                .basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    json_properties().with_headers(headers),
+                )
+                .await?
+                .await
+        }
+        .await;
+        match published {
+            Ok(Confirmation::Ack(_)) => Self::settled(acker.ack(BasicAckOptions::default()).await),
+            _ => Self::settled(acker.nack(requeue()).await),
         }
     }
 }
@@ -239,12 +294,20 @@ impl Consumer {
             return None;
         }
         let LapinDelivery { data, acker, .. } = delivery;
+        let body = Bytes::from(data);
         Some(Delivery {
-            body: Bytes::from(data),
+            body: body.clone(),
             redeliveries,
             ack: AmqpAck {
                 acker: Some(acker),
                 _channel: channel.clone(),
+                copy: Some(Republish {
+                    sessions: self.sessions.clone(),
+                    queue: self.queue.clone(),
+                    body,
+                    headers,
+                    redeliveries,
+                }),
             },
         })
     }
