@@ -321,3 +321,31 @@ async fn each_node_hosts_only_the_actors_it_is_told_to() {
     let (_, actor) = cpu.get("/v1/actors/cpu-upper").await;
     assert_eq!(actor["processed"], 1, "{actor}");
 }
+
+#[tokio::test]
+async fn outcomes_expire_from_the_store_after_the_retention() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let node = pool_node_with(&broker, &store, None, &["--outcome-retention", "2s"]);
+    let (status, _) = upload(&node, "p-echo", guest("echo")).await;
+    assert_eq!(status, 201);
+    let id = node.submit(&["p-echo"], json!("short-lived")).await;
+    assert_eq!(node.outcome(&id).await["status"], "succeeded");
+    assert_eq!(
+        store.query(&format!("SELECT count(*) FROM ended WHERE root = '{id}'")),
+        "1"
+    );
+    let started = Instant::now();
+    loop {
+        let left =
+            store.query("SELECT (SELECT count(*) FROM ended) + (SELECT count(*) FROM submissions)");
+        if left == "0" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{left} outcome rows outlived a 2 s retention"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
