@@ -1,7 +1,7 @@
 //! Deploying components over HTTP: upload, hot swap under traffic, restart, removal,
 //! and uploads that must be refused.
 
-use crate::support::NodeProcess;
+use crate::support::{NodeProcess, single_error};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -32,7 +32,8 @@ async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
         dir.path().to_str().unwrap(),
     ]);
     for example in [
-        "echo", "upper", "split", "drop", "fail", "leak", "grep", "env",
+        "echo", "upper", "split", "drop", "fail", "leak", "grep", "env", "trap", "spin", "hog",
+        "route",
     ] {
         let name = format!("my-{example}");
         let (status, body) = upload(&node, &name, guest(example)).await;
@@ -69,6 +70,44 @@ async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
     );
     let id = node.submit(&["my-fail"], json!({})).await;
     assert_eq!(node.outcome(&id).await["status"], "failed");
+    let id = node.submit(&["my-drop"], json!({"x": 1})).await;
+    assert_eq!(node.outcome(&id).await["results"], json!([{"x": 1}]));
+    for _ in 0..2 {
+        let id = node.submit(&["my-leak"], json!({})).await;
+        assert_eq!(
+            node.outcome(&id).await["results"],
+            json!([{"calls": 1}]),
+            "state leaked between messages"
+        );
+    }
+    let id = node.submit(&["my-spin"], json!({"for_ms": 5})).await;
+    assert_eq!(node.outcome(&id).await["results"], json!([{"for_ms": 5}]));
+    let id = node
+        .submit(&["my-route"], json!({"append": "my-echo"}))
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(
+        view["ended"][0]["envelope"]["route"]["actors"],
+        json!(["my-route", "my-echo"]),
+        "{view}"
+    );
+    let id = node.submit(&["my-trap"], json!({})).await;
+    assert_eq!(
+        single_error(&node.outcome(&id).await)["details"]["type"],
+        "trap"
+    );
+    let limited = reqwest::Client::new()
+        .put(format!("{}/v1/actors/my-hog", node.base))
+        .json(&json!({"memory_limit": "16MiB"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status().as_u16(), 200);
+    let id = node.submit(&["my-hog"], json!({})).await;
+    assert_eq!(
+        single_error(&node.outcome(&id).await)["details"]["type"],
+        "resource_limit"
+    );
     let (status, body) = upload(&node, "my-upper", guest("upper")).await;
     assert_eq!(
         (status, body["version"].clone()),
