@@ -349,3 +349,51 @@ async fn outcomes_expire_from_the_store_after_the_retention() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_uploads_on_two_nodes_never_share_a_version() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let a = pool_node(&broker, &store, None);
+    let b = pool_node(&broker, &store, None);
+    let mut versions = Vec::new();
+    for round in 0..5 {
+        let (first, second) = if round % 2 == 0 {
+            (guest("echo"), guest("upper"))
+        } else {
+            (guest("upper"), guest("echo"))
+        };
+        let (on_a, on_b) = tokio::join!(upload(&a, "p-race", first), upload(&b, "p-race", second));
+        for (status, answer) in [on_a, on_b] {
+            match status {
+                201 => versions.push(answer["version"].as_u64().unwrap()),
+                200 => {} // the same bytes as the version the other node just made
+                409 => assert_eq!(answer["error"], "conflict", "{answer}"),
+                other => panic!("{other}: {answer}"),
+            }
+        }
+        // Let both nodes see the latest version before the next round.
+        let digest = store.query(
+            "SELECT record->'versions'->(jsonb_array_length(record->'versions') - 1)->>'digest' FROM actors WHERE name = 'p-race'",
+        );
+        served_within(&a, "p-race", &digest, Duration::from_secs(2)).await;
+        served_within(&b, "p-race", &digest, Duration::from_secs(2)).await;
+    }
+    let mut unique = versions.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        versions.len(),
+        "a version was made twice: {versions:?}"
+    );
+    let stored = store.query(
+        "SELECT string_agg(v->>'version', ',') FROM actors, jsonb_array_elements(record->'versions') v WHERE name = 'p-race'",
+    );
+    let expected: Vec<String> = (1..=versions.len()).map(|v| v.to_string()).collect();
+    assert_eq!(
+        stored,
+        expected.join(","),
+        "the history has gaps or repeats"
+    );
+}

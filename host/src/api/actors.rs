@@ -28,6 +28,9 @@ impl From<DeployError> for ApiError {
             }
             DeployError::NotWasm(_) => (StatusCode::CONFLICT, "not_a_wasm_actor"),
             DeployError::Transport(_) => (StatusCode::SERVICE_UNAVAILABLE, "transport_error"),
+            DeployError::Store(crate::store::StoreError::Conflict(_)) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
             DeployError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_error"),
         };
         ApiError::new(status, code, error.to_string())
@@ -85,7 +88,7 @@ pub async fn get<T: Transport>(
         (status = 400, description = "A bad name, component or option", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "Options for an actor that is not served", body = ErrorBody),
-        (status = 409, description = "A component for a socket actor's name", body = ErrorBody),
+        (status = 409, description = "A component for a socket actor's name, or the actor changed on another node of the pool first (retry)", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit", body = ErrorBody),
         (status = 415, description = "Neither application/wasm nor application/json", body = ErrorBody),
         (status = 503, description = "The transport or the store cannot take the change now", body = ErrorBody),

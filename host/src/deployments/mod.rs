@@ -326,10 +326,9 @@ impl<T: Transport> Deployments<T> {
                     Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
                 }
                 _ => {
-                    let store = self
-                        .store
-                        .as_ref()
-                        .ok_or_else(|| StoreError("no store to read components from".into()))?;
+                    let store = self.store.as_ref().ok_or_else(|| {
+                        StoreError::Failed("no store to read components from".into())
+                    })?;
                     let bytes = store.component(version.digest.clone()).await?;
                     let (actor, report) = self
                         .engine

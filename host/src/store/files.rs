@@ -27,7 +27,7 @@ async fn blocking<R: Send + 'static>(
 ) -> Result<R, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|error| StoreError(format!("the store task failed: {error}")))?
+        .map_err(|error| StoreError::Failed(format!("the store task failed: {error}")))?
 }
 
 impl Store for FileStore {
@@ -39,7 +39,7 @@ impl Store for FileStore {
         let dir = self.dir.clone();
         blocking(move || {
             let text = serde_json::to_vec_pretty(&record)
-                .map_err(|error| StoreError(error.to_string()))?;
+                .map_err(|error| StoreError::Failed(error.to_string()))?;
             std::fs::create_dir_all(dir.join("components"))?;
             std::fs::create_dir_all(dir.join("actors"))?;
             if let Some((digest, bytes)) = component {
@@ -72,7 +72,7 @@ impl Store for FileStore {
             match std::fs::read(&path) {
                 Ok(text) => serde_json::from_slice(&text)
                     .map(Some)
-                    .map_err(|error| StoreError(format!("{}: {error}", path.display()))),
+                    .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display()))),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(error) => Err(error.into()),
             }
@@ -91,7 +91,7 @@ impl Store for FileStore {
             let path = component_path(&dir, &digest);
             std::fs::read(&path)
                 .map(Arc::from)
-                .map_err(|error| StoreError(format!("{}: {error}", path.display())))
+                .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display())))
         })
         .boxed()
     }
@@ -118,9 +118,9 @@ fn read_records(dir: &Path) -> Result<Vec<ActorRecord>, StoreError> {
         }
         let text = std::fs::read(&path)?;
         let record: ActorRecord = serde_json::from_slice(&text)
-            .map_err(|error| StoreError(format!("{}: {error}", path.display())))?;
+            .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display())))?;
         validate_name(&record.name)
-            .map_err(|error| StoreError(format!("{}: {error}", path.display())))?;
+            .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display())))?;
         records.push(record);
     }
     records.sort_by(|a, b| a.name.cmp(&b.name));

@@ -43,20 +43,35 @@ impl ActorRecord {
     }
 }
 
-/// The store could not be read or written.
+/// Why the store did not read or write.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// It could not be reached, or failed.
+    #[error("{0}")]
+    Failed(String),
+    /// Another node changed the same actor first; the change was not made.
+    #[error("{0}")]
+    Conflict(String),
+}
 
 impl From<std::io::Error> for StoreError {
     fn from(error: std::io::Error) -> Self {
-        StoreError(error.to_string())
+        StoreError::Failed(error.to_string())
     }
+}
+
+/// Whether `next` may replace `stored`: the same versions (a change of options), or
+/// those versions and one more (an upload). Anything else means another node changed
+/// the actor since this one read it.
+pub fn follows(stored: &[Version], next: &[Version]) -> bool {
+    next == stored || (next.len() == stored.len() + 1 && next.starts_with(stored))
 }
 
 /// Where deployments are recorded.
 pub trait Store: Send + Sync + 'static {
     /// Records `record`, with the bytes of a component it names for the first time.
+    /// Fails with [`StoreError::Conflict`] when the stored versions are not the ones
+    /// `record` extends (see [`follows`]).
     fn save(
         &self,
         record: ActorRecord,

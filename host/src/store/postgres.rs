@@ -19,7 +19,7 @@
 //! Connections are unencrypted (`NoTls`): run the store on a private network or behind
 //! a TLS-terminating proxy.
 
-use super::{ActorRecord, Store, StoreError};
+use super::{ActorRecord, Store, StoreError, follows};
 use crate::envelope::Envelope;
 use crate::outcomes::{End, SharedOutcomes};
 use crate::runtime::wasm::artifacts::Artifacts;
@@ -111,7 +111,7 @@ pub struct PgStore {
 }
 
 fn store_error(context: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("{context}: {error}"))
+    StoreError::Failed(format!("{context}: {error}"))
 }
 
 /// Checks a schema name: it is spliced into SQL, so only `[a-z_][a-z0-9_]{0,62}`.
@@ -126,7 +126,7 @@ fn check_schema(schema: &str) -> Result<(), StoreError> {
     if valid {
         Ok(())
     } else {
-        Err(StoreError(format!(
+        Err(StoreError::Failed(format!(
             "store schema `{schema}` is invalid: use [a-z_][a-z0-9_]*, at most 63 characters"
         )))
     }
@@ -183,7 +183,7 @@ impl PgStore {
         let (client, connection) =
             tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
                 .await
-                .map_err(|_| StoreError("the store did not answer in time".into()))?
+                .map_err(|_| StoreError::Failed("the store did not answer in time".into()))?
                 .map_err(|error| store_error("cannot connect to the store", error))?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -202,7 +202,7 @@ impl PgStore {
         let (client, connection) =
             tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
                 .await
-                .map_err(|_| StoreError("the store did not answer in time".into()))?
+                .map_err(|_| StoreError::Failed("the store did not answer in time".into()))?
                 .map_err(|error| store_error("cannot connect to the store", error))?;
         let task = tokio::spawn(connection);
         let sql = |error| store_error("migrating the store", error);
@@ -262,7 +262,7 @@ impl PgStore {
         if let Some(failed_at) = connection.failed_at
             && failed_at.elapsed() < RETRY_PAUSE
         {
-            return Err(StoreError("the store is unreachable".into()));
+            return Err(StoreError::Failed("the store is unreachable".into()));
         }
         match self.open().await {
             Ok(client) => {
@@ -303,7 +303,7 @@ impl PgStore {
             Err(_) => {
                 self.reachable.store(false, Ordering::SeqCst);
                 self.connection.lock().await.client = None;
-                Err(StoreError(format!(
+                Err(StoreError::Failed(format!(
                     "{context}: the store did not answer in time"
                 )))
             }
@@ -405,10 +405,33 @@ impl Store for PgStore {
         async move {
             let json = serde_json::to_value(&record).map_err(|error| store_error("a record", error))?;
             let channel = self.channel.clone();
-            self.with_client("recording a deployment", async |client| {
+            let outcome = self.with_client("recording a deployment", async |client| {
                 let client: &Client = client;
                 client.batch_execute("BEGIN").await?;
                 let written = async {
+                    // Serialises changes to one actor, including its first, when there
+                    // is no row to lock yet.
+                    client
+                        .execute(
+                            "SELECT pg_advisory_xact_lock(hashtext($1))",
+                            &[&format!("{}/{}", self.schema, record.name)],
+                        )
+                        .await?;
+                    let stored = client
+                        .query_opt(
+                            "SELECT record FROM actors WHERE name = $1 FOR UPDATE",
+                            &[&record.name],
+                        )
+                        .await?
+                        .and_then(|row| {
+                            serde_json::from_value::<ActorRecord>(row.get(0)).ok()
+                        })
+                        .map(|stored| stored.versions)
+                        .unwrap_or_default();
+                    if !follows(&stored, &record.versions) {
+                        client.batch_execute("ROLLBACK").await?;
+                        return Ok(Some(stored));
+                    }
                     if let Some((digest, bytes)) = &component {
                         client
                             .execute(
@@ -427,7 +450,8 @@ impl Store for PgStore {
                     client
                         .execute("SELECT pg_notify($1, $2)", &[&channel, &record.name])
                         .await?;
-                    client.batch_execute("COMMIT").await
+                    client.batch_execute("COMMIT").await?;
+                    Ok(None)
                 }
                 .await;
                 if written.is_err() {
@@ -435,7 +459,15 @@ impl Store for PgStore {
                 }
                 written
             })
-            .await
+            .await?;
+            match outcome {
+                None => Ok(()),
+                Some(stored) => Err(StoreError::Conflict(format!(
+                    "actor `{}` was changed on another node of the pool (now at version {}); retry",
+                    record.name,
+                    stored.last().map_or(0, |v| v.version)
+                ))),
+            }
         }
         .boxed()
     }
@@ -511,8 +543,9 @@ impl Store for PgStore {
                         .await
                 })
                 .await?;
-            let row =
-                row.ok_or_else(|| StoreError(format!("component {digest} is not in the store")))?;
+            let row = row.ok_or_else(|| {
+                StoreError::Failed(format!("component {digest} is not in the store"))
+            })?;
             let bytes: Vec<u8> = row.get(0);
             Ok(Arc::from(bytes))
         }
