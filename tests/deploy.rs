@@ -1,26 +1,9 @@
 //! Deploying components over HTTP: upload, hot swap under traffic, restart, removal,
 //! and uploads that must be refused.
 
-use crate::support::{NodeProcess, single_error};
+use crate::support::{NodeProcess, guest, single_error, tally_swap};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-
-fn guest(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("WASYA_GUESTS_DIR")).join(format!("{name}.wasm")))
-        .expect("the example guests are built")
-}
-
-async fn upload(node: &NodeProcess, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .put(format!("{}/v1/actors/{name}", node.base))
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .expect("the node answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
@@ -36,7 +19,7 @@ async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
         "route",
     ] {
         let name = format!("my-{example}");
-        let (status, body) = upload(&node, &name, guest(example)).await;
+        let (status, body) = node.upload(&name, guest(example)).await;
         assert_eq!(status, 201, "{example}: {body}");
         assert_eq!(body["version"], 1);
         assert_eq!(body["digest"].as_str().unwrap().len(), 64);
@@ -108,7 +91,7 @@ async fn an_uploaded_component_serves_and_the_same_bytes_make_no_new_version() {
         single_error(&node.outcome(&id).await)["details"]["type"],
         "resource_limit"
     );
-    let (status, body) = upload(&node, "my-upper", guest("upper")).await;
+    let (status, body) = node.upload("my-upper", guest("upper")).await;
     assert_eq!(
         (status, body["version"].clone()),
         (200, json!(1)),
@@ -123,12 +106,12 @@ async fn a_hot_swap_under_traffic_loses_nothing_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
     let mut node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);
-    assert_eq!(upload(&node, "swap", guest("echo")).await.0, 201);
+    assert_eq!(node.upload("swap", guest("echo")).await.0, 201);
     let total = 2000;
     let mut ids = Vec::with_capacity(total);
     for n in 0..total {
         if n == total / 2 {
-            let (status, body) = upload(&node, "swap", guest("upper")).await;
+            let (status, body) = node.upload("swap", guest("upper")).await;
             assert_eq!((status, body["version"].clone()), (201, json!(2)), "{body}");
         }
         ids.push(
@@ -136,18 +119,7 @@ async fn a_hot_swap_under_traffic_loses_nothing_and_survives_a_restart() {
                 .await,
         );
     }
-    let (mut v1, mut v2) = (0, 0);
-    for (n, id) in ids.iter().enumerate() {
-        let view = node.outcome(id).await;
-        assert_eq!(view["status"], "succeeded", "{view}");
-        let text = view["results"][0]["text"].as_str().unwrap().to_owned();
-        if text == format!("m{n}") {
-            v1 += 1;
-        } else {
-            assert_eq!(text, format!("M{n}"), "neither version's answer");
-            v2 += 1;
-        }
-    }
+    let (v1, v2) = tally_swap(&node, &ids).await;
     assert_eq!(v1 + v2, total);
     assert!(v1 >= total / 2 && v2 > 0, "v1 {v1}, v2 {v2}");
 
@@ -196,7 +168,7 @@ async fn bad_uploads_are_refused_and_the_node_serves_on() {
         ("Bad_Name", guest("echo"), 400, "invalid"),
     ];
     for (name, bytes, status, words) in cases {
-        let (answered, body) = upload(&node, name, bytes).await;
+        let (answered, body) = node.upload(name, bytes).await;
         assert_eq!(answered, status, "{name}: {body}");
         assert!(body.to_string().contains(words), "{name}: {body}");
     }
@@ -228,7 +200,7 @@ async fn a_removed_actor_stops_consuming() {
         "pending",
         "the message stays queued"
     );
-    let (status, _) = upload(&node, "upper", guest("upper")).await;
+    let (status, _) = node.upload("upper", guest("upper")).await;
     assert_eq!(status, 201);
     assert_eq!(
         node.outcome(&id).await["results"],

@@ -1,19 +1,8 @@
 //! Per-actor options and socket actors set over `PUT /v1/actors/{name}` with JSON:
 //! applied at once, kept across a restart, and refused with a reason when wrong.
 
-use crate::support::{NodeProcess, Runtime, single_error};
-use serde_json::{Value, json};
-
-async fn put_json(node: &NodeProcess, name: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .put(format!("{}/v1/actors/{name}", node.base))
-        .json(&body)
-        .send()
-        .await
-        .expect("the node answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::{NodeProcess, Runtime, guest, single_error};
+use serde_json::json;
 
 fn start(data_dir: &str) -> NodeProcess {
     NodeProcess::start(&["--serve", "echo,env,spin,route", "--data-dir", data_dir])
@@ -25,7 +14,7 @@ async fn options_apply_at_once_and_survive_a_restart() {
     let data_dir = dir.path().to_str().unwrap();
     let mut node = start(data_dir);
 
-    let (status, spin) = put_json(&node, "spin", json!({"timeout": "300ms"})).await;
+    let (status, spin) = node.put_json("spin", json!({"timeout": "300ms"})).await;
     assert_eq!(
         (status, spin["timeout_ms"].clone()),
         (200, json!(300)),
@@ -35,7 +24,9 @@ async fn options_apply_at_once_and_survive_a_restart() {
     let view = node.outcome(&id).await;
     assert_eq!(single_error(&view)["details"]["type"], "timeout", "{view}");
 
-    let (status, env) = put_json(&node, "env", json!({"env": {"MODEL": "small"}})).await;
+    let (status, env) = node
+        .put_json("env", json!({"env": {"MODEL": "small"}}))
+        .await;
     assert_eq!(status, 200, "{env}");
     assert_eq!(env["env"], json!(["MODEL"]), "names only: {env}");
     let id = node.submit(&["env"], json!({"name": "MODEL"})).await;
@@ -44,7 +35,9 @@ async fn options_apply_at_once_and_survive_a_restart() {
         json!([{"name": "MODEL", "value": "small"}])
     );
 
-    let (status, _) = put_json(&node, "route", json!({"handler_mode": "payload"})).await;
+    let (status, _) = node
+        .put_json("route", json!({"handler_mode": "payload"}))
+        .await;
     assert_eq!(status, 200);
     let id = node.submit(&["route"], json!({"append": "echo"})).await;
     let view = node.outcome(&id).await;
@@ -54,7 +47,7 @@ async fn options_apply_at_once_and_survive_a_restart() {
         "{view}"
     );
 
-    let (status, echo) = put_json(&node, "echo", json!({"concurrency": 3})).await;
+    let (status, echo) = node.put_json("echo", json!({"concurrency": 3})).await;
     assert_eq!(
         (status, echo["concurrency"].clone()),
         (200, json!(3)),
@@ -109,7 +102,7 @@ async fn wrong_options_are_refused_with_the_reason() {
         ),
     ];
     for (name, body, expected, words) in cases {
-        let (status, answer) = put_json(&node, name, body.clone()).await;
+        let (status, answer) = node.put_json(name, body.clone()).await;
         assert_eq!(status, expected, "{body}: {answer}");
         assert!(
             answer["message"].as_str().unwrap_or("").contains(words),
@@ -127,12 +120,12 @@ async fn a_socket_actor_registered_over_the_api_serves_and_survives_a_restart() 
     let data_dir = dir.path().to_str().unwrap();
     let socket = runtime.socket().display().to_string();
     let mut node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);
-    let (status, actor) = put_json(
-        &node,
-        "py-upper",
-        json!({"kind": "socket", "socket": socket, "timeout": "5s", "connections": 1}),
-    )
-    .await;
+    let (status, actor) = node
+        .put_json(
+            "py-upper",
+            json!({"kind": "socket", "socket": socket, "timeout": "5s", "connections": 1}),
+        )
+        .await;
     assert_eq!(status, 200, "{actor}");
     assert_eq!(
         (actor["kind"].clone(), actor["socket"].clone()),
@@ -141,21 +134,8 @@ async fn a_socket_actor_registered_over_the_api_serves_and_survives_a_restart() 
     let id = node.submit(&["py-upper"], json!({"text": "hi"})).await;
     assert_eq!(node.outcome(&id).await["results"], json!([{"text": "HI"}]));
 
-    let upload = reqwest::Client::new()
-        .put(format!("{}/v1/actors/py-upper", node.base))
-        .header("content-type", "application/wasm")
-        .body(
-            std::fs::read(std::path::Path::new(env!("WASYA_GUESTS_DIR")).join("echo.wasm"))
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        upload.status().as_u16(),
-        409,
-        "a component over a socket actor"
-    );
+    let (status, _) = node.upload("py-upper", guest("echo")).await;
+    assert_eq!(status, 409, "a component over a socket actor");
 
     assert!(node.terminate().success());
     let mut node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);

@@ -2,28 +2,10 @@
 //! an upload to one node is served by all, a node started later serves everything
 //! without compiling, outcomes read from any node, a store outage costs no envelope.
 
-use crate::support::{Broker, NodeProcess, Postgres};
+use crate::support::{Broker, NodeProcess, Postgres, guest, tally_swap};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn guest(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("WASYA_GUESTS_DIR")).join(format!("{name}.wasm")))
-        .expect("the example guests are built")
-}
-
-async fn upload(node: &NodeProcess, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .put(format!("{}/v1/actors/{name}", node.base))
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .expect("the node answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// A pool node; `fresh` gives it an empty data directory of its own (no compile
 /// cache shared with the other test nodes).
@@ -74,7 +56,7 @@ async fn an_upload_to_one_node_is_served_everywhere_and_outcomes_read_from_any()
     let a = pool_node(&broker, &store, None);
     let b = pool_node(&broker, &store, None);
 
-    let (status, deployed) = upload(&a, "p-upper", guest("upper")).await;
+    let (status, deployed) = a.upload("p-upper", guest("upper")).await;
     assert_eq!(status, 201, "{deployed}");
     let digest = deployed["digest"].as_str().unwrap().to_owned();
     let took = served_within(&b, "p-upper", &digest, Duration::from_secs(2)).await;
@@ -124,7 +106,7 @@ async fn a_hot_swap_on_one_node_loses_nothing_while_another_carries_the_stream()
     let store = Postgres::new();
     let a = pool_node(&broker, &store, None);
     let b = pool_node(&broker, &store, None);
-    let (_, v1) = upload(&a, "p-swap", guest("echo")).await;
+    let (_, v1) = a.upload("p-swap", guest("echo")).await;
     served_within(
         &b,
         "p-swap",
@@ -137,7 +119,7 @@ async fn a_hot_swap_on_one_node_loses_nothing_while_another_carries_the_stream()
     let mut ids = Vec::with_capacity(total);
     for n in 0..total {
         if n == total / 2 {
-            let (status, v2) = upload(&a, "p-swap", guest("upper")).await;
+            let (status, v2) = a.upload("p-swap", guest("upper")).await;
             assert_eq!((status, v2["version"].clone()), (201, json!(2)), "{v2}");
         }
         ids.push(
@@ -145,18 +127,7 @@ async fn a_hot_swap_on_one_node_loses_nothing_while_another_carries_the_stream()
                 .await,
         );
     }
-    let (mut v1, mut v2) = (0, 0);
-    for (n, id) in ids.iter().enumerate() {
-        let view = b.outcome(id).await;
-        assert_eq!(view["status"], "succeeded", "{view}");
-        let text = view["results"][0]["text"].as_str().unwrap();
-        if text == format!("m{n}") {
-            v1 += 1;
-        } else {
-            assert_eq!(text, format!("M{n}"), "neither version's answer");
-            v2 += 1;
-        }
-    }
+    let (v1, v2) = tally_swap(&b, &ids).await;
     assert_eq!(v1 + v2, total);
     assert!(
         v2 > 0,
@@ -185,7 +156,7 @@ async fn five_nodes_starting_at_once_on_an_empty_schema_all_come_up() {
         store.query("SELECT string_agg(version::text, ',') FROM wasya_migrations"),
         "1"
     );
-    let (status, _) = upload(&nodes[0], "p-echo", guest("echo")).await;
+    let (status, _) = nodes[0].upload("p-echo", guest("echo")).await;
     assert_eq!(status, 201);
     let id = nodes[4].submit(&["p-echo"], json!("all up")).await;
     assert_eq!(nodes[2].outcome(&id).await["results"], json!(["all up"]));
@@ -200,7 +171,7 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
     let strict = ["--max-redeliveries", "1"];
     let a = pool_node_with(&broker, &store, None, &strict);
     let b = pool_node_with(&broker, &store, None, &strict);
-    let (_, v1) = upload(&a, "p-up", guest("upper")).await;
+    let (_, v1) = a.upload("p-up", guest("upper")).await;
     served_within(
         &b,
         "p-up",
@@ -224,7 +195,7 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
                 .await,
         );
     }
-    let (status, answer) = upload(&a, "p-up", guest("echo")).await;
+    let (status, answer) = a.upload("p-up", guest("echo")).await;
     assert_eq!(status, 503, "a deploy during the outage: {answer}");
     assert_eq!(answer["error"], "store_error", "{answer}");
     let (_, actor) = a.get("/v1/actors/p-up").await;
@@ -275,7 +246,7 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
         .filter(|(queue, count)| queue.ends_with("-dlq") && *count > 0)
         .collect();
     assert!(dead.is_empty(), "dead-lettered during the outage: {dead:?}");
-    let (status, _) = upload(&a, "p-up", guest("echo")).await;
+    let (status, _) = a.upload("p-up", guest("echo")).await;
     assert_eq!(status, 201, "deploys work again");
 }
 
@@ -296,7 +267,7 @@ async fn each_node_hosts_only_the_actors_it_is_told_to() {
     };
     let gpu = start("gpu-*");
     let cpu = start("cpu-*");
-    let (status, deployed) = upload(&gpu, "cpu-upper", guest("upper")).await;
+    let (status, deployed) = gpu.upload("cpu-upper", guest("upper")).await;
     assert_eq!(
         status, 201,
         "a node records what it does not host: {deployed}"
@@ -327,7 +298,7 @@ async fn outcomes_expire_from_the_store_after_the_retention() {
     let broker = Arc::new(Broker::new());
     let store = Postgres::new();
     let node = pool_node_with(&broker, &store, None, &["--outcome-retention", "2s"]);
-    let (status, _) = upload(&node, "p-echo", guest("echo")).await;
+    let (status, _) = node.upload("p-echo", guest("echo")).await;
     assert_eq!(status, 201);
     let id = node.submit(&["p-echo"], json!("short-lived")).await;
     assert_eq!(node.outcome(&id).await["status"], "succeeded");
@@ -363,7 +334,7 @@ async fn concurrent_uploads_on_two_nodes_never_share_a_version() {
         } else {
             (guest("upper"), guest("echo"))
         };
-        let (on_a, on_b) = tokio::join!(upload(&a, "p-race", first), upload(&b, "p-race", second));
+        let (on_a, on_b) = tokio::join!(a.upload("p-race", first), b.upload("p-race", second));
         for (status, answer) in [on_a, on_b] {
             match status {
                 201 => versions.push(answer["version"].as_u64().unwrap()),

@@ -258,14 +258,27 @@ impl NodeProcess {
 
     /// GETs a path; returns status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
+        let (status, text) = self.get_text(path).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Uploads a component as actor `name`; the status and the answer. A client of
+    /// its own: a node that refuses an oversized body closes that connection.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let request = reqwest::Client::new()
+            .put(format!("{}/v1/actors/{name}", self.base))
+            .header("content-type", "application/wasm")
+            .body(bytes);
+        answer(request).await
+    }
+
+    /// Sets actor `name`'s options (or registers a socket actor); the status and the answer.
+    pub async fn put_json(&self, name: &str, body: Value) -> (u16, Value) {
+        let request = self
             .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("the node answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+            .put(format!("{}/v1/actors/{name}", self.base))
+            .json(&body);
+        answer(request).await
     }
 
     /// GETs `path`; the status and the body as text.
@@ -334,6 +347,37 @@ impl Drop for NodeProcess {
             eprintln!("---- node log ----\n{}", self.log().join("\n"));
         }
     }
+}
+
+/// The bytes of an example guest, as built for the node.
+pub fn guest(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("WASYA_GUESTS_DIR")).join(format!("{name}.wasm")))
+        .expect("the example guests are built")
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Counts the submissions answered by each of two versions of an actor during a hot
+/// swap: submission `n` sent `{"text": "m{n}"}`; `echo` answers it as it is (v1),
+/// `upper` as `M{n}` (v2). Every submission must have succeeded on one of them.
+pub async fn tally_swap(node: &NodeProcess, ids: &[String]) -> (usize, usize) {
+    let (mut v1, mut v2) = (0, 0);
+    for (n, id) in ids.iter().enumerate() {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+        let text = view["results"][0]["text"].as_str().unwrap_or_default();
+        if text == format!("m{n}") {
+            v1 += 1;
+        } else {
+            assert_eq!(text, format!("M{n}"), "neither version's answer");
+            v2 += 1;
+        }
+    }
+    (v1, v2)
 }
 
 /// The only error payload of a failed outcome.
