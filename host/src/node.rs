@@ -61,7 +61,7 @@ pub enum NodeError {
     #[error(transparent)]
     Deploy(#[from] crate::deployments::DeployError),
     #[error("the shared store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -81,7 +81,11 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate()?;
         let pool = match &config.store {
-            Some(settings) => Some(PgStore::connect(&settings.url, &settings.schema).await?),
+            Some(settings) => Some(
+                PgStore::connect(&settings.url, &settings.schema)
+                    .await
+                    .map_err(NodeError::Store)?,
+            ),
             None => None,
         };
         let (engine, loaded) = load_actors(&config, pool.as_ref()).await?;

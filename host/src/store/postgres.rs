@@ -110,8 +110,16 @@ pub struct PgStore {
     changes: Changes,
 }
 
-fn store_error(context: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::Failed(format!("{context}: {error}"))
+/// `context: error: its cause: …` (the driver keeps the useful part, such as
+/// "connection refused", in the cause).
+fn store_error(context: &str, error: impl std::error::Error) -> StoreError {
+    let mut message = format!("{context}: {error}");
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    StoreError::Failed(message)
 }
 
 /// Checks a schema name: it is spliced into SQL, so only `[a-z_][a-z0-9_]{0,62}`.
