@@ -80,6 +80,22 @@ async fn an_upload_to_one_node_is_served_everywhere_and_outcomes_read_from_any()
         );
     }
 
+    // Failures too: one submitted through B is listed by A.
+    let (status, failing) = a.upload("p-fail", guest("fail")).await;
+    assert_eq!(status, 201);
+    served_within(
+        &b,
+        "p-fail",
+        failing["digest"].as_str().unwrap(),
+        Duration::from_secs(2),
+    )
+    .await;
+    let failed = b.submit(&["p-fail"], json!({"reason": "listed"})).await;
+    assert_eq!(b.outcome(&failed).await["status"], "failed");
+    let (_, listed) = a.get("/v1/envelopes?status=failed").await;
+    assert_eq!(listed[0]["id"], failed.as_str(), "{listed}");
+    assert_eq!(listed[0]["status"], "failed", "{listed}");
+
     // A node started afterwards serves every actor without compiling anything.
     let fresh = tempfile::tempdir().unwrap();
     let c = pool_node(&broker, &store, Some(&fresh));
@@ -92,9 +108,15 @@ async fn an_upload_to_one_node_is_served_everywhere_and_outcomes_read_from_any()
         .filter_map(|event| event["fields"]["source"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(sources, ["Shared"], "the late node compiled: {sources:?}");
+    assert!(
+        c.log()
+            .iter()
+            .any(|line| line.contains("p-fail") && line.contains("\"source\":\"Shared\"")),
+        "the late node did not load p-fail from the store"
+    );
     let (_, metrics) = c.get_text("/metrics").await;
     assert!(
-        metrics.contains("wasya_compile_cache_total{result=\"shared\"} 1"),
+        metrics.contains("wasya_compile_cache_total{result=\"shared\"} 2"),
         "{metrics}"
     );
     assert!(!metrics.contains("result=\"miss\""), "{metrics}");

@@ -74,6 +74,14 @@ pub trait SharedOutcomes: Send + Sync + 'static {
         &self,
         id: String,
     ) -> BoxFuture<'_, Result<Option<Vec<(End, Envelope)>>, StoreError>>;
+
+    /// The most recent submissions with a branch at error-end, newest first, with
+    /// their ended branches.
+    #[allow(clippy::type_complexity)]
+    fn recent_failures(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(String, Vec<(End, Envelope)>)>, StoreError>>;
 }
 
 /// How often a wait polls the shared store, at first and at most.
@@ -345,8 +353,24 @@ impl Outcomes {
         self.get_here(id)
     }
 
-    /// The most recent failed submissions, newest first.
-    pub fn recent_failures(&self, limit: usize) -> Vec<OutcomeView> {
+    /// The most recent failed submissions, newest first: the pool's, from its store,
+    /// where there is one and it answers; else those this node saw.
+    pub async fn recent_failures(&self, limit: usize) -> Vec<OutcomeView> {
+        if let Some(shared) = &self.shared {
+            match shared.recent_failures(limit).await {
+                Ok(failures) => {
+                    return failures
+                        .into_iter()
+                        .map(|(id, ended)| fold(&id, ended))
+                        .collect();
+                }
+                Err(error) => tracing::debug!(%error, "failures listed from this node only"),
+            }
+        }
+        self.recent_failures_here(limit)
+    }
+
+    fn recent_failures_here(&self, limit: usize) -> Vec<OutcomeView> {
         let inner = self.lock();
         let mut seen = std::collections::HashSet::new();
         inner
@@ -428,7 +452,7 @@ mod tests {
         let view = outcomes.get("r").await.unwrap();
         assert_eq!(view.status, Status::Failed);
         assert_eq!(view.errors.len(), 1);
-        assert_eq!(outcomes.recent_failures(10)[0].id, "r");
+        assert_eq!(outcomes.recent_failures(10).await[0].id, "r");
     }
 
     #[tokio::test]

@@ -223,7 +223,7 @@ pub async fn list_failed<T: Transport>(
         ));
     }
     let limit = query.limit.unwrap_or(20).min(1000);
-    Ok(Json(state.router.outcomes().recent_failures(limit)))
+    Ok(Json(state.router.outcomes().recent_failures(limit).await))
 }
 
 /// `POST /v1/queues/{actor}/messages`: raw bytes onto an actor's queue.

@@ -664,6 +664,40 @@ impl SharedOutcomes for PgStore {
         .boxed()
     }
 
+    fn recent_failures(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(String, Vec<(End, Envelope)>)>, StoreError>> {
+        async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = self
+                .with_client("listing failures", async |client| {
+                    client
+                        .query(
+                            "WITH failed AS (
+                                 SELECT root, max(recorded_at) AS last FROM ended
+                                 WHERE end_actor = $1 GROUP BY root ORDER BY last DESC LIMIT $2)
+                             SELECT e.root, e.end_actor, e.envelope FROM ended e
+                             JOIN failed f ON f.root = e.root ORDER BY f.last DESC, e.root",
+                            &[&End::Error.actor_name(), &limit],
+                        )
+                        .await
+                })
+                .await?;
+            let mut failures: Vec<(String, Vec<(End, Envelope)>)> = Vec::new();
+            for row in rows {
+                let root: String = row.get(0);
+                let ended = ended_row(row.get(1), row.get(2))?;
+                match failures.last_mut() {
+                    Some((last, branches)) if *last == root => branches.push(ended),
+                    _ => failures.push((root, vec![ended])),
+                }
+            }
+            Ok(failures)
+        }
+        .boxed()
+    }
+
     fn outcome(
         &self,
         id: String,
@@ -687,20 +721,22 @@ impl SharedOutcomes for PgStore {
             if !submitted && rows.is_empty() {
                 return Ok(None);
             }
-            let mut ended = Vec::with_capacity(rows.len());
-            for row in rows {
-                let end: String = row.get(0);
-                let json: serde_json::Value = row.get(1);
-                let bytes =
-                    serde_json::to_vec(&json).map_err(|error| store_error("an envelope", error))?;
-                let envelope = Envelope::parse(&bytes)
-                    .map_err(|rejected| store_error("a stored envelope", rejected.error))?;
-                ended.push((End::from_actor_name(&end), envelope));
-            }
+            let ended = rows
+                .into_iter()
+                .map(|row| ended_row(row.get(0), row.get(1)))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(Some(ended))
         }
         .boxed()
     }
+}
+
+/// One row of `ended` as the end actor and the envelope it took.
+fn ended_row(end: String, json: serde_json::Value) -> Result<(End, Envelope), StoreError> {
+    let bytes = serde_json::to_vec(&json).map_err(|error| store_error("an envelope", error))?;
+    let envelope = Envelope::parse(&bytes)
+        .map_err(|rejected| store_error("a stored envelope", rejected.error))?;
+    Ok((End::from_actor_name(&end), envelope))
 }
 
 #[cfg(test)]
