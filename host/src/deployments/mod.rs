@@ -201,7 +201,13 @@ impl<T: Transport> Deployments<T> {
         {
             return Err(DeployError::NotWasm(name.to_owned()));
         }
-        let digest = crate::runtime::wasm::cache::digest(&bytes);
+        // Hashing up to the body limit is CPU work: off the async runtime.
+        let hashed = bytes.clone();
+        let digest =
+            tokio::task::spawn_blocking(move || crate::runtime::wasm::cache::digest(&hashed))
+                .await
+                .map_err(|error| WasmError::Compile(format!("the digest task failed: {error}")))?;
+        let current = actors.get(name);
         let recorded = match current {
             Some(_) => None,
             None => self.recorded(name).await?,
