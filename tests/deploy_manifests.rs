@@ -641,7 +641,7 @@ fn built_in_kinds_validate_against_kubernetes_schemas() {
 }
 
 #[test]
-fn the_image_builds_with_the_repository_toolchain() {
+fn the_dockerfile_builds_from_the_repository_toolchain_into_a_non_root_image() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dockerfile = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
     let stages: Vec<&str> = dockerfile.split("\nFROM ").skip(1).collect();

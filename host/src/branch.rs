@@ -111,14 +111,15 @@ pub struct Completion {
 }
 
 impl Completion {
-    /// Records that the branch at `path` reached an end actor.
-    pub fn end(&mut self, path: &[Step]) {
+    /// Records that the branch at `path` reached an end actor; false when it had
+    /// already (a redelivered end message).
+    pub fn end(&mut self, path: &[Step]) -> bool {
         let mut node = self;
         for step in path {
             node.fan_out = Some(step.count);
             node = node.children.entry(step.index).or_default();
         }
-        node.ended = true;
+        !std::mem::replace(&mut node.ended, true)
     }
 
     /// True when every branch of the submission has ended.

@@ -174,14 +174,19 @@ struct Inner {
 }
 
 impl Record {
-    fn add(&mut self, end: End, envelope: Envelope) {
+    /// Adds an ended branch; false (and nothing added) when that branch had ended
+    /// already: an end message delivered twice counts once.
+    fn add(&mut self, end: End, envelope: Envelope) -> bool {
         let branch = Branch::from_headers(&envelope.headers);
-        self.completion.end(&branch.path);
+        if !self.completion.end(&branch.path) {
+            return false;
+        }
         self.ended.push(EndedBranch {
             path: branch.path,
             end,
             envelope,
         });
+        true
     }
 }
 
@@ -271,12 +276,9 @@ impl Outcomes {
     fn record_here(&self, root: String, end: End, envelope: Envelope) {
         let mut inner = self.lock();
         let record = self.entry(&mut inner, &root);
-        if record.ended.iter().any(|ended| {
-            ended.envelope.id == envelope.id && ended.envelope.headers == envelope.headers
-        }) {
-            return; // a redelivery of a branch already recorded
+        if !record.add(end, envelope) {
+            return;
         }
-        record.add(end, envelope);
         if record.completion.is_complete() {
             for waiter in record.waiters.drain(..) {
                 let _ = waiter.send(());
@@ -433,6 +435,23 @@ mod tests {
             vec![json!("a"), json!("b")],
             "in fan-out order"
         );
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_end_message_counts_once() {
+        let outcomes = Outcomes::default();
+        for _ in 0..2 {
+            outcomes
+                .record(End::Happy, envelope("r", child("r", 0, 2), json!("a")))
+                .await
+                .unwrap();
+        }
+        outcomes
+            .record(End::Happy, envelope("r-1", child("r", 1, 2), json!("b")))
+            .await
+            .unwrap();
+        let view = outcomes.get("r").await.unwrap();
+        assert_eq!(view.results, vec![json!("a"), json!("b")]);
     }
 
     #[tokio::test]

@@ -86,7 +86,6 @@ pub async fn get<T: Transport>(
         (status = 201, description = "A new version serves the actor", body = Deployment),
         (status = 200, description = "The component was already current (wasm), or the options apply (json)", body = ActorView),
         (status = 400, description = "A bad name, component or option", body = ErrorBody),
-        (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "Options for an actor that is not served", body = ErrorBody),
         (status = 409, description = "A component for a socket actor's name, or the actor changed on another node of the pool first (retry)", body = ErrorBody),
         (status = 413, description = "The body is over the node's limit", body = ErrorBody),
@@ -162,7 +161,6 @@ async fn upload<T: Transport>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "No longer served; its messages stay queued"),
-        (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such actor is served", body = ErrorBody),
     )
 )]

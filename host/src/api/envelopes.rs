@@ -106,7 +106,6 @@ pub struct Published {
     responses(
         (status = 202, description = "Queued for its first actor", body = Submitted),
         (status = 400, description = "The request or its route is invalid", body = ErrorBody),
-        (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No actor of that name is served", body = ErrorBody),
         (status = 503, description = "The queue stayed full, or the transport is down", body = ErrorBody),
     )
@@ -235,7 +234,6 @@ pub async fn list_failed<T: Transport>(
     responses(
         (status = 202, description = "Queued", body = Published),
         (status = 400, description = "An invalid actor name", body = ErrorBody),
-        (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such queue", body = ErrorBody),
         (status = 503, description = "The queue stayed full, or the transport is down", body = ErrorBody),
     )

@@ -8,6 +8,7 @@
 use super::{actors, envelopes, health};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -38,7 +39,8 @@ use utoipa::{Modify, OpenApi};
 )]
 pub struct ApiDoc;
 
-/// Declares the bearer token that mutating endpoints ask for.
+/// Declares the bearer token that mutating endpoints ask for, and the `401` every
+/// endpoint that asks for it answers without it (said here once, not per handler).
 struct BearerToken;
 
 impl Modify for BearerToken {
@@ -48,6 +50,32 @@ impl Modify for BearerToken {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        let unauthorized = ResponseBuilder::new()
+            .description("Missing or wrong token")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.is_some() {
+                    operation
+                        .responses
+                        .responses
+                        .insert("401".into(), unauthorized.clone().into());
+                }
+            }
+        }
     }
 }
 
@@ -90,5 +118,17 @@ mod tests {
         let put = &doc["paths"]["/v1/actors/{name}"]["put"];
         assert!(put["requestBody"]["content"]["application/wasm"].is_object());
         assert!(put["requestBody"]["content"]["application/json"].is_object());
+        for (path, method) in [
+            ("/v1/envelopes", "post"),
+            ("/v1/queues/{actor}/messages", "post"),
+            ("/v1/actors/{name}", "put"),
+            ("/v1/actors/{name}", "delete"),
+        ] {
+            assert!(
+                doc["paths"][path][method]["responses"]["401"].is_object(),
+                "{method} {path} does not document its 401"
+            );
+        }
+        assert!(doc["paths"]["/v1/actors"]["get"]["responses"]["401"].is_null());
     }
 }

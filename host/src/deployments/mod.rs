@@ -28,6 +28,7 @@ use crate::router::Router;
 use crate::runtime::ActorRuntime;
 use crate::runtime::mode::{HandlerMode, with_mode};
 use crate::runtime::socket::SocketActor;
+use crate::runtime::wasm::engine::digest_off_runtime;
 use crate::runtime::wasm::{WasmActor, WasmEngine, WasmError};
 use crate::store::{ActorRecord, Store, StoreError};
 use crate::transport::{Transport, TransportError};
@@ -201,12 +202,7 @@ impl<T: Transport> Deployments<T> {
         {
             return Err(DeployError::NotWasm(name.to_owned()));
         }
-        // Hashing up to the body limit is CPU work: off the async runtime.
-        let hashed = bytes.clone();
-        let digest =
-            tokio::task::spawn_blocking(move || crate::runtime::wasm::cache::digest(&hashed))
-                .await
-                .map_err(|error| WasmError::Compile(format!("the digest task failed: {error}")))?;
+        let digest = digest_off_runtime(bytes.clone()).await?;
         let current = actors.get(name);
         let recorded = match current {
             Some(_) => None,
@@ -239,7 +235,7 @@ impl<T: Transport> Deployments<T> {
         let effective = Effective::of(&self.config, name, &record.options);
         let (actor, report) = self
             .engine
-            .load(name, bytes.clone(), effective.limits.clone())
+            .load_digested(name, bytes.clone(), digest, effective.limits.clone())
             .await?;
         let version = Version {
             version: record.current().map_or(1, |last| last.version + 1),

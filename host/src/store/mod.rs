@@ -70,8 +70,9 @@ pub fn follows(stored: &[Version], next: &[Version]) -> bool {
 /// Where deployments are recorded.
 pub trait Store: Send + Sync + 'static {
     /// Records `record`, with the bytes of a component it names for the first time.
-    /// Fails with [`StoreError::Conflict`] when the stored versions are not the ones
-    /// `record` extends (see [`follows`]).
+    /// A store several nodes write fails with [`StoreError::Conflict`] when the stored
+    /// versions are not the ones `record` extends (see [`follows`]); a node's own
+    /// store has one writer, serialised by [`Deployments`], and needs no check.
     fn save(
         &self,
         record: ActorRecord,

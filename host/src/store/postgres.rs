@@ -63,10 +63,6 @@ impl Changes {
 
     /// Asks for a full reconcile.
     pub fn everything(&self) {
-        self.all();
-    }
-
-    fn all(&self) {
         self.everything.store(true, Ordering::SeqCst);
         self.notify.notify_one();
     }
@@ -187,7 +183,8 @@ impl PgStore {
         &self.changes
     }
 
-    async fn open(&self) -> Result<Client, StoreError> {
+    /// A new connection, driven by a task of its own until the client is dropped.
+    async fn new_connection(&self) -> Result<Client, StoreError> {
         let (client, connection) =
             tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
                 .await
@@ -198,6 +195,12 @@ impl PgStore {
                 tracing::debug!(%error, "a store connection ended");
             }
         });
+        Ok(client)
+    }
+
+    /// A new connection in the pool's schema.
+    async fn open(&self) -> Result<Client, StoreError> {
+        let client = self.new_connection().await?;
         client
             .batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
             .await
@@ -207,12 +210,7 @@ impl PgStore {
 
     /// Creates the schema and applies what migrations it lacks, one node at a time.
     async fn migrate(&self) -> Result<(), StoreError> {
-        let (client, connection) =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
-                .await
-                .map_err(|_| StoreError::Failed("the store did not answer in time".into()))?
-                .map_err(|error| store_error("cannot connect to the store", error))?;
-        let task = tokio::spawn(connection);
+        let client = self.new_connection().await?;
         let sql = |error| store_error("migrating the store", error);
         client
             .execute("SELECT pg_advisory_lock(hashtext($1))", &[&self.schema])
@@ -238,14 +236,16 @@ impl PgStore {
                 if done {
                     continue;
                 }
-                client.batch_execute(&format!("BEGIN; {migration}")).await?;
-                client
-                    .execute(
-                        "INSERT INTO wasya_migrations (version) VALUES ($1)",
-                        &[version],
-                    )
-                    .await?;
-                client.batch_execute("COMMIT").await?;
+                transaction(&client, async |client| {
+                    client.batch_execute(migration).await?;
+                    client
+                        .execute(
+                            "INSERT INTO wasya_migrations (version) VALUES ($1)",
+                            &[version],
+                        )
+                        .await
+                })
+                .await?;
                 tracing::info!(version, schema = %self.schema, "store migration applied");
             }
             Ok::<_, tokio_postgres::Error>(())
@@ -254,8 +254,6 @@ impl PgStore {
         let _ = client
             .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&self.schema])
             .await;
-        drop(client);
-        let _ = task.await;
         applied.map_err(sql)
     }
 
@@ -361,7 +359,7 @@ impl PgStore {
             }
             pause = Duration::from_millis(100);
             self.reachable.store(true, Ordering::SeqCst);
-            self.changes.all();
+            self.changes.everything();
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => {
@@ -413,61 +411,53 @@ impl Store for PgStore {
         async move {
             let json = serde_json::to_value(&record).map_err(|error| store_error("a record", error))?;
             let channel = self.channel.clone();
-            let outcome = self.with_client("recording a deployment", async |client| {
-                let client: &Client = client;
-                client.batch_execute("BEGIN").await?;
-                let written = async {
-                    // Serialises changes to one actor, including its first, when there
-                    // is no row to lock yet.
-                    client
-                        .execute(
-                            "SELECT pg_advisory_xact_lock(hashtext($1))",
-                            &[&format!("{}/{}", self.schema, record.name)],
-                        )
-                        .await?;
-                    let stored = client
-                        .query_opt(
-                            "SELECT record FROM actors WHERE name = $1 FOR UPDATE",
-                            &[&record.name],
-                        )
-                        .await?
-                        .and_then(|row| {
-                            serde_json::from_value::<ActorRecord>(row.get(0)).ok()
-                        })
-                        .map(|stored| stored.versions)
-                        .unwrap_or_default();
-                    if !follows(&stored, &record.versions) {
-                        client.batch_execute("ROLLBACK").await?;
-                        return Ok(Some(stored));
-                    }
-                    if let Some((digest, bytes)) = &component {
+            let outcome = self
+                .with_client("recording a deployment", async |client| {
+                    transaction(client, async |client| {
+                        // Serialises changes to one actor, including its first, when
+                        // there is no row to lock yet.
                         client
                             .execute(
-                                "INSERT INTO components (digest, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                                &[digest, &bytes.as_ref()],
+                                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                                &[&format!("{}/{}", self.schema, record.name)],
                             )
                             .await?;
-                    }
-                    client
-                        .execute(
-                            "INSERT INTO actors (name, record) VALUES ($1, $2)
-                             ON CONFLICT (name) DO UPDATE SET record = excluded.record, updated_at = now()",
-                            &[&record.name, &json],
-                        )
-                        .await?;
-                    client
-                        .execute("SELECT pg_notify($1, $2)", &[&channel, &record.name])
-                        .await?;
-                    client.batch_execute("COMMIT").await?;
-                    Ok(None)
-                }
-                .await;
-                if written.is_err() {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                }
-                written
-            })
-            .await?;
+                        let stored = client
+                            .query_opt(
+                                "SELECT record FROM actors WHERE name = $1 FOR UPDATE",
+                                &[&record.name],
+                            )
+                            .await?
+                            .and_then(|row| serde_json::from_value::<ActorRecord>(row.get(0)).ok())
+                            .map(|stored| stored.versions)
+                            .unwrap_or_default();
+                        if !follows(&stored, &record.versions) {
+                            // Nothing was written: committing only releases the locks.
+                            return Ok(Some(stored));
+                        }
+                        if let Some((digest, bytes)) = &component {
+                            client
+                                .execute(
+                                    "INSERT INTO components (digest, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                    &[digest, &bytes.as_ref()],
+                                )
+                                .await?;
+                        }
+                        client
+                            .execute(
+                                "INSERT INTO actors (name, record) VALUES ($1, $2)
+                                 ON CONFLICT (name) DO UPDATE SET record = excluded.record, updated_at = now()",
+                                &[&record.name, &json],
+                            )
+                            .await?;
+                        client
+                            .execute("SELECT pg_notify($1, $2)", &[&channel, &record.name])
+                            .await?;
+                        Ok(None)
+                    })
+                    .await
+                })
+                .await?;
             match outcome {
                 None => Ok(()),
                 Some(stored) => Err(StoreError::Conflict(format!(
@@ -484,23 +474,18 @@ impl Store for PgStore {
         async move {
             let channel = self.channel.clone();
             self.with_client("removing a deployment", async |client| {
-                client.batch_execute("BEGIN").await?;
-                let written = async {
+                transaction(client, async |client| {
                     client
                         .execute("DELETE FROM actors WHERE name = $1", &[&name])
                         .await?;
                     client
                         .execute("SELECT pg_notify($1, $2)", &[&channel, &name])
-                        .await?;
-                    client.batch_execute("COMMIT").await
-                }
-                .await;
-                if written.is_err() {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                }
-                written
+                        .await
+                })
+                .await
             })
             .await
+            .map(drop)
         }
         .boxed()
     }
@@ -705,16 +690,16 @@ impl SharedOutcomes for PgStore {
         async move {
             let (submitted, rows) = self
                 .with_client("reading an outcome", async |client| {
-                    let submitted = client
-                        .query_opt("SELECT 1 FROM submissions WHERE id = $1", &[&id])
-                        .await?
-                        .is_some();
-                    let rows = client
-                        .query(
+                    // Both queries go out at once on the connection (pipelined).
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+                    let (submitted, rows) = futures::try_join!(
+                        client.query_opt("SELECT 1 FROM submissions WHERE id = $1", &params),
+                        client.query(
                             "SELECT end_actor, envelope FROM ended WHERE root = $1",
-                            &[&id],
-                        )
-                        .await?;
+                            &params,
+                        ),
+                    )?;
+                    let submitted = submitted.is_some();
                     Ok((submitted, rows))
                 })
                 .await?;
@@ -728,6 +713,24 @@ impl SharedOutcomes for PgStore {
             Ok(Some(ended))
         }
         .boxed()
+    }
+}
+
+/// Runs `work` in a transaction: committed when it succeeds, rolled back when not.
+async fn transaction<R>(
+    client: &Client,
+    work: impl AsyncFnOnce(&Client) -> Result<R, tokio_postgres::Error>,
+) -> Result<R, tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    match work(client).await {
+        Ok(value) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(error)
+        }
     }
 }
 

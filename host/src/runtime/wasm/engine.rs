@@ -120,15 +120,23 @@ impl WasmEngine {
         bytes: Arc<[u8]>,
         limits: ActorLimits,
     ) -> Result<(WasmActor, LoadReport), WasmError> {
+        let digest = digest_off_runtime(bytes.clone()).await?;
+        self.load_digested(name, bytes, digest, limits).await
+    }
+
+    /// [`WasmEngine::load`] for bytes whose sha256 `digest` the caller has already.
+    pub async fn load_digested(
+        &self,
+        name: &str,
+        bytes: Arc<[u8]>,
+        digest: String,
+        limits: ActorLimits,
+    ) -> Result<(WasmActor, LoadReport), WasmError> {
         check_component_header(&bytes)?;
         let started = Instant::now();
         let failed = |error: tokio::task::JoinError| {
             WasmError::Compile(format!("the compile task failed: {error}"))
         };
-        let hashed = bytes.clone();
-        let digest = tokio::task::spawn_blocking(move || cache::digest(&hashed))
-            .await
-            .map_err(failed)?;
         let shared = match &self.artifacts {
             Some(artifacts) if !self.cache.has(&digest) => {
                 artifacts
@@ -206,6 +214,14 @@ impl WasmEngine {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// The sha256 digest of component bytes, computed on the blocking pool (an upload may
+/// be tens of megabytes).
+pub async fn digest_off_runtime(bytes: Arc<[u8]>) -> Result<String, WasmError> {
+    tokio::task::spawn_blocking(move || cache::digest(&bytes))
+        .await
+        .map_err(|error| WasmError::Compile(format!("the digest task failed: {error}")))
 }
 
 /// Tells a component from a core module or from bytes that are not wasm at all.

@@ -20,6 +20,7 @@ use crate::transport::{AckHandle, Delivery, Subscription, TransportError};
 use bytes::Bytes;
 use futures::StreamExt;
 use lapin::Acker;
+use lapin::Channel;
 use lapin::Confirmation;
 use lapin::message::Delivery as LapinDelivery;
 use lapin::options::{
@@ -27,7 +28,6 @@ use lapin::options::{
     BasicPublishOptions, BasicQosOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -107,38 +107,19 @@ impl AckHandle for AmqpAck {
         let (Some(acker), Some(copy)) = (self.acker.take(), self.copy.take()) else {
             return Ok(());
         };
-        let Republish {
-            sessions,
-            queue,
-            body,
-            mut headers,
-            redeliveries,
-        } = copy;
-        let Some(session) = sessions.current(RELEASE_WAIT).await else {
+        let Some(session) = copy.sessions.current(RELEASE_WAIT).await else {
             return Self::settled(acker.nack(requeue()).await);
         };
-        headers.insert(
-            REDELIVERIES_HEADER.into(),
-            AMQPValue::LongInt(i32::try_from(redeliveries).unwrap_or(i32::MAX)),
-        );
-        let published = async {
-            session
-                .publisher()
-                .basic_publish(
-                    "".into(),
-                    queue.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    json_properties().with_headers(headers),
-                )
-                .await?
-                .await
-        }
+        let (_, settled) = republish(
+            &session,
+            acker,
+            &copy.queue,
+            &copy.body,
+            copy.headers,
+            copy.redeliveries,
+        )
         .await;
-        match published {
-            Ok(Confirmation::Ack(_)) => Self::settled(acker.ack(BasicAckOptions::default()).await),
-            _ => Self::settled(acker.nack(requeue()).await),
-        }
+        Self::settled(settled)
     }
 }
 
@@ -323,10 +304,6 @@ impl Consumer {
         redeliveries: u32,
         reason: Option<String>,
     ) {
-        headers.insert(
-            REDELIVERIES_HEADER.into(),
-            AMQPValue::LongInt(i32::try_from(redeliveries).unwrap_or(i32::MAX)),
-        );
         if let Some(reason) = &reason {
             headers.insert(
                 DEAD_REASON_HEADER.into(),
@@ -334,33 +311,50 @@ impl Consumer {
             );
             tracing::warn!(queue = %self.queue, dead_letter_queue = queue, "{reason}");
         }
-        let properties: BasicProperties = json_properties().with_headers(headers);
-        let published = async {
-            session
-                .publisher()
-                .basic_publish(
-                    "".into(),
-                    queue.into(),
-                    BasicPublishOptions::default(),
-                    &delivery.data,
-                    properties,
-                )
-                .await?
-                .await
+        let LapinDelivery { data, acker, .. } = delivery;
+        let (moved, _) = republish(session, acker, queue, &data, headers, redeliveries).await;
+        if !moved {
+            tracing::warn!(
+                queue,
+                "could not move a redelivered message; it goes back to its queue"
+            );
         }
-        .await;
-        match published {
-            Ok(Confirmation::Ack(_)) => {
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-            }
-            Ok(_) | Err(_) => {
-                tracing::warn!(
-                    queue,
-                    "could not move a redelivered message; it goes back to its queue"
-                );
-                let _ = delivery.acker.nack(requeue()).await;
-            }
-        }
+    }
+}
+
+/// Publishes a copy of a message to `queue` with its redelivery count written in, then
+/// acks the original; when the broker does not confirm the copy, the original goes back
+/// to its queue instead. Returns whether the copy was confirmed, and how the original
+/// was settled.
+async fn republish(
+    session: &Session,
+    acker: Acker,
+    queue: &str,
+    body: &[u8],
+    mut headers: FieldTable,
+    redeliveries: u32,
+) -> (bool, lapin::Result<bool>) {
+    headers.insert(
+        REDELIVERIES_HEADER.into(),
+        AMQPValue::LongInt(i32::try_from(redeliveries).unwrap_or(i32::MAX)),
+    );
+    let published = async {
+        session
+            .publisher()
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body,
+                json_properties().with_headers(headers),
+            )
+            .await?
+            .await
+    }
+    .await;
+    match published {
+        Ok(Confirmation::Ack(_)) => (true, acker.ack(BasicAckOptions::default()).await),
+        _ => (false, acker.nack(requeue()).await),
     }
 }
 
