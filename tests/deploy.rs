@@ -184,28 +184,42 @@ async fn bad_uploads_are_refused_and_the_node_serves_on() {
 }
 
 #[tokio::test]
-async fn a_removed_actor_stops_consuming() {
-    let node = NodeProcess::start(&[]);
-    let response = reqwest::Client::new()
-        .delete(format!("{}/v1/actors/upper", node.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-    assert_eq!(node.get("/v1/actors/upper").await.0, 404);
-    let id = node.submit(&["upper"], json!({"text": "waits"})).await;
+async fn a_removed_actor_stops_consuming_and_keeps_its_queue_for_a_redeploy() {
+    let node = NodeProcess::start(&["--actor-concurrency", "spin=1"]);
+    // One spinner in flight, two queued behind it when the actor goes.
+    let ids = [
+        node.submit(&["spin"], json!({"for_ms": 300})).await,
+        node.submit(&["spin"], json!({"for_ms": 1})).await,
+        node.submit(&["spin"], json!({"for_ms": 1})).await,
+    ];
+    assert!(
+        node.wait_for_log(|line| line.contains("spin handling message"))
+            .await
+    );
+    assert_eq!(node.delete("/v1/actors/spin").await, 204);
+    assert_eq!(node.get("/v1/actors/spin").await.0, 404);
+    let (status, _) = node
+        .post_json("/v1/envelopes", &json!({"route": ["spin"], "payload": {}}))
+        .await;
+    assert_eq!(status, 404, "a removed actor takes no new envelopes");
+    assert_eq!(
+        node.outcome(&ids[0]).await["status"],
+        "succeeded",
+        "the call in flight finished"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        node.get(&format!("/v1/envelopes/{id}")).await.1["status"],
-        "pending",
-        "the message stays queued"
-    );
-    let (status, _) = node.upload("upper", guest("upper")).await;
+    for id in &ids[1..] {
+        assert_eq!(
+            node.get(&format!("/v1/envelopes/{id}")).await.1["status"],
+            "pending",
+            "the queued messages stay"
+        );
+    }
+    let (status, _) = node.upload("spin", guest("spin")).await;
     assert_eq!(status, 201);
-    assert_eq!(
-        node.outcome(&id).await["results"],
-        json!([{"text": "WAITS"}])
-    );
+    for id in &ids[1..] {
+        assert_eq!(node.outcome(id).await["status"], "succeeded");
+    }
 }
 
 fn wasya(args: &[&str]) -> std::process::Output {

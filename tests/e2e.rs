@@ -1,7 +1,8 @@
 //! End-to-end tests: the real `wasya` binary, real example actors, over HTTP.
 //!
 //! `routing` is the routing matrix of the envelope rules; `limits` the sandbox and its
-//! limits; `lifecycle` start, stop and configuration. Every case starts its own node.
+//! limits; `lifecycle` start, stop and configuration; `faults` hostile inputs and
+//! faults, each a defect once found. Every case starts its own node.
 //! `deploy_manifests` checks the Kubernetes manifests under `deploy/`, and `scaling`
 //! plays KEDA against real nodes to prove the scaling loop they configure.
 
@@ -11,6 +12,7 @@ mod support;
 mod cluster;
 mod deploy;
 mod deploy_manifests;
+mod faults;
 mod lifecycle;
 mod limits;
 mod metrics;

@@ -284,7 +284,7 @@ async fn node(
     }
     for id in &ids {
         let view = outcomes.wait(id, Duration::from_secs(600)).await;
-        assert_eq!(view.map(|view| view.status), Some(Status::Succeeded));
+        assert_eq!(view.view().map(|view| view.status), Some(Status::Succeeded));
     }
     let elapsed = started.elapsed();
     router.shutdown(Duration::from_secs(10)).await;

@@ -98,7 +98,7 @@ async fn pipeline(
             router.submit(&envelope).await.expect("submit");
             let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
             drop(permit);
-            view.map(|view| view.status)
+            view.view().map(|view| view.status)
         });
     }
     let mut succeeded = 0;
@@ -116,7 +116,7 @@ async fn pipeline(
         router.submit(&envelope).await.expect("submit");
         let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
         latencies.push(started.elapsed());
-        assert_eq!(view.map(|view| view.status), Some(Status::Succeeded));
+        assert_eq!(view.view().map(|view| view.status), Some(Status::Succeeded));
     }
     latencies.sort();
     router.shutdown(Duration::from_secs(5)).await;

@@ -91,9 +91,10 @@ fn socket_actor(path: &Path, connections: usize, timeout: Duration) -> Arc<dyn A
         SocketOptions {
             path: path.to_owned(),
             timeout,
-            frame_limit: 64 << 20,
+            frame_limit: wasya::defaults::FRAME_LIMIT,
             connections,
         },
+        tokio_util::sync::CancellationToken::new(),
     ))
 }
 
@@ -129,7 +130,7 @@ async fn one_hop(
             router.submit(&envelope).await.expect("submit");
             let view = outcomes.wait(&envelope.id, Duration::from_secs(120)).await;
             drop(permit);
-            view.map(|view| view.status)
+            view.view().map(|view| view.status)
         });
     }
     while let Some(status) = tasks.join_next().await {
@@ -143,7 +144,7 @@ async fn one_hop(
         router.submit(&envelope).await.expect("submit");
         let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
         latencies.push(started.elapsed());
-        assert_eq!(view.map(|view| view.status), Some(Status::Succeeded));
+        assert_eq!(view.view().map(|view| view.status), Some(Status::Succeeded));
     }
     latencies.sort();
     router.shutdown(Duration::from_secs(5)).await;
@@ -284,7 +285,7 @@ async fn run() {
     let mut succeeded = 0;
     for id in &ids {
         let view = outcomes.wait(id, Duration::from_secs(120)).await;
-        succeeded += usize::from(view.map(|view| view.status) == Some(Status::Succeeded));
+        succeeded += usize::from(view.view().map(|view| view.status) == Some(Status::Succeeded));
     }
     let elapsed = started.elapsed();
     println!("\n## {in_flight} envelopes in flight at once, runtime holds each call ~1 s\n");

@@ -1,45 +1,22 @@
-//! The actors a node serves: names, and the runtime currently behind each name.
+//! The actors a node serves: the runtime currently behind each name, and its counts.
 //!
 //! Each actor sits in an [`ActorSlot`] whose runtime can be replaced while messages
 //! flow: a call takes the `Arc` of the runtime current at its start and finishes on
 //! it, new calls see the new one. That is what makes a version swap lose nothing.
+//! The slot also counts what the router finished for it, so that views of the actor
+//! read the node's own numbers rather than its metrics.
 
-use crate::routing::{ERROR_END, HAPPY_END};
 use crate::runtime::ActorRuntime;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-
-/// Why a name cannot be an actor's.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum NameError {
-    #[error("actor name `{0}` is invalid: use 1-63 of [a-z0-9-], starting with a letter or digit")]
-    Invalid(String),
-    #[error("actor name `{0}` is reserved for the node's end actors")]
-    Reserved(String),
-}
-
-/// Checks an actor name: `[a-z0-9][a-z0-9-]{0,62}`, and not an end actor's.
-pub fn validate_name(name: &str) -> Result<(), NameError> {
-    let bytes = name.as_bytes();
-    let valid = !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes[0] != b'-'
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    if !valid {
-        return Err(NameError::Invalid(name.to_owned()));
-    }
-    if name == HAPPY_END || name == ERROR_END {
-        return Err(NameError::Reserved(name.to_owned()));
-    }
-    Ok(())
-}
 
 /// One served actor.
 pub struct ActorSlot {
     name: String,
     concurrency: usize,
     runtime: RwLock<Arc<dyn ActorRuntime>>,
+    processed: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl ActorSlot {
@@ -52,6 +29,8 @@ impl ActorSlot {
             name: name.into(),
             concurrency: concurrency.max(1),
             runtime: RwLock::new(runtime),
+            processed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 
@@ -73,32 +52,37 @@ impl ActorSlot {
     }
 
     /// Puts a new runtime behind the name; calls in flight finish on the old one.
-    pub fn replace(&self, runtime: Arc<dyn ActorRuntime>) {
-        *self
-            .runtime
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = runtime;
+    /// Returns the old one.
+    pub fn replace(&self, runtime: Arc<dyn ActorRuntime>) -> Arc<dyn ActorRuntime> {
+        std::mem::replace(
+            &mut *self
+                .runtime
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            runtime,
+        )
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Counts one message finished; `failed` when it went to error-end.
+    pub fn count(&self, failed: bool) {
+        self.processed.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 
-    #[test]
-    fn names() {
-        for good in ["a", "echo", "resize-2", "0x", &"a".repeat(63)] {
-            assert_eq!(validate_name(good), Ok(()), "{good}");
-        }
-        for bad in ["", "-a", "A", "a_b", "../x", "a/b", "é", &"a".repeat(64)] {
-            assert!(
-                matches!(validate_name(bad), Err(NameError::Invalid(_))),
-                "{bad}"
-            );
-        }
-        assert!(matches!(
-            validate_name("happy-end"),
-            Err(NameError::Reserved(_))
-        ));
+    /// Messages finished since this slot was made, and of those the failed.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.processed.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Carries another slot's counts over (a new consumer for the same actor).
+    pub fn carry_counts(&self, from: &ActorSlot) {
+        let (processed, failed) = from.counts();
+        self.processed.fetch_add(processed, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
     }
 }

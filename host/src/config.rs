@@ -4,6 +4,8 @@
 //! `WASYA_*` environment variables) fill this struct, and [`NodeConfig::validate`]
 //! turns a bad value into one clear line before anything starts.
 
+use crate::defaults;
+use crate::records::{EndNames, validate_name};
 use crate::runtime::ActorLimits;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,8 +39,15 @@ pub struct NodeConfig {
     pub queue_prefix: String,
     /// Submissions whose outcome is remembered.
     pub outcome_capacity: usize,
+    /// Bytes of ended envelopes kept as outcomes; past it the oldest go.
+    pub outcome_memory: usize,
     /// Largest HTTP request body accepted.
     pub max_body_bytes: usize,
+    /// Largest message the node puts on a queue; it accepts envelopes up to this less
+    /// the room an error-end wrapper needs.
+    pub max_envelope_bytes: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
     /// RabbitMQ instead of the embedded queue.
     pub amqp: Option<AmqpSettings>,
     /// Consume `happy-end` / `error-end` and record outcomes on this node.
@@ -81,22 +90,6 @@ pub fn host_pattern_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// The names the end actors go by.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EndNames {
-    pub happy: String,
-    pub error: String,
-}
-
-impl Default for EndNames {
-    fn default() -> Self {
-        EndNames {
-            happy: crate::routing::HAPPY_END.into(),
-            error: crate::routing::ERROR_END.into(),
-        }
-    }
-}
-
 /// How the node reaches RabbitMQ.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AmqpSettings {
@@ -108,24 +101,27 @@ pub struct AmqpSettings {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: defaults::LISTEN_TEXT.parse().ok(),
             actors_dir: None,
             concurrency: default_concurrency(),
-            queue_capacity: crate::transport::memory::DEFAULT_CAPACITY,
+            queue_capacity: defaults::QUEUE_CAPACITY,
             limits: ActorLimits::default(),
             per_actor: BTreeMap::new(),
             data_dir: default_data_dir(),
-            grace_period: Duration::from_secs(30),
+            grace_period: defaults::GRACE_PERIOD,
             pooling: true,
-            max_instances: 256,
-            queue_prefix: "asya-".into(),
-            outcome_capacity: crate::outcomes::DEFAULT_CAPACITY,
-            max_body_bytes: 64 * 1024 * 1024,
+            max_instances: defaults::MAX_INSTANCES,
+            queue_prefix: defaults::QUEUE_PREFIX.into(),
+            outcome_capacity: defaults::OUTCOME_CAPACITY,
+            outcome_memory: defaults::OUTCOME_MEMORY,
+            max_body_bytes: defaults::MAX_BODY,
+            max_envelope_bytes: defaults::MAX_ENVELOPE,
+            header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             amqp: None,
             end_actors: true,
             serve: None,
             socket_actors: Vec::new(),
-            frame_limit: crate::runtime::socket::DEFAULT_FRAME_LIMIT,
+            frame_limit: defaults::FRAME_LIMIT,
             end_names: EndNames::default(),
             token: None,
             store: None,
@@ -208,7 +204,7 @@ impl NodeConfig {
         }
         let mut checked = vec![(String::new(), self.concurrency, self.limits.clone())];
         for name in self.per_actor.keys() {
-            crate::actors::validate_name(name).map_err(|error| ConfigError(error.to_string()))?;
+            validate_name(name).map_err(|error| ConfigError(error.to_string()))?;
             checked.push((
                 format!("{name}: "),
                 self.concurrency_for(name),
@@ -234,16 +230,27 @@ impl NodeConfig {
         {
             return fail("--amqp must be an amqp:// or amqps:// URL".into());
         }
-        for (name, _) in &self.socket_actors {
-            crate::actors::validate_name(name)
-                .map_err(|error| ConfigError(format!("--socket-actor: {error}")))?;
+        for (name, path) in &self.socket_actors {
+            validate_name(name).map_err(|error| ConfigError(format!("--socket-actor: {error}")))?;
+            crate::runtime::socket::check_location(path)
+                .map_err(|error| ConfigError(format!("--socket-actor {name}: {error}")))?;
         }
         if self.frame_limit < 1024 {
             return fail("--frame-limit must be at least 1KiB".into());
         }
         for name in self.serve.iter().flatten() {
-            crate::actors::validate_name(name)
-                .map_err(|error| ConfigError(format!("--serve: {error}")))?;
+            validate_name(name).map_err(|error| ConfigError(format!("--serve: {error}")))?;
+        }
+        let least = 2 * crate::envelope::limits::ERROR_ROOM;
+        if self.max_envelope_bytes < least {
+            return fail(format!(
+                "--max-envelope must be at least {} (an error-end wrapper keeps {} of it)",
+                crate::units::format_bytes(least),
+                crate::units::format_bytes(crate::envelope::limits::ERROR_ROOM)
+            ));
+        }
+        if self.header_read_timeout.is_zero() {
+            return fail("--header-read-timeout must be longer than 0".into());
         }
         if self.max_instances == 0 {
             return fail("--max-instances must be at least 1".into());
@@ -272,104 +279,9 @@ pub fn default_data_dir() -> Option<PathBuf> {
     Some(base.join("wasya"))
 }
 
-/// Parses a byte size: `1048576`, `64KiB`, `256MiB`, `1GiB`, `10MB`.
-pub fn parse_bytes(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (try 256MiB)"))?;
-    let multiplier: usize = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KB" => 1_000,
-        "Ki" | "KiB" => 1 << 10,
-        "M" | "MB" => 1_000_000,
-        "Mi" | "MiB" => 1 << 20,
-        "G" | "GB" => 1_000_000_000,
-        "Gi" | "GiB" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}` in `{text}` (try MiB)")),
-    };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
-
-/// Parses a duration: `30s`, `500ms`, `2m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|error| format!("`{text}`: {error} (try 30s)"))
-}
-
-/// Parses a Go duration, as Asya's sidecar configuration writes them: `300ms`,
-/// `1.5h`, `2h45m`, `30s`, `1m30.5s` (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`).
-pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("`{text}` is not a Go duration (try 30s or 1m30s)");
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number: f64 = rest[..number_end].parse().map_err(|_| invalid())?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += number * seconds_per_unit;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_go_duration("2h45m"), Ok(Duration::from_secs(9900)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_go_duration("30").is_err());
-        assert!(parse_go_duration("5 minutes").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("1024"), Ok(1024));
-        assert_eq!(parse_bytes("64KiB"), Ok(65536));
-        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_bytes("1GB"), Ok(1_000_000_000));
-        assert!(parse_bytes("lots").is_err());
-        assert!(parse_bytes("5XB").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("soon").is_err());
-    }
 
     #[test]
     fn rejects_zero_concurrency() {

@@ -17,18 +17,23 @@ pub mod branch;
 pub mod cli;
 pub mod config;
 pub mod control_plane;
+pub mod defaults;
 pub mod deployments;
 pub mod envelope;
+pub mod failure;
 pub mod lag;
 pub mod metrics;
 pub mod node;
 pub mod outcomes;
 pub mod queues;
+pub mod records;
+pub mod report;
 pub mod router;
 pub mod routing;
 pub mod runtime;
 pub mod store;
 pub mod transport;
+pub mod units;
 
 /// The tokio runtime the node runs on.
 ///

@@ -9,9 +9,10 @@
 //! The metrics live in one process-wide registry, served at `/metrics` in Prometheus'
 //! text format: one node per process is how the node runs.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -51,24 +52,38 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     pub event_loop_lag: Histogram,
     pub deploys: IntCounterVec,
+    pub outcomes_bytes: IntGauge,
+    pub outcomes_evicted: IntCounter,
+}
+
+/// Registers `metric` (made from constant names, so neither step can fail in a
+/// way a start would survive: a typo panics at the first start of any test).
+fn register<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    name: &str,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.unwrap_or_else(|e| panic!("{name}: {e}"));
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    metric
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric =
-        IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("{name}: {e}"));
-    registry
-        .register(Box::new(metric.clone()))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    metric
+    register(
+        registry,
+        name,
+        IntCounterVec::new(Opts::new(name, help), labels),
+    )
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let metric =
-        IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("{name}: {e}"));
-    registry
-        .register(Box::new(metric.clone()))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    metric
+    register(
+        registry,
+        name,
+        IntGaugeVec::new(Opts::new(name, help), labels),
+    )
 }
 
 fn histogram(
@@ -79,20 +94,12 @@ fn histogram(
     buckets: &[f64],
 ) -> HistogramVec {
     let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    let metric = HistogramVec::new(opts, labels).unwrap_or_else(|e| panic!("{name}: {e}"));
-    registry
-        .register(Box::new(metric.clone()))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    metric
+    register(registry, name, HistogramVec::new(opts, labels))
 }
 
 fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
     let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    let metric = Histogram::with_opts(opts).unwrap_or_else(|e| panic!("{name}: {e}"));
-    registry
-        .register(Box::new(metric.clone()))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    metric
+    register(registry, name, Histogram::with_opts(opts))
 }
 
 // The names and label sets below are constants: registering them cannot fail, and a
@@ -211,6 +218,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_deploys_total",
             "Uploads by outcome (deployed, unchanged, rejected).",
             &["outcome"],
+        ),
+        outcomes_bytes: register(
+            &r,
+            "wasya_outcomes_bytes",
+            IntGauge::new(
+                "wasya_outcomes_bytes",
+                "Bytes of ended envelopes kept as outcomes (bounded by --outcome-memory).",
+            ),
+        ),
+        outcomes_evicted: register(
+            &r,
+            "wasya_outcomes_evicted_total",
+            IntCounter::new(
+                "wasya_outcomes_evicted_total",
+                "Submissions dropped from the outcome store to stay within its bounds.",
+            ),
         ),
         registry: r,
     }

@@ -5,19 +5,24 @@
 //! bound, so a caller (the CLI, a test, a benchmark) can send envelopes at once. The
 //! transport (embedded queue or RabbitMQ) is chosen by the configuration; everything
 //! after that choice is generic over [`Transport`], so the node behaves the same on
-//! both. [`Node::stop`] is the graceful stop: readiness goes false, the API stops
-//! taking envelopes, the embedded queues drain, consumers stop, in-flight calls finish
-//! within the grace period, and the transport closes.
+//! both. [`Node::stop`] is the graceful stop: readiness goes false and new envelopes
+//! are refused while the API keeps answering; the router stops ([`crate::router::stop`]:
+//! a broker keeps what is queued, the embedded queues are drained), in-flight calls
+//! finish within the grace period, and only then does the API close. The stop logs
+//! what became of what was left.
 
-use crate::actors::{NameError, validate_name};
+use crate::api::server::Server;
 use crate::api::{self, ApiState};
 use crate::config::NodeConfig;
 use crate::control_plane::ControlPlane;
 use crate::deployments::Deployments;
+use crate::envelope::limits::SizeLimit;
 use crate::lag::LagMonitor;
-use crate::outcomes::Outcomes;
+use crate::outcomes::{OutcomeLimits, Outcomes};
 use crate::queues::QueueNames;
-use crate::router::Router;
+use crate::records::{NameError, validate_name};
+use crate::router::stop::StopReport;
+use crate::router::{Router, RouterSettings};
 use crate::runtime::wasm::{EngineOptions, WasmActor, WasmEngine, WasmError};
 use crate::store::Store;
 use crate::store::files::FileStore;
@@ -30,7 +35,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio_util::sync::CancellationToken;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -226,16 +230,22 @@ async fn run<T: Transport>(
     config: NodeConfig,
     pool: Option<Arc<PgStore>>,
 ) -> Result<Node, NodeError> {
-    let mut outcomes = Outcomes::new(config.outcome_capacity);
+    let mut outcomes = Outcomes::bounded(OutcomeLimits {
+        count: config.outcome_capacity,
+        bytes: config.outcome_memory,
+    });
     if let Some(pool) = &pool {
         outcomes = outcomes.with_shared(pool.clone());
     }
     let outcomes = Arc::new(outcomes);
     let router = Router::configured(
         transport.clone(),
-        outcomes,
-        config.end_names.clone(),
-        QueueNames::new(config.queue_prefix.clone()),
+        outcomes.clone(),
+        RouterSettings {
+            ends: config.end_names.clone(),
+            queues: QueueNames::new(config.queue_prefix.clone()),
+            size: SizeLimit::new(config.max_envelope_bytes),
+        },
     );
     if config.end_actors {
         router.serve_end_actors().await?;
@@ -283,15 +293,16 @@ async fn run<T: Transport>(
             config
                 .store
                 .as_ref()
-                .map_or(DEFAULT_RETENTION, |settings| settings.outcome_retention),
+                .map_or(crate::defaults::OUTCOME_RETENTION, |settings| {
+                    settings.outcome_retention
+                }),
         )
     });
-    let actor_names = deployments.names().await;
+    let actor_names = deployments.names();
 
     let lag = LagMonitor::spawn(LAG_TICK);
     let depth = tokio::spawn(report_queue_depths(transport.clone(), deployments.clone()));
     let ready = Arc::new(AtomicBool::new(true));
-    let stop_http = CancellationToken::new();
     let http = match config.listen {
         None => None,
         Some(addr) => {
@@ -309,14 +320,7 @@ async fn run<T: Transport>(
                 token: config.token.clone(),
                 pool: pool.clone(),
             }));
-            let stop = stop_http.clone();
-            let server = tokio::spawn(async move {
-                let serve = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await });
-                if let Err(error) = serve.await {
-                    tracing::error!(%error, "the HTTP server failed");
-                }
-            });
+            let server = Server::spawn(listener, app, config.header_read_timeout);
             tracing::info!(address = %bound, transport = transport.name(), "HTTP API listening");
             Some((bound, server))
         }
@@ -326,25 +330,16 @@ async fn run<T: Transport>(
     let stop = move || -> BoxFuture<'static, ()> {
         Box::pin(async move {
             ready.store(false, Ordering::SeqCst);
-            stop_http.cancel();
-            let unfinished = router.shutdown(grace).await;
-            if unfinished > 0 {
-                tracing::warn!(
-                    unfinished,
-                    "grace period over with messages still in flight"
-                );
-            }
-            if let Some((_, server)) = http
-                && tokio::time::timeout(std::time::Duration::from_secs(5), server)
-                    .await
-                    .is_err()
-            {
-                tracing::warn!("the HTTP server did not close within 5s");
+            let report = router.shutdown(grace).await;
+            log_stop(transport.name(), &report, &outcomes);
+            if let Some((_, server)) = http {
+                server.shutdown(HTTP_CLOSE).await;
             }
             depth.abort();
             if let Some(control_plane) = control_plane {
                 control_plane.stop().await;
             }
+            transport.close().await;
             drop(lag);
             tracing::info!("node stopped");
         })
@@ -356,8 +351,32 @@ async fn run<T: Transport>(
     })
 }
 
-/// Outcome retention when none is configured.
-const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// How long open HTTP requests get to finish once the routing has stopped.
+const HTTP_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Says what a stop left behind, in counts that match what happened to each message.
+fn log_stop(transport: &str, report: &StopReport, outcomes: &Outcomes) {
+    if report.calls_cut_off > 0 {
+        tracing::warn!(
+            calls = report.calls_cut_off,
+            "grace period over with calls still running"
+        );
+    }
+    match report.messages_left {
+        Some(messages_lost) => tracing::info!(
+            transport,
+            calls_cut_off = report.calls_cut_off,
+            messages_lost,
+            submissions_lost = outcomes.unfinished(),
+            "stopped routing (the embedded queue keeps nothing across a restart)"
+        ),
+        None => tracing::info!(
+            transport,
+            calls_cut_off = report.calls_cut_off,
+            "stopped routing (the broker keeps what is queued, and redelivers what was cut off)"
+        ),
+    }
+}
 
 /// How often the event-loop lag is sampled.
 const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(10);
@@ -369,7 +388,7 @@ async fn report_queue_depths<T: Transport>(transport: Arc<T>, deployments: Arc<D
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        for actor in deployments.names().await {
+        for actor in deployments.names() {
             if let Some(depth) = transport.depth(&actor) {
                 gauge.with_label_values(&[actor.as_str()]).set(depth as i64);
             }

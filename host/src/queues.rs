@@ -1,5 +1,6 @@
-//! Queue names. Actor `A` consumes `{prefix}A` (`asya-A` by default), as in Asya; the one
-//! place that knows this, so transports and the router never build names by hand.
+//! Queue names. Actor `A` consumes `{prefix}A` (`asya-A` by default), as in Asya, and
+//! its dead letters go to `{prefix}A-dlq`; the one place that knows this, so transports
+//! and the router never build names by hand.
 
 /// Maps actor names to queue names.
 #[derive(Debug, Clone)]
@@ -9,7 +10,7 @@ pub struct QueueNames {
 
 impl Default for QueueNames {
     fn default() -> Self {
-        QueueNames::new("asya-")
+        QueueNames::new(crate::defaults::QUEUE_PREFIX)
     }
 }
 
@@ -24,6 +25,17 @@ impl QueueNames {
     pub fn for_actor(&self, actor: &str) -> String {
         format!("{}{actor}", self.prefix)
     }
+
+    /// The dead-letter queue of `queue`: where messages that cannot be handled go
+    /// whole, with the reason.
+    pub fn dead_letter(&self, queue: &str) -> String {
+        dead_letter_queue(queue)
+    }
+}
+
+/// The dead-letter queue of `queue`.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}-dlq")
 }
 
 #[cfg(test)]

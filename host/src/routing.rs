@@ -5,13 +5,11 @@
 //! tested on plain values. The router only executes the [`Dispatch`]es this returns.
 
 use crate::branch::Branch;
+use crate::envelope::limits::{MESSAGE_CAP, TRACEBACK_CAP, TYPE_CAP, cap_end, cap_start};
 use crate::envelope::{Envelope, EnvelopeError, Headers, Rejected, Route};
+use crate::failure::{Code, Failure, Kind};
+use crate::records::{ERROR_END, HAPPY_END};
 use serde_json::{Map, Value, json};
-
-/// The end actor that records envelopes whose route finished (or was aborted).
-pub const HAPPY_END: &str = "happy-end";
-/// The end actor that records envelopes that failed.
-pub const ERROR_END: &str = "error-end";
 
 /// One result of an actor call.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -32,29 +30,6 @@ impl Output {
         Output {
             payload,
             ..Output::default()
-        }
-    }
-}
-
-/// Why an actor call failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    /// Asya's error code: `processing_error`, `msg_parsing_error`, `connection_error`, …
-    pub code: String,
-    /// `details.type`: `trap`, `timeout`, `resource_limit`, or the actor's own kind.
-    pub kind: String,
-    pub message: String,
-    pub traceback: Option<String>,
-}
-
-impl Failure {
-    /// A `processing_error` of the given kind.
-    pub fn processing(kind: impl Into<String>, message: impl Into<String>) -> Failure {
-        Failure {
-            code: "processing_error".into(),
-            kind: kind.into(),
-            message: message.into(),
-            traceback: None,
         }
     }
 }
@@ -90,7 +65,7 @@ pub fn route_outcome(actor: &str, input: &Envelope, outcome: Outcome) -> Vec<Dis
         if let Some(route) = &output.route
             && let Err(reason) = check_route_change(&input.route, route)
         {
-            let failure = Failure::processing("invalid_route", reason);
+            let failure = Failure::processing(Kind::InvalidRoute, reason);
             return vec![to_error_end(actor, input.clone(), failure)];
         }
     }
@@ -166,16 +141,12 @@ pub fn to_error_end(actor: &str, input: Envelope, failure: Failure) -> Dispatch 
 /// `fallback_id` names it when no id could be read.
 pub fn reject(actor: &str, rejected: Rejected, fallback_id: impl FnOnce() -> String) -> Dispatch {
     let failure = Failure {
-        code: rejected.error.code().into(),
-        kind: rejected.error.kind().into(),
+        code: rejected.error.code(),
+        kind: rejected.error.kind(),
         message: rejected.error.to_string(),
         traceback: None,
     };
-    let route = rejected.route.unwrap_or(Route {
-        actors: Vec::new(),
-        current: 0,
-        metadata: None,
-    });
+    let route = rejected.route.unwrap_or_else(empty_route);
     Dispatch {
         actor: ERROR_END.into(),
         envelope: Envelope {
@@ -192,27 +163,83 @@ pub fn reject(actor: &str, rejected: Rejected, fallback_id: impl FnOnce() -> Str
 pub fn unknown_actor(from: &str, dispatch: Dispatch) -> Dispatch {
     let missing = dispatch.actor;
     let failure = Failure {
-        code: "route_error".into(),
-        kind: "unknown_actor".into(),
+        code: Code::Route,
+        kind: Kind::UnknownActor,
         message: format!("no actor named `{missing}` is served"),
         traceback: None,
     };
     to_error_end(from, dispatch.envelope, failure)
 }
 
+/// The payload of an error-end envelope. What the node adds is cut to fit the room
+/// kept for it (see [`crate::envelope::limits`]).
 fn error_payload(actor: &str, failure: &Failure, original: Value) -> Value {
     let mut details = Map::new();
-    details.insert("message".into(), json!(failure.message));
-    details.insert("type".into(), json!(failure.kind));
+    details.insert(
+        "message".into(),
+        json!(cap_start(&failure.message, MESSAGE_CAP)),
+    );
+    details.insert(
+        "type".into(),
+        json!(cap_start(failure.kind.as_str(), TYPE_CAP)),
+    );
     if let Some(traceback) = &failure.traceback {
-        details.insert("traceback".into(), json!(traceback));
+        details.insert("traceback".into(), json!(cap_end(traceback, TRACEBACK_CAP)));
     }
     details.insert("actor".into(), json!(actor));
     json!({
-        "error": failure.code,
+        "error": cap_start(failure.code.as_str(), TYPE_CAP),
         "details": details,
         "original_payload": original,
     })
+}
+
+/// The error-end envelope of an input too large to carry in a wrapper: the input
+/// itself was moved whole to `kept_in`, and the wrapper says so instead.
+pub fn oversized(actor: &str, bytes: &[u8], error: EnvelopeError, kept_in: &str) -> Dispatch {
+    let failure = Failure {
+        code: error.code(),
+        kind: error.kind(),
+        message: format!("{error}; the message was moved unchanged to `{kept_in}`"),
+        traceback: None,
+    };
+    let (id, parent_id, route, headers) = match Envelope::parse(bytes) {
+        Ok(envelope) => (
+            Some(envelope.id),
+            envelope.parent_id,
+            envelope.route,
+            envelope.headers,
+        ),
+        Err(rejected) => (
+            rejected.id,
+            rejected.parent_id,
+            rejected.route.unwrap_or_else(empty_route),
+            rejected.headers,
+        ),
+    };
+    Dispatch {
+        actor: ERROR_END.into(),
+        envelope: Envelope {
+            id: id.unwrap_or_else(unidentified),
+            parent_id,
+            route,
+            headers,
+            payload: error_payload(actor, &failure, Value::Null),
+        },
+    }
+}
+
+/// An id for an envelope whose own could not be read.
+pub fn unidentified() -> String {
+    format!("unidentified-{}", uuid::Uuid::new_v4())
+}
+
+fn empty_route() -> Route {
+    Route {
+        actors: Vec::new(),
+        current: 0,
+        metadata: None,
+    }
 }
 
 /// The reason an envelope was rejected, as a one-line string for logs.
@@ -224,6 +251,7 @@ pub fn describe(error: &EnvelopeError) -> String {
 mod tests {
     use super::*;
     use crate::branch::{BRANCH_HEADER, ROOT_HEADER};
+    use crate::envelope::limits::ERROR_ROOM;
 
     fn envelope(actors: &[&str], current: usize) -> Envelope {
         let mut headers = Headers::new();
@@ -301,7 +329,7 @@ mod tests {
     #[test]
     fn failure_sends_the_original_to_error_end() {
         let input = envelope(&["a", "b"], 0);
-        let failure = Failure::processing("ValueError", "bad");
+        let failure = Failure::processing(Kind::Actor("ValueError".into()), "bad");
         let out = route_outcome("a", &input, Outcome::Failed(failure));
         assert_eq!(out[0].actor, ERROR_END);
         assert_eq!(out[0].envelope.route, input.route);
@@ -379,6 +407,26 @@ mod tests {
         assert_eq!(out.envelope.payload["error"], "msg_parsing_error");
         assert_eq!(out.envelope.payload["details"]["type"], "invalid_json");
         assert_eq!(out.envelope.payload["original_payload"], "{oops");
+    }
+
+    #[test]
+    fn a_wrapper_adds_no_more_than_the_room_kept_for_it() {
+        let input = envelope(&["a"], 0);
+        let size = input.to_bytes().len();
+        let worst = "\u{1}".repeat(100_000);
+        let failure = Failure {
+            code: Code::Other(worst.clone()),
+            kind: Kind::Actor(worst.clone()),
+            message: worst.clone(),
+            traceback: Some(worst),
+        };
+        let out = route_outcome("a", &input, Outcome::Failed(failure));
+        let wrapped = out[0].envelope.to_bytes().len();
+        assert!(
+            wrapped - size <= ERROR_ROOM,
+            "{} bytes added",
+            wrapped - size
+        );
     }
 
     #[test]

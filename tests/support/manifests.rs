@@ -488,5 +488,5 @@ pub fn key_values(text: &str) -> Vec<(String, String)> {
 
 /// A duration as the node parses it (`30s`, `5m`).
 pub fn duration(text: &str) -> Duration {
-    wasya::config::parse_duration(text).unwrap_or_else(|error| panic!("{error}"))
+    wasya::units::parse_duration(text).unwrap_or_else(|error| panic!("{error}"))
 }

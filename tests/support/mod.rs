@@ -120,9 +120,24 @@ impl NodeProcess {
 
     /// Starts `wasya up` with extra flags and environment variables.
     pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
+        let data = (!extra.contains(&"--data-dir")).then(data_dir);
+        Self::start_in(data, extra, env)
+    }
+
+    /// Starts `wasya up` in a data directory entirely its own (no shared compile
+    /// cache), so a test can tell what the node itself wrote there.
+    pub fn start_alone(extra: &[&str]) -> NodeProcess {
+        let data = tempfile::tempdir().expect("a data directory");
+        Self::start_in(Some(data), extra, &[])
+    }
+
+    fn start_in(
+        data: Option<tempfile::TempDir>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> NodeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
         command.args(["--log-format", "json", "up", "--listen", "127.0.0.1:0"]);
-        let data = (!extra.contains(&"--data-dir")).then(data_dir);
         if let Some(data) = &data {
             command.arg("--data-dir").arg(data.path());
         }
@@ -306,6 +321,24 @@ impl NodeProcess {
         }
     }
 
+    /// Waits for the outcome of an envelope a producer put on a queue (the node knows
+    /// its id only once an end actor took it).
+    pub async fn published_outcome(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, view) = self.get(&format!("/v1/envelopes/{id}")).await;
+            if status == 200 && view["status"] != "pending" {
+                return view;
+            }
+            assert!(
+                matches!(status, 200 | 404),
+                "outcome of {id}: {status} {view}"
+            );
+            assert!(Instant::now() < deadline, "{id} did not end: {view}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until a recent failure matches `predicate`; returns it.
     pub async fn failure_matching(&self, predicate: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -327,13 +360,62 @@ impl NodeProcess {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("the node is running");
-        let pid = child.id().to_string();
+        self.signal_term();
+        self.wait()
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn signal_term(&self) {
+        let pid = self.pid().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill runs");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// Waits for the process to exit; its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the node is running");
         child.wait().expect("the node exits")
+    }
+
+    /// The first logged event whose message starts with `message`.
+    pub fn log_event(&self, message: &str) -> Option<Value> {
+        self.log()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|event| {
+                event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|text| text.starts_with(message))
+            })
+    }
+
+    /// The node's data directory (its compile cache is shared between test nodes).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data
+            .as_ref()
+            .expect("a data directory the harness made")
+            .path()
+            .to_owned()
+    }
+
+    /// DELETEs a path; the status.
+    pub async fn delete(&self, path: &str) -> u16 {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the node answers")
+            .status()
+            .as_u16()
     }
 }
 

@@ -24,6 +24,14 @@ pub struct Runtime {
 impl Runtime {
     /// The reference runtime serving `handlers.{handler}` in `mode`.
     pub fn start(handler: &str, mode: &str, env: &[(&str, &str)]) -> Runtime {
+        let mut runtime = Self::prepare(handler, mode, env);
+        runtime.restart();
+        runtime
+    }
+
+    /// The same runtime, with its socket directory made but not started yet: start it
+    /// with [`Runtime::restart`].
+    pub fn prepare(handler: &str, mode: &str, env: &[(&str, &str)]) -> Runtime {
         let script = repository().join("runtimes/python/wasya_runtime.py");
         let mut all = vec![
             ("ASYA_HANDLER".to_owned(), format!("handlers.{handler}")),
@@ -34,7 +42,7 @@ impl Runtime {
             ),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Self::spawn(vec![script.display().to_string()], all)
+        Self::unstarted(vec![script.display().to_string()], all)
     }
 
     /// A runtime that answers every message with `mode` (garbage, truncated, ...).
@@ -44,15 +52,19 @@ impl Runtime {
     }
 
     fn spawn(command: Vec<String>, env: Vec<(String, String)>) -> Runtime {
-        let mut runtime = Runtime {
+        let mut runtime = Self::unstarted(command, env);
+        runtime.restart();
+        runtime
+    }
+
+    fn unstarted(command: Vec<String>, env: Vec<(String, String)>) -> Runtime {
+        Runtime {
             child: None,
             command,
             env,
             dir: tempfile::tempdir().expect("a socket directory"),
             log: Arc::new(Mutex::new(Vec::new())),
-        };
-        runtime.restart();
-        runtime
+        }
     }
 
     /// The socket the runtime listens on.

@@ -33,7 +33,7 @@ impl From<DeployError> for ApiError {
             }
             DeployError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_error"),
         };
-        ApiError::new(status, code, error.to_string())
+        ApiError::new(status, code, crate::report::chain(&error).to_string())
     }
 }
 
@@ -43,7 +43,7 @@ impl From<DeployError> for ApiError {
     responses((status = 200, description = "Every actor this node serves", body = Vec<ActorView>))
 )]
 pub async fn list<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> Json<Vec<ActorView>> {
-    Json(state.deployments.list().await)
+    Json(state.deployments.list())
 }
 
 /// `GET /v1/actors/{name}`.
@@ -62,7 +62,6 @@ pub async fn get<T: Transport>(
     state
         .deployments
         .get(&name)
-        .await
         .map(Json)
         .ok_or_else(|| DeployError::NotFound(name).into())
 }

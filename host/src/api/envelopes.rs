@@ -8,9 +8,11 @@
 use super::auth::Authorized;
 use super::error::ErrorBody;
 use super::{ApiError, ApiState};
-use crate::actors::validate_name;
-use crate::envelope::{Envelope, Headers, Route};
-use crate::outcomes::OutcomeView;
+use crate::defaults::{MAX_WAIT, MAX_WAIT_TEXT};
+use crate::envelope::{Envelope, EnvelopeError, Headers, Route};
+use crate::outcomes::{Lookup, OutcomeView};
+use crate::records::validate_name;
+use crate::router::submit::SubmitError;
 use crate::transport::{Transport, TransportError};
 use axum::Json;
 use axum::body::Bytes;
@@ -23,8 +25,6 @@ use std::time::Duration;
 
 /// How long a submission waits for room in a full queue before answering 503.
 const SUBMIT_WAIT: Duration = Duration::from_secs(10);
-/// The longest `?wait=` honoured.
-const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// A route as a client gives it: a list of actors, or the envelope's route object.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -105,9 +105,10 @@ pub struct Published {
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued for its first actor", body = Submitted),
-        (status = 400, description = "The request or its route is invalid", body = ErrorBody),
+        (status = 400, description = "The request or its route is invalid, or the payload nests too deep (`too_deep`)", body = ErrorBody),
         (status = 404, description = "No actor of that name is served", body = ErrorBody),
-        (status = 503, description = "The queue stayed full, or the transport is down", body = ErrorBody),
+        (status = 413, description = "The envelope is over the node's `--max-envelope` less the room kept for an error-end wrapper", body = ErrorBody),
+        (status = 503, description = "The queue stayed full, the transport is down, or the node is stopping", body = ErrorBody),
     )
 )]
 pub async fn submit<T: Transport>(
@@ -126,31 +127,56 @@ pub async fn submit<T: Transport>(
         headers: request.headers,
         payload: request.payload,
     };
-    match tokio::time::timeout(SUBMIT_WAIT, state.router.submit(&envelope)).await {
+    let submitted = tokio::time::timeout(SUBMIT_WAIT, state.router.submit(&envelope)).await;
+    if !matches!(submitted, Ok(Ok(()))) {
+        // Not taken in: no outcome will ever come, so none is waited for.
+        state.router.outcomes().withdraw(&envelope.id);
+    }
+    match submitted {
         Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(Submitted { id: envelope.id }))),
-        Ok(Err(error)) => Err(send_error(
+        Ok(Err(error)) => Err(submit_error(
             error,
             envelope.route.current_actor().unwrap_or(""),
         )),
-        Err(_) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue_full",
-            "the first actor's queue stayed full; retry later",
-        )),
+        Err(_) => Err(queue_full()),
     }
 }
 
-fn send_error(error: TransportError, actor: &str) -> ApiError {
+fn queue_full() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "queue_full",
+        "the queue stayed full; retry later",
+    )
+}
+
+fn submit_error(error: SubmitError, actor: &str) -> ApiError {
     match error {
-        TransportError::NoSuchQueue(_) => ApiError::new(
+        SubmitError::Stopping => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            error.to_string(),
+        ),
+        SubmitError::Refused(refused @ EnvelopeError::TooLarge { .. }) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "envelope_too_large",
+            format!(
+                "{refused} (--max-envelope, less {} kept for an error-end wrapper)",
+                crate::units::format_bytes(crate::envelope::limits::ERROR_ROOM)
+            ),
+        ),
+        SubmitError::Refused(refused) => {
+            ApiError::bad_request(refused.kind().as_str().to_owned(), refused.to_string())
+        }
+        SubmitError::Transport(TransportError::NoSuchQueue(_)) => ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_actor",
             format!("no actor named `{actor}` is served"),
         ),
-        other => ApiError::new(
+        SubmitError::Transport(other) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "transport_error",
-            other.to_string(),
+            crate::report::chain(&other).to_string(),
         ),
     }
 }
@@ -158,18 +184,32 @@ fn send_error(error: TransportError, actor: &str) -> ApiError {
 /// Query of `GET /v1/envelopes/{id}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct WaitQuery {
-    /// Wait this long for the submission to end (`30s`, `500ms`).
+    /// Wait this long for the submission to end (`30s`, `500ms`; at most `5m`).
     pub wait: Option<String>,
 }
 
-/// `GET /v1/envelopes/{id}` → the outcome, `404` if unknown.
+/// The `?wait=` asked for: a duration up to [`MAX_WAIT`].
+fn wait_of(text: &str) -> Result<Duration, ApiError> {
+    let wait = crate::units::parse_duration(text)
+        .map_err(|error| ApiError::bad_request("invalid_wait", error))?;
+    if wait > MAX_WAIT {
+        return Err(ApiError::bad_request(
+            "invalid_wait",
+            format!("wait={text} is over the longest wait, {MAX_WAIT_TEXT}: wait again after it"),
+        ));
+    }
+    Ok(wait)
+}
+
+/// `GET /v1/envelopes/{id}` → the outcome; `404` if unknown, `410` if evicted.
 #[utoipa::path(
     get, path = "/v1/envelopes/{id}", tag = "envelopes",
     params(("id" = String, Path, description = "The id a submission answered"), WaitQuery),
     responses(
         (status = 200, description = "Pending, succeeded or failed, with the results", body = OutcomeView),
-        (status = 400, description = "An invalid `wait`", body = ErrorBody),
+        (status = 400, description = "An invalid `wait`, or one over 5m", body = ErrorBody),
         (status = 404, description = "No such envelope is known", body = ErrorBody),
+        (status = 410, description = "The outcome was known and has been evicted to keep the node within --outcome-capacity / --outcome-memory", body = ErrorBody),
     )
 )]
 pub async fn get<T: Transport>(
@@ -178,21 +218,32 @@ pub async fn get<T: Transport>(
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<OutcomeView>, ApiError> {
     let outcomes = state.router.outcomes();
-    let view = match query.wait {
+    let lookup = match query.wait {
         Some(wait) => {
-            let wait = crate::config::parse_duration(&wait)
-                .map_err(|error| ApiError::bad_request("invalid_wait", error))?;
-            outcomes.wait(&id, wait.min(MAX_WAIT)).await
+            let wait = wait_of(&wait)?;
+            tokio::select! {
+                lookup = outcomes.wait(&id, wait) => lookup,
+                // A stopping node answers what it knows now, so it can close.
+                _ = state.router.stopping().cancelled() => outcomes.get(&id).await,
+            }
         }
         None => outcomes.get(&id).await,
     };
-    view.map(Json).ok_or_else(|| {
-        ApiError::new(
+    match lookup {
+        Lookup::Found(view) => Ok(Json(view)),
+        Lookup::Evicted => Err(ApiError::new(
+            StatusCode::GONE,
+            "evicted",
+            format!(
+                "the outcome of `{id}` was evicted: the node keeps the most recent outcomes within --outcome-capacity and --outcome-memory, oldest first"
+            ),
+        )),
+        Lookup::Unknown => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_envelope",
             format!("no envelope `{id}` is known"),
-        )
-    })
+        )),
+    }
 }
 
 /// Query of `GET /v1/envelopes`.
@@ -235,7 +286,8 @@ pub async fn list_failed<T: Transport>(
         (status = 202, description = "Queued", body = Published),
         (status = 400, description = "An invalid actor name", body = ErrorBody),
         (status = 404, description = "No such queue", body = ErrorBody),
-        (status = 503, description = "The queue stayed full, or the transport is down", body = ErrorBody),
+        (status = 413, description = "Over the node's `--max-envelope` less the room kept for an error-end wrapper", body = ErrorBody),
+        (status = 503, description = "The queue stayed full, the transport is down, or the node is stopping", body = ErrorBody),
     )
 )]
 pub async fn publish_raw<T: Transport>(
@@ -248,11 +300,7 @@ pub async fn publish_raw<T: Transport>(
         .map_err(|error| ApiError::bad_request("invalid_actor", error.to_string()))?;
     match tokio::time::timeout(SUBMIT_WAIT, state.router.publish_raw(&actor, body)).await {
         Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(Published { actor }))),
-        Ok(Err(error)) => Err(send_error(error, &actor)),
-        Err(_) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue_full",
-            "the queue stayed full",
-        )),
+        Ok(Err(error)) => Err(submit_error(error, &actor)),
+        Err(_) => Err(queue_full()),
     }
 }

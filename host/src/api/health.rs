@@ -37,7 +37,7 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
     {
         return unavailable("control plane: the shared store is unreachable".into());
     }
-    if let Some(reason) = state.deployments.not_ready().await {
+    if let Some(reason) = state.deployments.not_ready() {
         return unavailable(reason);
     }
     (StatusCode::OK, "ready".into())

@@ -11,6 +11,7 @@ pub mod envelopes;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod server;
 
 use crate::router::Router;
 use crate::transport::Transport;

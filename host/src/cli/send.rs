@@ -1,6 +1,7 @@
 //! `wasya send`: submit an envelope over HTTP and, with `--wait`, print its outcome.
 
-use crate::config::parse_duration;
+use crate::defaults::MAX_WAIT;
+use crate::units::parse_duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
@@ -79,19 +80,37 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         print_out(&id)?;
         return Ok(());
     }
-    let wait = format!("{}ms", args.timeout.as_millis());
-    let response = client
-        .get(format!("{base}/v1/envelopes/{id}"))
-        .query(&[("wait", wait)])
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the node at {base}"))?;
-    let outcome = answer(response).await?;
+    let outcome = wait_for(&client, base, &id, args.timeout).await?;
     print_out(&serde_json::to_string_pretty(&outcome)?)?;
     match outcome["status"].as_str() {
         Some("succeeded") => Ok(()),
         Some("failed") => bail!("envelope {id} failed"),
         _ => bail!("envelope {id} is still pending after {:?}", args.timeout),
+    }
+}
+
+/// Waits up to `timeout` for the outcome of `id`, in waits the node allows (at most
+/// its longest `?wait=` each); returns the outcome as it stands then.
+async fn wait_for(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let wait = format!("{}ms", left.min(MAX_WAIT).as_millis());
+        let response = client
+            .get(format!("{base}/v1/envelopes/{id}"))
+            .query(&[("wait", wait)])
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {base}"))?;
+        let outcome = answer(response).await?;
+        if outcome["status"] != "pending" || left <= MAX_WAIT {
+            return Ok(outcome);
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! nothing else. It records no outcomes (in Asya the end actors run elsewhere) and
 //! serves `/healthz`, `/readyz` and the API on `ASYA_METRICS_ADDR`.
 
-use crate::config::{ActorOverrides, AmqpSettings, EndNames, NodeConfig, parse_go_duration};
+use crate::config::{ActorOverrides, AmqpSettings, NodeConfig};
+use crate::records::EndNames;
 use crate::runtime::socket::{DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_NAME};
+use crate::units::parse_go_duration;
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -87,8 +89,9 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
         listen: Some(listen),
         amqp: Some(AmqpSettings {
             url,
-            exchange: var("ASYA_RABBITMQ_EXCHANGE").unwrap_or_else(|| "asya".into()),
-            max_redeliveries: 5,
+            exchange: var("ASYA_RABBITMQ_EXCHANGE")
+                .unwrap_or_else(|| crate::defaults::EXCHANGE.into()),
+            max_redeliveries: crate::defaults::MAX_REDELIVERIES,
         }),
         serve: Some(vec![actor.clone()]),
         socket_actors: vec![(actor, socket)],

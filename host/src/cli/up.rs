@@ -2,10 +2,11 @@
 
 use crate::config::{
     ActorOverrides, AmqpSettings, NodeConfig, StoreSettings, default_concurrency, default_data_dir,
-    parse_bytes, parse_duration,
 };
+use crate::defaults;
 use crate::node::Node;
 use crate::runtime::ActorLimits;
+use crate::units::{parse_bytes, parse_duration};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Address of the HTTP API.
-    #[arg(long, env = "WASYA_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "WASYA_LISTEN", default_value = defaults::LISTEN_TEXT)]
     pub listen: SocketAddr,
     /// Directory of actors (`NAME.wasm` serves as actor NAME); default: the bundled examples.
     #[arg(long, env = "WASYA_ACTORS")]
@@ -25,13 +26,13 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Messages one embedded queue holds, queued plus in flight.
-    #[arg(long, env = "WASYA_QUEUE_CAPACITY", default_value_t = crate::transport::memory::DEFAULT_CAPACITY)]
+    #[arg(long, env = "WASYA_QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY)]
     pub queue_capacity: usize,
     /// Time one actor call may take.
-    #[arg(long, env = "WASYA_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "WASYA_TIMEOUT", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_duration)]
     pub timeout: Duration,
     /// Memory one actor instance may grow to.
-    #[arg(long, env = "WASYA_MEMORY_LIMIT", default_value = "256MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "WASYA_MEMORY_LIMIT", default_value = defaults::MEMORY_LIMIT_TEXT, value_parser = parse_bytes)]
     pub memory_limit: usize,
     /// One actor's timeout, NAME=DURATION (repeatable): `spin=2s`.
     #[arg(long = "actor-timeout", env = "WASYA_ACTOR_TIMEOUT", value_delimiter = ',', value_parser = parse_actor_timeout)]
@@ -49,25 +50,25 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// How long a stop waits for queued and in-flight messages.
-    #[arg(long, env = "WASYA_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "WASYA_GRACE_PERIOD", default_value = defaults::GRACE_PERIOD_TEXT, value_parser = parse_duration)]
     pub grace_period: Duration,
     /// Allocate instances on demand instead of from the pooling allocator.
     #[arg(long, env = "WASYA_NO_POOLING")]
     pub no_pooling: bool,
     /// WebAssembly instances alive at once, across all actors.
-    #[arg(long, env = "WASYA_MAX_INSTANCES", default_value_t = 256)]
+    #[arg(long, env = "WASYA_MAX_INSTANCES", default_value_t = defaults::MAX_INSTANCES)]
     pub max_instances: u32,
     /// Prefix of queue names.
-    #[arg(long, env = "WASYA_QUEUE_PREFIX", default_value = "asya-")]
+    #[arg(long, env = "WASYA_QUEUE_PREFIX", default_value = defaults::QUEUE_PREFIX)]
     pub queue_prefix: String,
     /// Use RabbitMQ at this URL instead of the embedded queue (also ASYA_RABBITMQ_URL).
     #[arg(long, env = "WASYA_AMQP_URL")]
     pub amqp: Option<String>,
     /// The RabbitMQ topic exchange actors' queues are bound to.
-    #[arg(long, env = "WASYA_EXCHANGE", default_value = "asya")]
+    #[arg(long, env = "WASYA_EXCHANGE", default_value = defaults::EXCHANGE)]
     pub exchange: String,
     /// Redeliveries of one message before it goes to its queue's `-dlq`.
-    #[arg(long, env = "WASYA_MAX_REDELIVERIES", default_value_t = 5)]
+    #[arg(long, env = "WASYA_MAX_REDELIVERIES", default_value_t = defaults::MAX_REDELIVERIES)]
     pub max_redeliveries: u32,
     /// Serve only these of the available wasm actors (comma-separated; `none` for
     /// none). Socket actors are always served.
@@ -80,7 +81,7 @@ pub struct UpArgs {
     #[arg(long = "socket-actor", env = "WASYA_SOCKET_ACTORS", value_delimiter = ',', value_parser = parse_key_value)]
     pub socket_actors: Vec<(String, String)>,
     /// Largest response frame read from an external runtime.
-    #[arg(long, env = "WASYA_FRAME_LIMIT", default_value = "64MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "WASYA_FRAME_LIMIT", default_value = defaults::FRAME_LIMIT_TEXT, value_parser = parse_bytes)]
     pub frame_limit: usize,
     /// A file holding the bearer token mutating endpoints require (else WASYA_TOKEN).
     #[arg(long, env = "WASYA_TOKEN_FILE")]
@@ -93,14 +94,27 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_STORE_SCHEMA", default_value = "wasya")]
     pub store_schema: String,
     /// How long the shared store keeps envelope outcomes.
-    #[arg(long, env = "WASYA_OUTCOME_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, env = "WASYA_OUTCOME_RETENTION", default_value = defaults::OUTCOME_RETENTION_TEXT, value_parser = parse_duration)]
     pub outcome_retention: Duration,
     /// Deployed actors this node hosts: names or patterns (`cpu-*`, `*`), comma-separated.
     #[arg(long, env = "WASYA_HOSTS", value_delimiter = ',')]
     pub hosts: Option<Vec<String>>,
     /// Largest HTTP request body.
-    #[arg(long, env = "WASYA_MAX_BODY", default_value = "64MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "WASYA_MAX_BODY", default_value = defaults::MAX_BODY_TEXT, value_parser = parse_bytes)]
     pub max_body: usize,
+    /// Largest message the node puts on a queue; envelopes up to this less 64KiB (kept
+    /// for an error-end wrapper) are accepted.
+    #[arg(long, env = "WASYA_MAX_ENVELOPE", default_value = defaults::MAX_ENVELOPE_TEXT, value_parser = parse_bytes)]
+    pub max_envelope: usize,
+    /// Submissions whose outcome the node keeps (oldest go first).
+    #[arg(long, env = "WASYA_OUTCOME_CAPACITY", default_value_t = defaults::OUTCOME_CAPACITY)]
+    pub outcome_capacity: usize,
+    /// Bytes of ended envelopes the node keeps as outcomes (oldest go first).
+    #[arg(long, env = "WASYA_OUTCOME_MEMORY", default_value = defaults::OUTCOME_MEMORY_TEXT, value_parser = parse_bytes)]
+    pub outcome_memory: usize,
+    /// How long a client may take to send a request's headers.
+    #[arg(long, env = "WASYA_HEADER_READ_TIMEOUT", default_value = defaults::HEADER_READ_TIMEOUT_TEXT, value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
 }
 
 pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -146,13 +160,20 @@ impl UpArgs {
     /// The node configuration these flags describe.
     pub fn into_config(self) -> anyhow::Result<NodeConfig> {
         let token = match &self.token_file {
-            Some(file) => Some(
-                std::fs::read_to_string(file)
+            Some(file) => {
+                let token = std::fs::read_to_string(file)
                     .map_err(|error| anyhow::anyhow!("--token-file {}: {error}", file.display()))?
                     .trim()
-                    .to_owned(),
-            ),
-            None => std::env::var("WASYA_TOKEN").ok(),
+                    .to_owned();
+                if token.is_empty() {
+                    anyhow::bail!(
+                        "--token-file {} is empty: put the token in it, or leave the flag out to run without one",
+                        file.display()
+                    );
+                }
+                Some(token)
+            }
+            None => token_from_env(),
         };
         Ok(NodeConfig {
             token,
@@ -172,6 +193,10 @@ impl UpArgs {
             max_instances: self.max_instances,
             queue_prefix: self.queue_prefix,
             max_body_bytes: self.max_body,
+            max_envelope_bytes: self.max_envelope,
+            outcome_capacity: self.outcome_capacity,
+            outcome_memory: self.outcome_memory,
+            header_read_timeout: self.header_read_timeout,
             amqp: self
                 .amqp
                 .or_else(|| std::env::var("ASYA_RABBITMQ_URL").ok())
@@ -202,6 +227,17 @@ impl UpArgs {
             ..NodeConfig::default()
         })
     }
+}
+
+/// `WASYA_TOKEN`, where it holds one: set but empty (`WASYA_TOKEN=`, as a template
+/// or a chart leaves it) reads as unset.
+fn token_from_env() -> Option<String> {
+    let token = std::env::var("WASYA_TOKEN").ok()?;
+    if token.trim().is_empty() {
+        tracing::info!("WASYA_TOKEN is set but empty: running without a token");
+        return None;
+    }
+    Some(token)
 }
 
 /// Runs a node until a stop signal.

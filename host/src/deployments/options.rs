@@ -8,37 +8,18 @@
 //! for an external runtime, whose process the node does not own), which is a 400
 //! rather than a silently ignored field.
 
-use crate::config::{NodeConfig, parse_bytes, parse_duration};
+use crate::config::NodeConfig;
+use crate::records::{ActorKind, ActorOptions, HandlerMode};
 use crate::runtime::ActorLimits;
-use crate::runtime::mode::HandlerMode;
-use crate::runtime::socket::SocketOptions;
-use serde::{Deserialize, Serialize};
+use crate::runtime::socket::{SocketOptions, check_location};
+use crate::units::{parse_bytes, parse_duration};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The most calls of one actor a node runs at once.
 pub const MAX_CONCURRENCY: usize = 4096;
-
-/// How an actor runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ActorKind {
-    /// A WebAssembly component, in-process.
-    #[default]
-    Wasm,
-    /// An external runtime behind a Unix socket (Asya's runtime protocol).
-    Socket,
-}
-
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Wasm => "wasm",
-            ActorKind::Socket => "socket",
-        }
-    }
-}
 
 /// The JSON body of `PUT /v1/actors/{name}`: registers a socket actor, or sets the
 /// options of any actor. Omitted options take the node's defaults.
@@ -67,26 +48,21 @@ pub struct ActorSpec {
     pub handler_mode: Option<HandlerMode>,
 }
 
-/// Checked options, as recorded and applied.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ActorOptions {
-    pub socket: Option<PathBuf>,
-    pub connections: Option<usize>,
-    pub timeout_ms: Option<u64>,
-    pub memory_limit_bytes: Option<usize>,
-    pub concurrency: Option<usize>,
-    pub env: BTreeMap<String, String>,
-    pub handler_mode: Option<HandlerMode>,
-}
-
 /// Why a spec cannot be applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct SpecError(pub String);
 
 impl ActorSpec {
-    /// Checks the spec for an actor of `kind` and turns it into options.
+    /// [`ActorSpec::check`] on the blocking pool (it looks at the file system).
+    pub async fn check_off_runtime(self, kind: ActorKind) -> Result<ActorOptions, SpecError> {
+        tokio::task::spawn_blocking(move || self.check(kind))
+            .await
+            .map_err(|error| SpecError(format!("the check did not finish: {error}")))?
+    }
+
+    /// Checks the spec for an actor of `kind` and turns it into options. Blocking: a
+    /// socket's location is looked up.
     pub fn check(self, kind: ActorKind) -> Result<ActorOptions, SpecError> {
         let fail = |message: String| Err(SpecError(message));
         if let Some(requested) = self.kind
@@ -106,12 +82,7 @@ impl ActorSpec {
             }
             (ActorKind::Socket, Some(path)) => {
                 let path = PathBuf::from(path);
-                if !path.is_absolute() {
-                    return fail(format!(
-                        "`socket` must be an absolute path, not `{}`",
-                        path.display()
-                    ));
-                }
+                check_location(&path).map_err(|error| SpecError(format!("socket: {error}")))?;
                 Some(path)
             }
             (ActorKind::Wasm, Some(_)) => return fail("`socket` is for socket actors".into()),
@@ -238,13 +209,15 @@ mod tests {
 
     #[test]
     fn a_socket_spec_becomes_options() {
+        let dir = tempfile::tempdir().expect("a socket directory");
+        let socket = dir.path().join("a.sock");
         let options = spec(serde_json::json!({
-            "kind": "socket", "socket": "/run/a.sock", "timeout": "5s",
+            "kind": "socket", "socket": socket, "timeout": "5s",
             "connections": 2, "handler_mode": "payload"
         }))
         .check(ActorKind::Socket)
         .expect("valid");
-        assert_eq!(options.socket, Some(PathBuf::from("/run/a.sock")));
+        assert_eq!(options.socket, Some(socket));
         assert_eq!(options.timeout_ms, Some(5000));
         assert_eq!(options.connections, Some(2));
         assert_eq!(options.handler_mode, Some(HandlerMode::Payload));
@@ -258,9 +231,19 @@ mod tests {
                 ActorKind::Socket,
                 "absolute",
             ),
+            (
+                serde_json::json!({"socket": "/etc/passwd"}),
+                ActorKind::Socket,
+                "not a socket",
+            ),
+            (
+                serde_json::json!({"socket": "/no/such/dir/a.sock"}),
+                ActorKind::Socket,
+                "does not exist",
+            ),
             (serde_json::json!({}), ActorKind::Socket, "needs `socket`"),
             (
-                serde_json::json!({"socket": "/a", "memory_limit": "1MiB"}),
+                serde_json::json!({"socket": "/tmp/a.sock", "memory_limit": "1MiB"}),
                 ActorKind::Socket,
                 "memory_limit",
             ),
@@ -290,7 +273,7 @@ mod tests {
                 "env",
             ),
             (
-                serde_json::json!({"kind": "socket", "socket": "/a"}),
+                serde_json::json!({"kind": "socket", "socket": "/tmp/a.sock"}),
                 ActorKind::Wasm,
                 "cannot become",
             ),

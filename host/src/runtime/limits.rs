@@ -2,11 +2,6 @@
 
 use std::time::Duration;
 
-/// Default time one call may take.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default memory one instance may grow to.
-pub const DEFAULT_MEMORY_BYTES: usize = 256 * 1024 * 1024;
-
 /// What one actor is allowed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActorLimits {
@@ -21,8 +16,8 @@ pub struct ActorLimits {
 impl Default for ActorLimits {
     fn default() -> Self {
         ActorLimits {
-            timeout: DEFAULT_TIMEOUT,
-            memory_bytes: DEFAULT_MEMORY_BYTES,
+            timeout: crate::defaults::TIMEOUT,
+            memory_bytes: crate::defaults::MEMORY_LIMIT,
             env: Vec::new(),
         }
     }

@@ -8,32 +8,14 @@
 //! `handler_mode` instead of redirecting it.
 
 use crate::envelope::Envelope;
-use crate::routing::{Failure, Outcome};
+use crate::failure::{Failure, Kind};
+use crate::routing::Outcome;
 use crate::runtime::{ActorRuntime, Unavailable};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// What an actor's results may carry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum HandlerMode {
-    /// Payloads only; the route is the node's to advance.
-    Payload,
-    /// Whole envelopes: the actor may rewrite the rest of the route and the headers.
-    #[default]
-    Envelope,
-}
-
-impl HandlerMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HandlerMode::Payload => "payload",
-            HandlerMode::Envelope => "envelope",
-        }
-    }
-}
+pub use crate::records::HandlerMode;
 
 /// An actor held to payload mode.
 pub struct PayloadOnly {
@@ -64,7 +46,7 @@ fn enforce_payload(outcome: Outcome) -> Outcome {
         .any(|output| output.route.is_some() || output.headers.is_some() || output.id.is_some());
     if stepped_out {
         return Outcome::Failed(Failure::processing(
-            "handler_mode",
+            Kind::HandlerMode,
             "the actor runs in payload mode but returned an envelope (a route, headers or an id); \
              set its handler_mode to `envelope` to let it change routes",
         ));
@@ -107,7 +89,7 @@ mod tests {
             ..Output::payload(json!({}))
         };
         match enforce_payload(Outcome::Outputs(vec![output])) {
-            Outcome::Failed(failure) => assert_eq!(failure.kind, "handler_mode"),
+            Outcome::Failed(failure) => assert_eq!(failure.kind, Kind::HandlerMode),
             other => panic!("expected a failure, got {other:?}"),
         }
     }
@@ -116,7 +98,7 @@ mod tests {
     fn payload_mode_passes_payloads_and_failures() {
         let outputs = Outcome::Outputs(vec![Output::payload(json!({"n": 1}))]);
         assert_eq!(enforce_payload(outputs.clone()), outputs);
-        let failed = Outcome::Failed(Failure::processing("trap", "boom"));
+        let failed = Outcome::Failed(Failure::processing(Kind::Trap, "boom"));
         assert_eq!(enforce_payload(failed.clone()), failed);
     }
 }

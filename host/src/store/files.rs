@@ -4,7 +4,7 @@
 //! File I/O runs on the blocking pool.
 
 use super::{ActorRecord, Store, StoreError};
-use crate::actors::validate_name;
+use crate::records::validate_name;
 use crate::runtime::wasm::cache::write_atomically;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -27,7 +27,7 @@ async fn blocking<R: Send + 'static>(
 ) -> Result<R, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|error| StoreError::Failed(format!("the store task failed: {error}")))?
+        .map_err(|error| StoreError::failed("the store task", error))?
 }
 
 impl Store for FileStore {
@@ -39,7 +39,7 @@ impl Store for FileStore {
         let dir = self.dir.clone();
         blocking(move || {
             let text = serde_json::to_vec_pretty(&record)
-                .map_err(|error| StoreError::Failed(error.to_string()))?;
+                .map_err(|error| StoreError::failed("encoding a record", error))?;
             std::fs::create_dir_all(dir.join("components"))?;
             std::fs::create_dir_all(dir.join("actors"))?;
             if let Some((digest, bytes)) = component {
@@ -72,7 +72,7 @@ impl Store for FileStore {
             match std::fs::read(&path) {
                 Ok(text) => serde_json::from_slice(&text)
                     .map(Some)
-                    .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display()))),
+                    .map_err(|error| StoreError::failed(path.display().to_string(), error)),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(error) => Err(error.into()),
             }
@@ -91,7 +91,7 @@ impl Store for FileStore {
             let path = component_path(&dir, &digest);
             std::fs::read(&path)
                 .map(Arc::from)
-                .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display())))
+                .map_err(|error| StoreError::failed(path.display().to_string(), error))
         })
         .boxed()
     }
@@ -118,9 +118,9 @@ fn read_records(dir: &Path) -> Result<Vec<ActorRecord>, StoreError> {
         }
         let text = std::fs::read(&path)?;
         let record: ActorRecord = serde_json::from_slice(&text)
-            .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display())))?;
+            .map_err(|error| StoreError::failed(path.display().to_string(), error))?;
         validate_name(&record.name)
-            .map_err(|error| StoreError::Failed(format!("{}: {error}", path.display())))?;
+            .map_err(|error| StoreError::failed(path.display().to_string(), error))?;
         records.push(record);
     }
     records.sort_by(|a, b| a.name.cmp(&b.name));
@@ -169,9 +169,6 @@ mod tests {
         )
         .unwrap();
         let records = FileStore::new(dir.path()).records().await.unwrap();
-        assert_eq!(
-            records[0].kind,
-            crate::deployments::options::ActorKind::Wasm
-        );
+        assert_eq!(records[0].kind, crate::records::ActorKind::Wasm);
     }
 }

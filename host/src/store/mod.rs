@@ -11,60 +11,53 @@
 pub mod files;
 pub mod postgres;
 
-use crate::deployments::options::{ActorKind, ActorOptions};
+use crate::records::ActorRecord;
+use crate::report::{Cause, cause};
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// One version of a deployed wasm actor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Version {
-    pub version: u32,
-    pub digest: String,
-}
-
-/// What the store keeps of one actor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActorRecord {
-    pub name: String,
-    #[serde(default)]
-    pub kind: ActorKind,
-    /// Uploaded versions, oldest first; empty for a bundled actor given options only,
-    /// or a socket actor.
-    #[serde(default)]
-    pub versions: Vec<Version>,
-    #[serde(default)]
-    pub options: ActorOptions,
-}
-
-impl ActorRecord {
-    pub fn current(&self) -> Option<&Version> {
-        self.versions.last()
-    }
-}
+pub use crate::records::{Version, follows};
 
 /// Why the store did not read or write.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// It could not be reached, or failed.
-    #[error("{0}")]
-    Failed(String),
+    /// It could not be reached, or failed; `context` says what was being done.
+    #[error("{context}")]
+    Failed {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// Another node changed the same actor first; the change was not made.
     #[error("{0}")]
     Conflict(String),
 }
 
-impl From<std::io::Error> for StoreError {
-    fn from(error: std::io::Error) -> Self {
-        StoreError::Failed(error.to_string())
+impl StoreError {
+    /// A failure of `context`, caused by `error`.
+    pub fn failed(
+        context: impl Into<String>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Failed {
+            context: context.into(),
+            source: Some(cause(error)),
+        }
+    }
+
+    /// A failure with nothing underneath to tell.
+    pub fn message(context: impl Into<String>) -> Self {
+        StoreError::Failed {
+            context: context.into(),
+            source: None,
+        }
     }
 }
 
-/// Whether `next` may replace `stored`: the same versions (a change of options), or
-/// those versions and one more (an upload). Anything else means another node changed
-/// the actor since this one read it.
-pub fn follows(stored: &[Version], next: &[Version]) -> bool {
-    next == stored || (next.len() == stored.len() + 1 && next.starts_with(stored))
+impl From<std::io::Error> for StoreError {
+    fn from(error: std::io::Error) -> Self {
+        StoreError::failed("the data directory", error)
+    }
 }
 
 /// Where deployments are recorded.

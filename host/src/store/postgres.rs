@@ -21,7 +21,8 @@
 
 use super::{ActorRecord, Store, StoreError, follows};
 use crate::envelope::Envelope;
-use crate::outcomes::{End, SharedOutcomes};
+use crate::outcomes::shared::{Ended, SharedError, SharedOutcomes};
+use crate::records::End;
 use crate::runtime::wasm::artifacts::Artifacts;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -106,16 +107,10 @@ pub struct PgStore {
     changes: Changes,
 }
 
-/// `context: error: its cause: …` (the driver keeps the useful part, such as
-/// "connection refused", in the cause).
-fn store_error(context: &str, error: impl std::error::Error) -> StoreError {
-    let mut message = format!("{context}: {error}");
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        message.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    StoreError::Failed(message)
+/// A failure of `context`; the driver keeps the useful part (such as "connection
+/// refused") in its error's causes, which the message at the edge tells.
+fn store_error(context: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::failed(context, error)
 }
 
 /// Checks a schema name: it is spliced into SQL, so only `[a-z_][a-z0-9_]{0,62}`.
@@ -130,7 +125,7 @@ fn check_schema(schema: &str) -> Result<(), StoreError> {
     if valid {
         Ok(())
     } else {
-        Err(StoreError::Failed(format!(
+        Err(StoreError::message(format!(
             "store schema `{schema}` is invalid: use [a-z_][a-z0-9_]*, at most 63 characters"
         )))
     }
@@ -188,7 +183,7 @@ impl PgStore {
         let (client, connection) =
             tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
                 .await
-                .map_err(|_| StoreError::Failed("the store did not answer in time".into()))?
+                .map_err(|_| StoreError::message("the store did not answer in time"))?
                 .map_err(|error| store_error("cannot connect to the store", error))?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -268,7 +263,7 @@ impl PgStore {
         if let Some(failed_at) = connection.failed_at
             && failed_at.elapsed() < RETRY_PAUSE
         {
-            return Err(StoreError::Failed("the store is unreachable".into()));
+            return Err(StoreError::message("the store is unreachable"));
         }
         match self.open().await {
             Ok(client) => {
@@ -309,7 +304,7 @@ impl PgStore {
             Err(_) => {
                 self.reachable.store(false, Ordering::SeqCst);
                 self.connection.lock().await.client = None;
-                Err(StoreError::Failed(format!(
+                Err(StoreError::message(format!(
                     "{context}: the store did not answer in time"
                 )))
             }
@@ -537,7 +532,7 @@ impl Store for PgStore {
                 })
                 .await?;
             let row = row.ok_or_else(|| {
-                StoreError::Failed(format!("component {digest} is not in the store"))
+                StoreError::message(format!("component {digest} is not in the store"))
             })?;
             let bytes: Vec<u8> = row.get(0);
             Ok(Arc::from(bytes))
@@ -607,8 +602,8 @@ impl Artifacts for PgStore {
 }
 
 impl SharedOutcomes for PgStore {
-    fn submitted(&self, id: String) -> BoxFuture<'_, Result<(), StoreError>> {
-        async move {
+    fn submitted(&self, id: String) -> BoxFuture<'_, Result<(), SharedError>> {
+        shared(async move {
             self.with_client("recording a submission", async |client| {
                 client
                     .execute(
@@ -619,8 +614,7 @@ impl SharedOutcomes for PgStore {
             })
             .await
             .map(drop)
-        }
-        .boxed()
+        })
     }
 
     fn ended(
@@ -629,9 +623,9 @@ impl SharedOutcomes for PgStore {
         branch: String,
         end: End,
         envelope: &Envelope,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
+    ) -> BoxFuture<'_, Result<(), SharedError>> {
         let json = serde_json::to_value(envelope);
-        async move {
+        shared(async move {
             let json = json.map_err(|error| store_error("an envelope", error))?;
             let end = end.actor_name();
             self.with_client("recording an outcome", async |client| {
@@ -645,15 +639,14 @@ impl SharedOutcomes for PgStore {
             })
             .await
             .map(drop)
-        }
-        .boxed()
+        })
     }
 
     fn recent_failures(
         &self,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<(String, Vec<(End, Envelope)>)>, StoreError>> {
-        async move {
+    ) -> BoxFuture<'_, Result<Vec<(String, Ended)>, SharedError>> {
+        shared(async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self
                 .with_client("listing failures", async |client| {
@@ -669,7 +662,7 @@ impl SharedOutcomes for PgStore {
                         .await
                 })
                 .await?;
-            let mut failures: Vec<(String, Vec<(End, Envelope)>)> = Vec::new();
+            let mut failures: Vec<(String, Ended)> = Vec::new();
             for row in rows {
                 let root: String = row.get(0);
                 let ended = ended_row(row.get(1), row.get(2))?;
@@ -679,15 +672,11 @@ impl SharedOutcomes for PgStore {
                 }
             }
             Ok(failures)
-        }
-        .boxed()
+        })
     }
 
-    fn outcome(
-        &self,
-        id: String,
-    ) -> BoxFuture<'_, Result<Option<Vec<(End, Envelope)>>, StoreError>> {
-        async move {
+    fn outcome(&self, id: String) -> BoxFuture<'_, Result<Option<Ended>, SharedError>> {
+        shared(async move {
             let (submitted, rows) = self
                 .with_client("reading an outcome", async |client| {
                     // Both queries go out at once on the connection (pipelined).
@@ -711,9 +700,16 @@ impl SharedOutcomes for PgStore {
                 .map(|row| ended_row(row.get(0), row.get(1)))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Some(ended))
-        }
-        .boxed()
+        })
     }
+}
+
+/// A store call as the outcome store's: the failure becomes its cause.
+fn shared<'a, R: Send + 'a>(
+    work: impl std::future::Future<Output = Result<R, StoreError>> + Send + 'a,
+) -> BoxFuture<'a, Result<R, SharedError>> {
+    work.map(|result| result.map_err(|error| SharedError(crate::report::cause(error))))
+        .boxed()
 }
 
 /// Runs `work` in a transaction: committed when it succeeds, rolled back when not.

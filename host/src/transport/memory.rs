@@ -8,17 +8,20 @@
 //! never deadlocks. A delivery dropped without being settled is requeued, as a broker
 //! does when a consumer's channel closes.
 //!
+//! A retired queue (its actor was removed) refuses new messages and keeps the ones it
+//! holds, for a later deploy. A message the node cannot handle moves to the queue's
+//! dead-letter queue, `{actor}-dlq`, as on a broker.
+//!
 //! What is queued here lives in memory only: a process that exits loses it. The node
 //! drains these queues before it stops; for durability use a broker.
 
 use super::{AckHandle, Delivery, Subscription, Transport, TransportError};
+use crate::queues::dead_letter_queue;
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Default number of messages one embedded queue holds (queued plus in flight).
-pub const DEFAULT_CAPACITY: usize = 10_000;
 
 struct Message {
     body: Bytes,
@@ -30,6 +33,8 @@ struct Queue {
     sender: async_channel::Sender<Message>,
     receiver: async_channel::Receiver<Message>,
     slots: Arc<Semaphore>,
+    /// False once retired: sends are refused, what is queued stays.
+    open: AtomicBool,
 }
 
 /// In-process queues, one per actor.
@@ -53,6 +58,22 @@ impl MemoryTransport {
             .cloned()
             .ok_or_else(|| TransportError::NoSuchQueue(actor.to_owned()))
     }
+
+    /// The queue of `actor`, made when missing, and open.
+    fn open(&self, actor: &str) -> Result<Arc<Queue>, TransportError> {
+        let mut queues = self.queues.write().map_err(|_| TransportError::Closed)?;
+        let queue = queues.entry(actor.to_owned()).or_insert_with(|| {
+            let (sender, receiver) = async_channel::unbounded();
+            Arc::new(Queue {
+                sender,
+                receiver,
+                slots: Arc::new(Semaphore::new(self.capacity)),
+                open: AtomicBool::new(true),
+            })
+        });
+        queue.open.store(true, Ordering::SeqCst);
+        Ok(queue.clone())
+    }
 }
 
 impl Transport for MemoryTransport {
@@ -63,15 +84,13 @@ impl Transport for MemoryTransport {
     }
 
     async fn declare(&self, actor: &str) -> Result<(), TransportError> {
-        let mut queues = self.queues.write().map_err(|_| TransportError::Closed)?;
-        queues.entry(actor.to_owned()).or_insert_with(|| {
-            let (sender, receiver) = async_channel::unbounded();
-            Arc::new(Queue {
-                sender,
-                receiver,
-                slots: Arc::new(Semaphore::new(self.capacity)),
-            })
-        });
+        self.open(actor).map(drop)
+    }
+
+    async fn retire(&self, actor: &str) -> Result<(), TransportError> {
+        if let Ok(queue) = self.queue(actor) {
+            queue.open.store(false, Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -81,14 +100,19 @@ impl Transport for MemoryTransport {
         _prefetch: usize,
     ) -> Result<MemorySubscription, TransportError> {
         let queue = self.queue(actor)?;
+        let dead = self.open(&dead_letter_queue(actor))?;
         Ok(MemorySubscription {
             receiver: queue.receiver.clone(),
             sender: queue.sender.clone(),
+            dead,
         })
     }
 
     async fn send(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
         let queue = self.queue(actor)?;
+        if !queue.open.load(Ordering::SeqCst) {
+            return Err(TransportError::NoSuchQueue(actor.to_owned()));
+        }
         let slot = queue
             .slots
             .clone()
@@ -126,6 +150,7 @@ impl Transport for MemoryTransport {
 pub struct MemorySubscription {
     receiver: async_channel::Receiver<Message>,
     sender: async_channel::Sender<Message>,
+    dead: Arc<Queue>,
 }
 
 impl Subscription for MemorySubscription {
@@ -139,6 +164,7 @@ impl Subscription for MemorySubscription {
             ack: MemoryAck {
                 message: Some(message),
                 sender: self.sender.clone(),
+                dead: self.dead.clone(),
             },
         })
     }
@@ -148,6 +174,7 @@ impl Subscription for MemorySubscription {
 pub struct MemoryAck {
     message: Option<Message>,
     sender: async_channel::Sender<Message>,
+    dead: Arc<Queue>,
 }
 
 impl MemoryAck {
@@ -182,6 +209,29 @@ impl AckHandle for MemoryAck {
                 .map_err(|_| TransportError::Closed),
             None => Ok(()),
         }
+    }
+
+    async fn dead_letter(mut self, reason: String) -> Result<(), TransportError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        let Ok(slot) = self.dead.slots.clone().try_acquire_owned() else {
+            self.message = Some(message);
+            self.give_back()?;
+            return Err(TransportError::Other(
+                "the dead-letter queue is full; the message went back to its queue".into(),
+            ));
+        };
+        tracing::debug!(%reason, "moved to the dead-letter queue");
+        let dead = Message {
+            body: message.body.clone(),
+            redeliveries: message.redeliveries,
+            _slot: slot,
+        };
+        self.dead
+            .sender
+            .try_send(dead)
+            .map_err(|_| TransportError::Closed)
     }
 }
 
@@ -256,6 +306,33 @@ mod tests {
         sub.next().await.unwrap().ack.ack().await.unwrap();
         waiting.await.unwrap().unwrap();
         assert_eq!(sub.next().await.unwrap().body, "b");
+    }
+
+    #[tokio::test]
+    async fn a_retired_queue_refuses_sends_and_keeps_its_messages() {
+        let transport = transport(10).await;
+        transport.send("q", Bytes::from("kept")).await.unwrap();
+        transport.retire("q").await.unwrap();
+        assert!(matches!(
+            transport.send("q", Bytes::from("refused")).await,
+            Err(TransportError::NoSuchQueue(_))
+        ));
+        transport.declare("q").await.unwrap();
+        let mut sub = transport.subscribe("q", 1).await.unwrap();
+        assert_eq!(sub.next().await.unwrap().body, "kept");
+        transport.send("q", Bytes::from("again")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_moves_the_message_whole() {
+        let transport = transport(10).await;
+        let mut sub = transport.subscribe("q", 1).await.unwrap();
+        transport.send("q", Bytes::from("poison")).await.unwrap();
+        let delivery = sub.next().await.unwrap();
+        delivery.ack.dead_letter("why".into()).await.unwrap();
+        assert_eq!(transport.depth("q"), Some(0));
+        let mut dead = transport.subscribe("q-dlq", 1).await.unwrap();
+        assert_eq!(dead.next().await.unwrap().body, "poison");
     }
 
     #[tokio::test]

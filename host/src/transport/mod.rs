@@ -22,7 +22,14 @@ pub enum TransportError {
     NoSuchQueue(String),
     #[error("the transport is closed")]
     Closed,
-    #[error("transport failure: {0}")]
+    /// The broker failed; `context` says at what.
+    #[error("{context}")]
+    Broker {
+        context: String,
+        #[source]
+        source: lapin::Error,
+    },
+    #[error("{0}")]
     Other(String),
 }
 
@@ -49,6 +56,10 @@ pub trait AckHandle: Send + 'static {
     {
         self.requeue()
     }
+    /// Move the message, unchanged, to its queue's dead-letter queue with `reason`: the
+    /// node cannot handle it, and must not lose it.
+    fn dead_letter(self, reason: String)
+    -> impl Future<Output = Result<(), TransportError>> + Send;
 }
 
 /// A stream of deliveries from one queue.
@@ -65,8 +76,13 @@ pub trait Transport: Send + Sync + 'static {
     /// Short name for logs and metrics (`memory`, `amqp`).
     fn name(&self) -> &'static str;
 
-    /// Makes sure the queue of `actor` exists.
+    /// Makes sure the queue of `actor` exists and takes envelopes.
     fn declare(&self, actor: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Closes the queue of `actor` to new envelopes (a send answers
+    /// [`TransportError::NoSuchQueue`]) while keeping what it holds; a later
+    /// [`Transport::declare`] opens it again.
+    fn retire(&self, actor: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
 
     /// Starts consuming the queue of `actor`, with at most `prefetch` deliveries
     /// unsettled at once.

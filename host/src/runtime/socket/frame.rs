@@ -7,6 +7,7 @@
 //! from one that ends in the middle of a frame: the first is a runtime that died (try
 //! again), the second a protocol error.
 
+use crate::failure::Kind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Why a frame could not be exchanged.
@@ -21,19 +22,19 @@ pub enum FrameError {
     Truncated { got: usize, expected: usize },
     #[error("the frame is too large to send ({0} bytes)")]
     RequestTooLarge(usize),
-    #[error("i/o error: {0}")]
-    Io(std::io::Error),
+    #[error("i/o error")]
+    Io(#[source] std::io::Error),
 }
 
 impl FrameError {
-    /// A short name for `details.type`.
-    pub fn kind(&self) -> &'static str {
+    /// What it means for `details.type`.
+    pub fn kind(&self) -> Kind {
         match self {
-            FrameError::Closed => "runtime_closed",
-            FrameError::TooLarge { .. } => "frame_too_large",
-            FrameError::Truncated { .. } => "truncated_frame",
-            FrameError::RequestTooLarge(_) => "request_too_large",
-            FrameError::Io(_) => "io_error",
+            FrameError::Closed => Kind::RuntimeClosed,
+            FrameError::TooLarge { .. } => Kind::FrameTooLarge,
+            FrameError::Truncated { .. } => Kind::TruncatedFrame,
+            FrameError::RequestTooLarge(_) => Kind::RequestTooLarge,
+            FrameError::Io(_) => Kind::IoError,
         }
     }
 }

@@ -7,7 +7,10 @@
 //! What the node adds on its side, and why:
 //! - a runtime that is not there (no socket, refused) is not the envelope's fault: the
 //!   call waits for it with backoff, holding its message (so no more are taken), and
-//!   readiness says so;
+//!   readiness says so. The wait is not the call: a GPU runtime may load a model for
+//!   minutes, so the call's timeout starts when the request is written. A wait ends
+//!   only when the runtime answers, or when this runtime is retired (the actor removed
+//!   or re-pointed, the node stopping); the message then goes back to its queue;
 //! - a runtime that dies before answering is retried on its next start; after a few
 //!   deaths on the same message the message goes back to its queue, where redeliveries
 //!   are counted, so one poison message cannot kill the runtime forever;
@@ -20,23 +23,24 @@ pub mod frame;
 pub mod response;
 
 use crate::envelope::Envelope;
-use crate::routing::{Failure, Outcome};
+use crate::failure::{Failure, Kind};
+use crate::routing::Outcome;
 use crate::runtime::{ActorRuntime, Unavailable};
 use frame::{FrameError, read_frame, write_frame};
 use futures::future::BoxFuture;
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 /// Default socket directory and name of Asya's runtime.
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/asya";
 pub const DEFAULT_SOCKET_NAME: &str = "asya-runtime.sock";
 /// The file a runtime writes into its socket directory when it is ready.
 pub const READY_FILE: &str = "runtime-ready";
-/// Default largest response frame.
-pub const DEFAULT_FRAME_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Deaths of the runtime on one message before the message goes back to its queue.
 const DEATHS_PER_MESSAGE: u32 = 3;
@@ -53,12 +57,43 @@ pub struct SocketOptions {
     pub connections: usize,
 }
 
+/// Why a path cannot be a runtime's socket.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LocationError {
+    #[error("`{0}` is not an absolute path")]
+    Relative(PathBuf),
+    #[error("the directory of `{0}` does not exist (the runtime's socket directory must)")]
+    NoDirectory(PathBuf),
+    #[error("`{0}` exists and is not a socket")]
+    NotASocket(PathBuf),
+}
+
+/// Checks that `path` can be a runtime's socket: absolute, in a directory that exists,
+/// and a socket already or nothing yet (the runtime binds it when it starts). Blocking:
+/// it reads the file system.
+pub fn check_location(path: &Path) -> Result<(), LocationError> {
+    if !path.is_absolute() {
+        return Err(LocationError::Relative(path.to_owned()));
+    }
+    if !path.parent().is_some_and(Path::is_dir) {
+        return Err(LocationError::NoDirectory(path.to_owned()));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if !metadata.file_type().is_socket() => {
+            Err(LocationError::NotASocket(path.to_owned()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An actor served by an external runtime.
 pub struct SocketActor {
     name: String,
     options: SocketOptions,
     permits: Semaphore,
     reachable: AtomicU8,
+    /// Cancelled when this runtime is retired: calls waiting for it give up.
+    retired: CancellationToken,
 }
 
 /// What the last connection attempt found.
@@ -67,13 +102,19 @@ const REACHED: u8 = 1;
 const UNREACHABLE: u8 = 2;
 
 impl SocketActor {
-    pub fn new(name: impl Into<String>, options: SocketOptions) -> Self {
+    /// A runtime whose waiting calls give up when `retired` is cancelled.
+    pub fn new(
+        name: impl Into<String>,
+        options: SocketOptions,
+        retired: CancellationToken,
+    ) -> Self {
         let connections = options.connections.max(1);
         SocketActor {
             name: name.into(),
             permits: Semaphore::new(connections),
             reachable: AtomicU8::new(UNTRIED),
             options,
+            retired,
         }
     }
 
@@ -85,8 +126,9 @@ impl SocketActor {
         Some(self.options.path.parent()?.join(READY_FILE))
     }
 
-    /// Connects, waiting with backoff for as long as the runtime is not there.
-    async fn connect(&self) -> UnixStream {
+    /// Connects, waiting with backoff for as long as the runtime is not there; `None`
+    /// once this runtime is retired.
+    async fn connect(&self) -> Option<UnixStream> {
         let mut pause = RECONNECT_FIRST;
         let mut warned = false;
         loop {
@@ -95,7 +137,7 @@ impl SocketActor {
                     if self.reachable.swap(REACHED, Ordering::SeqCst) != REACHED || warned {
                         tracing::info!(actor = %self.name, path = %self.options.path.display(), "runtime reachable");
                     }
-                    return stream;
+                    return Some(stream);
                 }
                 Err(error) => {
                     self.reachable.store(UNREACHABLE, Ordering::SeqCst);
@@ -106,17 +148,24 @@ impl SocketActor {
                         );
                         warned = true;
                     }
-                    tokio::time::sleep(pause).await;
+                    tokio::select! {
+                        _ = self.retired.cancelled() => return None,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
                     pause = (pause * 2).min(RECONNECT_MAX);
                 }
             }
         }
     }
 
-    async fn exchange(&self, request: &[u8]) -> Result<Vec<u8>, FrameError> {
-        let mut stream = self.connect().await;
-        write_frame(&mut stream, request).await?;
-        read_frame(&mut stream, self.options.frame_limit).await
+    /// One request and its answer on a connected stream.
+    async fn exchange(
+        &self,
+        stream: &mut UnixStream,
+        request: &[u8],
+    ) -> Result<Vec<u8>, FrameError> {
+        write_frame(stream, request).await?;
+        read_frame(stream, self.options.frame_limit).await
     }
 
     async fn run(&self, envelope: &Envelope) -> Result<Outcome, Unavailable> {
@@ -126,12 +175,18 @@ impl SocketActor {
         let request = envelope.to_bytes();
         let mut deaths = 0;
         loop {
+            let Some(mut stream) = self.connect().await else {
+                return Err(Unavailable(
+                    "the runtime was retired while the message waited for it".into(),
+                ));
+            };
             let timeout = self.options.timeout;
-            let answer = match tokio::time::timeout(timeout, self.exchange(&request)).await {
+            let exchanged = self.exchange(&mut stream, &request);
+            let answer = match tokio::time::timeout(timeout, exchanged).await {
                 Ok(answer) => answer,
                 Err(_) => {
                     return Ok(Outcome::Failed(Failure::processing(
-                        "timeout",
+                        Kind::Timeout,
                         format!("the runtime did not answer within {timeout:?}"),
                     )));
                 }

@@ -3,14 +3,15 @@
 //! runtime, named precisely, so a broken runtime is diagnosed from error-end alone.
 
 use crate::envelope::{parse_headers, parse_route};
-use crate::routing::{Failure, Outcome, Output};
+use crate::failure::{Code, Failure, Kind};
+use crate::routing::{Outcome, Output};
 use serde_json::{Map, Value};
 
 /// A protocol error of the runtime.
-pub fn protocol_error(kind: &str, message: impl Into<String>) -> Outcome {
+pub fn protocol_error(kind: Kind, message: impl Into<String>) -> Outcome {
     Outcome::Failed(Failure {
-        code: "protocol_error".into(),
-        kind: kind.into(),
+        code: Code::Protocol,
+        kind,
         message: message.into(),
         traceback: None,
     })
@@ -21,11 +22,11 @@ pub fn parse_response(bytes: &[u8]) -> Outcome {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(error) => {
-            return protocol_error("not_json", format!("the response is not JSON: {error}"));
+            return protocol_error(Kind::NotJson, format!("the response is not JSON: {error}"));
         }
     };
     let Value::Array(items) = value else {
-        return protocol_error("not_an_array", "the response is not a JSON array");
+        return protocol_error(Kind::NotAnArray, "the response is not a JSON array");
     };
     if let [Value::Object(item)] = items.as_slice()
         && item.contains_key("error")
@@ -42,7 +43,7 @@ pub fn parse_response(bytes: &[u8]) -> Outcome {
         .collect();
     match outputs {
         Ok(outputs) => Outcome::Outputs(outputs),
-        Err(reason) => protocol_error("invalid_item", reason),
+        Err(reason) => protocol_error(Kind::InvalidItem, reason),
     }
 }
 
@@ -80,9 +81,8 @@ fn failure(item: &Map<String, Value>) -> Failure {
         code: item
             .get("error")
             .and_then(Value::as_str)
-            .unwrap_or("processing_error")
-            .to_owned(),
-        kind: field("type").unwrap_or_else(|| "runtime_error".into()),
+            .map_or(Code::Processing, Code::from_wire),
+        kind: field("type").map_or(Kind::RuntimeError, Kind::Actor),
         message: field("message").unwrap_or_else(|| "the runtime reported an error".into()),
         traceback: field("traceback"),
     }
@@ -95,7 +95,7 @@ mod tests {
 
     fn kind(outcome: &Outcome) -> &str {
         match outcome {
-            Outcome::Failed(failure) => &failure.kind,
+            Outcome::Failed(failure) => failure.kind.as_str(),
             Outcome::Outputs(_) => "outputs",
         }
     }

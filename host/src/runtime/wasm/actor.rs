@@ -10,8 +10,9 @@ use super::bindings::ActorPre;
 use super::bindings::wasya::actor::types;
 use super::host::{HostState, MemoryLimitExceeded, TimedOut};
 use crate::envelope::{Envelope, Headers, Route};
+use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
-use crate::routing::{Failure, Outcome, Output};
+use crate::routing::{Outcome, Output};
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ impl WasmActor {
     async fn run(&self, envelope: &Envelope) -> Outcome {
         let Ok(_instance_slot) = self.instances.acquire().await else {
             return Outcome::Failed(Failure::processing(
-                "resource_limit",
+                Kind::ResourceLimit,
                 "the engine is closed",
             ));
         };
@@ -112,13 +113,15 @@ impl WasmActor {
         };
         match result {
             Ok(Ok(outputs)) => from_outputs(outputs),
-            Ok(Err(error)) => Outcome::Failed(Failure::processing(error.kind, error.message)),
+            Ok(Err(error)) => {
+                Outcome::Failed(Failure::processing(Kind::Actor(error.kind), error.message))
+            }
             Err(error) => {
                 let failure = classify(&error);
                 let m = metrics();
-                let counter = match failure.kind.as_str() {
-                    "timeout" => &m.guest_timeouts,
-                    "resource_limit" => &m.guest_limit_hits,
+                let counter = match failure.kind {
+                    Kind::Timeout => &m.guest_timeouts,
+                    Kind::ResourceLimit => &m.guest_limit_hits,
                     _ => &m.guest_traps,
                 };
                 counter.with_label_values(&[&*self.name]).inc();
@@ -141,12 +144,12 @@ impl ActorRuntime for WasmActor {
 /// Names a failed call: `timeout`, `resource_limit` or `trap`.
 fn classify(error: &wasmtime::Error) -> Failure {
     if let Some(timed_out) = error.downcast_ref::<TimedOut>() {
-        return Failure::processing("timeout", timed_out.to_string());
+        return Failure::processing(Kind::Timeout, timed_out.to_string());
     }
     if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
-        return Failure::processing("resource_limit", limit.to_string());
+        return Failure::processing(Kind::ResourceLimit, limit.to_string());
     }
-    let mut failure = Failure::processing("trap", first_line(error));
+    let mut failure = Failure::processing(Kind::Trap, first_line(error));
     failure.traceback = Some(format!("{error:?}"));
     failure
 }
@@ -211,7 +214,7 @@ fn from_outputs(outputs: Vec<types::Output>) -> Outcome {
         .collect();
     match converted {
         Ok(outputs) => Outcome::Outputs(outputs),
-        Err(reason) => Outcome::Failed(Failure::processing("invalid_output", reason)),
+        Err(reason) => Outcome::Failed(Failure::processing(Kind::InvalidOutput, reason)),
     }
 }
 

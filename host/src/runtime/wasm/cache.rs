@@ -4,8 +4,9 @@
 //! engine's compatibility key (wasmtime version, target, compiler settings), so an
 //! artifact is only ever loaded by an engine that can run it. Writes go to a temporary
 //! file and are renamed into place, so a crash never leaves half an artifact; an
-//! entry that fails to load anyway is recompiled and replaced. All of this is blocking
-//! work: callers run it on the blocking pool.
+//! entry that fails to load anyway is recompiled and replaced. A component is kept
+//! only once it linked, so a refused upload leaves nothing behind. All of this is
+//! blocking work: callers run it on the blocking pool.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -63,56 +64,51 @@ impl CompileCache {
         self.path(digest).is_some_and(|path| path.exists())
     }
 
-    /// Loads a shared artifact, and keeps it in the on-disk cache. Blocking.
-    pub fn load_shared(
-        &self,
-        engine: &Engine,
-        digest: &str,
-        artifact: &[u8],
-    ) -> Result<Component, WasmError> {
+    /// The compiled form of `digest` from the on-disk cache, if it is there and loads.
+    /// Blocking.
+    pub fn cached(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let path = self.path(digest).filter(|path| path.exists())?;
+        // SAFETY: the file was written by `Component::serialize` of an engine with the
+        // same compatibility key, into a directory only this node writes; wasmtime
+        // checks the header and refuses an incompatible artifact.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cached component unusable; recompiling");
+                None
+            }
+        }
+    }
+
+    /// Loads a shared artifact. Blocking.
+    pub fn load_shared(&self, engine: &Engine, artifact: &[u8]) -> Result<Component, WasmError> {
         // SAFETY: the artifact was produced by `Component::serialize` of an engine with
         // the same compatibility key and kept in the pool's store (see `artifacts` on
         // trust); wasmtime checks its header and refuses an incompatible one.
-        let component = unsafe { Component::deserialize(engine, artifact) }
-            .map_err(|error| WasmError::Compile(format!("{error:#}")))?;
-        if let Some(path) = self.path(digest)
-            && let Err(error) = write_atomically(&path, artifact)
-        {
-            tracing::warn!(path = %path.display(), %error, "could not cache a shared artifact");
-        }
-        Ok(component)
+        unsafe { Component::deserialize(engine, artifact) }
+            .map_err(|error| WasmError::Compile(cause_of(error)))
     }
 
-    /// Loads the compiled form of `bytes` from the cache, or compiles and stores it.
-    /// Blocking: call from the blocking pool.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        digest: &str,
-        bytes: &[u8],
-    ) -> Result<(Component, Source), WasmError> {
-        let path = self.path(digest);
-        if let Some(path) = path.as_ref().filter(|path| path.exists()) {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the
-            // same compatibility key, into a directory only this node writes; wasmtime
-            // checks the header and refuses an incompatible artifact.
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(component) => return Ok((component, Source::Cache)),
-                Err(error) => tracing::warn!(
-                    path = %path.display(), %error,
-                    "cached component unusable; recompiling"
-                ),
-            }
-        }
-        let component = Component::new(engine, bytes)
-            .map_err(|error| WasmError::Compile(format!("{error:#}")))?;
-        if let Some(path) = path
-            && let Err(error) = store(&path, &component)
-        {
+    /// Keeps the compiled form of `digest` (serialised, or as `artifact` already) in
+    /// the on-disk cache; a failure is logged, never fatal. Blocking.
+    pub fn keep(&self, digest: &str, component: &Component, artifact: Option<&[u8]>) {
+        let Some(path) = self.path(digest) else {
+            return;
+        };
+        let kept = match artifact {
+            Some(artifact) => write_atomically(&path, artifact).map_err(|error| error.to_string()),
+            None => store(&path, component),
+        };
+        if let Err(error) = kept {
             tracing::warn!(path = %path.display(), %error, "could not cache a compiled component");
         }
-        Ok((component, Source::Compiled))
     }
+}
+
+/// A wasmtime error as the cause a [`WasmError`] keeps.
+pub(super) fn cause_of(error: wasmtime::Error) -> crate::report::Cause {
+    let boxed: Box<dyn std::error::Error + Send + Sync> = error.into();
+    std::sync::Arc::from(boxed)
 }
 
 fn store(path: &std::path::Path, component: &Component) -> Result<(), String> {

@@ -13,14 +13,15 @@ use super::WasmError;
 use super::actor::WasmActor;
 use super::artifacts::Artifacts;
 use super::bindings::{Actor, ActorPre};
-use super::cache::{self, CompileCache, Source};
+use super::cache::{self, CompileCache, Source, cause_of};
 use super::host::HostState;
+use super::imports::imports_only;
 use crate::runtime::ActorLimits;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How the engine is set up.
@@ -40,8 +41,8 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             pooling: true,
-            max_instances: 256,
-            epoch_tick: Duration::from_millis(10),
+            max_instances: crate::defaults::MAX_INSTANCES,
+            epoch_tick: crate::defaults::EPOCH_TICK,
             cache_dir: None,
         }
     }
@@ -68,7 +69,7 @@ pub struct WasmEngine {
 
 impl WasmEngine {
     pub fn new(options: &EngineOptions) -> Result<Self, WasmError> {
-        let engine_error = |error: wasmtime::Error| WasmError::Engine(format!("{error:#}"));
+        let engine_error = |error: wasmtime::Error| WasmError::Engine(cause_of(error));
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
         if options.pooling {
@@ -125,6 +126,10 @@ impl WasmEngine {
     }
 
     /// [`WasmEngine::load`] for bytes whose sha256 `digest` the caller has already.
+    ///
+    /// A component that is not in this node's cache or the pool's has its imports
+    /// checked before it compiles, and is kept in the caches only once it linked: a
+    /// refused upload costs no compile and leaves nothing behind.
     pub async fn load_digested(
         &self,
         name: &str,
@@ -134,9 +139,6 @@ impl WasmEngine {
     ) -> Result<(WasmActor, LoadReport), WasmError> {
         check_component_header(&bytes)?;
         let started = Instant::now();
-        let failed = |error: tokio::task::JoinError| {
-            WasmError::Compile(format!("the compile task failed: {error}"))
-        };
         let shared = match &self.artifacts {
             Some(artifacts) if !self.cache.has(&digest) => {
                 artifacts
@@ -146,47 +148,18 @@ impl WasmEngine {
             _ => None,
         };
         let this = self.clone();
-        let key = digest.clone();
-        let (component, source) = tokio::task::spawn_blocking(move || {
-            if let Some(artifact) = shared {
-                match this.cache.load_shared(&this.engine, &key, &artifact) {
-                    Ok(component) => return Ok((component, Source::Shared)),
-                    Err(error) => {
-                        tracing::warn!(digest = %key, %error, "a shared artifact did not load; compiling")
-                    }
-                }
-            }
-            this.cache.load_or_compile(&this.engine, &key, &bytes)
-        })
-        .await
-        .map_err(failed)??;
-        if let Some(artifacts) = &self.artifacts
-            && source != Source::Shared
-            && (source == Source::Compiled
-                || !artifacts
-                    .has(digest.clone(), self.cache.engine_key().to_owned())
-                    .await)
-        {
-            // Compiled here, or found in this node's cache but not yet in the pool's.
-            let compiled = component.clone();
-            match tokio::task::spawn_blocking(move || compiled.serialize()).await {
-                Ok(Ok(artifact)) => {
-                    artifacts
-                        .share(digest.clone(), self.cache.engine_key().to_owned(), artifact)
-                        .await
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "could not serialise a compiled component")
-                }
-                Err(error) => tracing::warn!(%error, "could not serialise a compiled component"),
-            }
-        }
+        let (key, actor) = (digest.clone(), name.to_owned());
+        let (component, source, shared) =
+            tokio::task::spawn_blocking(move || this.compiled(&actor, &key, &bytes, shared))
+                .await
+                .map_err(|error| WasmError::Task("compile", error))??;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|error| WasmError::WrongWorld(format!("{error:#}")))?;
-        let pre = ActorPre::new(instance_pre)
-            .map_err(|error| WasmError::WrongWorld(format!("{error:#}")))?;
+            .map_err(|error| WasmError::WrongWorld(cause_of(error)))?;
+        let pre =
+            ActorPre::new(instance_pre).map_err(|error| WasmError::WrongWorld(cause_of(error)))?;
+        self.keep(&digest, &component, source, shared).await;
         let m = crate::metrics::metrics();
         m.compile_duration.observe(started.elapsed().as_secs_f64());
         let result = match source {
@@ -211,6 +184,89 @@ impl WasmEngine {
         Ok((actor, report))
     }
 
+    /// The compiled form of a component: from this node's cache, from the pool's
+    /// artifact, or compiled now (after its imports were checked). Blocking.
+    fn compiled(
+        &self,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+        shared: Option<Vec<u8>>,
+    ) -> Result<(Component, Source, Option<Vec<u8>>), WasmError> {
+        if let Some(component) = self.cache.cached(&self.engine, digest) {
+            return Ok((component, Source::Cache, None));
+        }
+        if let Some(artifact) = shared {
+            match self.cache.load_shared(&self.engine, &artifact) {
+                Ok(component) => return Ok((component, Source::Shared, Some(artifact))),
+                Err(error) => {
+                    tracing::warn!(digest, error = %crate::report::chain(&error), "a shared artifact did not load; compiling")
+                }
+            }
+        }
+        self.check_imports(bytes)?;
+        tracing::info!(actor = name, digest, bytes = bytes.len(), "compiling");
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|error| WasmError::Compile(cause_of(error)))?;
+        Ok((component, Source::Compiled, None))
+    }
+
+    /// Links the component's imports alone (see [`super::imports`]). Blocking.
+    fn check_imports(&self, bytes: &[u8]) -> Result<(), WasmError> {
+        let Some(stub) = imports_only(bytes) else {
+            return Ok(());
+        };
+        // A stub that does not compile says nothing: the full compile will tell.
+        let Ok(stub) = Component::new(&self.engine, &stub) else {
+            return Ok(());
+        };
+        self.linker
+            .instantiate_pre(&stub)
+            .map(drop)
+            .map_err(|error| WasmError::Imports(cause_of(error)))
+    }
+
+    /// Keeps a component that linked: in this node's cache, and in the pool's when it
+    /// was compiled here or found only in this node's cache.
+    async fn keep(
+        &self,
+        digest: &str,
+        component: &Component,
+        source: Source,
+        shared: Option<Vec<u8>>,
+    ) {
+        if source != Source::Cache {
+            let (this, key, kept) = (self.clone(), digest.to_owned(), component.clone());
+            let cached = tokio::task::spawn_blocking(move || {
+                this.cache.keep(&key, &kept, shared.as_deref())
+            })
+            .await;
+            if let Err(error) = cached {
+                tracing::warn!(%error, "could not cache a compiled component");
+            }
+        }
+        let Some(artifacts) = &self.artifacts else {
+            return;
+        };
+        let engine_key = self.cache.engine_key().to_owned();
+        if source == Source::Shared
+            || (source == Source::Cache
+                && artifacts.has(digest.to_owned(), engine_key.clone()).await)
+        {
+            return;
+        }
+        let compiled = component.clone();
+        match tokio::task::spawn_blocking(move || compiled.serialize()).await {
+            Ok(Ok(artifact)) => {
+                artifacts
+                    .share(digest.to_owned(), engine_key, artifact)
+                    .await
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "could not serialise a compiled component"),
+            Err(error) => tracing::warn!(%error, "could not serialise a compiled component"),
+        }
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -221,7 +277,7 @@ impl WasmEngine {
 pub async fn digest_off_runtime(bytes: Arc<[u8]>) -> Result<String, WasmError> {
     tokio::task::spawn_blocking(move || cache::digest(&bytes))
         .await
-        .map_err(|error| WasmError::Compile(format!("the digest task failed: {error}")))
+        .map_err(|error| WasmError::Task("digest", error))
 }
 
 /// Tells a component from a core module or from bytes that are not wasm at all.

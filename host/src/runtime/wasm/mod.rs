@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod cache;
 pub mod engine;
 pub mod host;
+pub mod imports;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -25,6 +26,8 @@ mod bindings {
 pub use actor::WasmActor;
 pub use engine::{EngineOptions, WasmEngine};
 
+use crate::report::Cause;
+
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum WasmError {
@@ -34,10 +37,14 @@ pub enum WasmError {
     CoreModule,
     #[error("this is not WebAssembly (no `\\0asm` header)")]
     NotWasm,
-    #[error("the component does not compile: {0}")]
-    Compile(String),
-    #[error("the component does not fit the wasya:actor world: {0}")]
-    WrongWorld(String),
-    #[error("engine setup failed: {0}")]
-    Engine(String),
+    #[error("the component imports what this node does not provide")]
+    Imports(#[source] Cause),
+    #[error("the component does not compile")]
+    Compile(#[source] Cause),
+    #[error("the component does not fit the wasya:actor world")]
+    WrongWorld(#[source] Cause),
+    #[error("engine setup failed")]
+    Engine(#[source] Cause),
+    #[error("the {0} task did not finish")]
+    Task(&'static str, #[source] tokio::task::JoinError),
 }

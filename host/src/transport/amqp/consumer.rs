@@ -12,10 +12,16 @@
 //! node republishes such a message to the same queue with the count in the header
 //! `x-wasya-redeliveries` and acks the old copy. Past `max_redeliveries` the message
 //! goes to `{queue}-dlq` with the reason in `x-wasya-dead-reason`.
+//!
+//! A count is believed only where the node or the broker wrote it: the node's header
+//! on a message that came the node's republish way (through the default exchange,
+//! straight to this queue), the broker's on a redelivery. A producer publishing
+//! through the mesh's exchange cannot send a message to the dead-letter queue by
+//! setting a header.
 
 use super::session::{Session, Sessions};
-use super::topology::dead_letter_queue;
 use super::{AmqpOptions, json_properties};
+use crate::queues::dead_letter_queue;
 use crate::transport::{AckHandle, Delivery, Subscription, TransportError};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -80,8 +86,34 @@ impl AmqpAck {
             Ok(false) => Err(TransportError::Other(
                 "the delivery's channel is gone; the broker redelivers it".into(),
             )),
-            Err(error) => Err(TransportError::Other(error.to_string())),
+            Err(error) => Err(super::broker_error(error)),
         }
+    }
+
+    /// Republishes the message to `queue` with its count (and `reason`), then acks
+    /// this delivery; when that cannot be done, a plain requeue.
+    async fn move_to(
+        mut self,
+        queue: Option<&str>,
+        reason: Option<String>,
+    ) -> Result<(), TransportError> {
+        let (Some(acker), Some(copy)) = (self.acker.take(), self.copy.take()) else {
+            return Ok(());
+        };
+        let Some(session) = copy.sessions.current(RELEASE_WAIT).await else {
+            return Self::settled(acker.nack(requeue()).await);
+        };
+        let queue = queue.unwrap_or(&copy.queue);
+        let (_, settled) = republish(
+            &session,
+            acker,
+            queue,
+            &copy.body,
+            copy.headers,
+            (copy.redeliveries, reason.as_deref()),
+        )
+        .await;
+        Self::settled(settled)
     }
 }
 
@@ -103,23 +135,21 @@ impl AckHandle for AmqpAck {
     /// Republishes the message to the back of its queue with its count unchanged, then
     /// acks this delivery (a nack would make the broker count a redelivery); when that
     /// cannot be done, a plain requeue.
-    async fn release(mut self) -> Result<(), TransportError> {
-        let (Some(acker), Some(copy)) = (self.acker.take(), self.copy.take()) else {
+    async fn release(self) -> Result<(), TransportError> {
+        self.move_to(None, None).await
+    }
+
+    /// Moves the message whole to `{queue}-dlq`, with the reason in its headers.
+    async fn dead_letter(self, reason: String) -> Result<(), TransportError> {
+        let Some(queue) = self
+            .copy
+            .as_ref()
+            .map(|copy| dead_letter_queue(&copy.queue))
+        else {
             return Ok(());
         };
-        let Some(session) = copy.sessions.current(RELEASE_WAIT).await else {
-            return Self::settled(acker.nack(requeue()).await);
-        };
-        let (_, settled) = republish(
-            &session,
-            acker,
-            &copy.queue,
-            &copy.body,
-            copy.headers,
-            copy.redeliveries,
-        )
-        .await;
-        Self::settled(settled)
+        tracing::warn!(dead_letter_queue = %queue, "{reason}");
+        self.move_to(Some(&queue), Some(reason)).await
     }
 }
 
@@ -217,6 +247,12 @@ impl Consumer {
                     let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
                     return Ok(Ended::Stopped);
                 }
+                // The router stopped listening (the actor was removed or replaced): stop
+                // consuming now, not at the next delivery.
+                _ = self.sender.closed() => {
+                    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                    return Ok(Ended::Stopped);
+                }
                 item = consumer.next() => item,
             };
             let delivery = match item {
@@ -245,8 +281,18 @@ impl Consumer {
         delivery: LapinDelivery,
     ) -> Option<Delivery<AmqpAck>> {
         let headers = delivery.properties.headers().clone().unwrap_or_default();
-        let quorum_count = header_count(&headers, QUORUM_COUNT_HEADER);
-        let counted = header_count(&headers, REDELIVERIES_HEADER).unwrap_or(0);
+        // Counts only from those who keep them: the broker on a redelivery, this
+        // node on a message that came its republish way.
+        let republished =
+            delivery.exchange.as_str().is_empty() && delivery.routing_key.as_str() == self.queue;
+        let quorum_count = delivery
+            .redelivered
+            .then(|| header_count(&headers, QUORUM_COUNT_HEADER))
+            .flatten();
+        let counted = republished
+            .then(|| header_count(&headers, REDELIVERIES_HEADER))
+            .flatten()
+            .unwrap_or(0);
         let redeliveries = match quorum_count {
             Some(count) => count.max(counted),
             None => counted + u32::from(delivery.redelivered),
@@ -300,19 +346,16 @@ impl Consumer {
         session: &Session,
         delivery: LapinDelivery,
         queue: &str,
-        mut headers: FieldTable,
+        headers: FieldTable,
         redeliveries: u32,
         reason: Option<String>,
     ) {
         if let Some(reason) = &reason {
-            headers.insert(
-                DEAD_REASON_HEADER.into(),
-                AMQPValue::LongString(reason.as_str().into()),
-            );
             tracing::warn!(queue = %self.queue, dead_letter_queue = queue, "{reason}");
         }
         let LapinDelivery { data, acker, .. } = delivery;
-        let (moved, _) = republish(session, acker, queue, &data, headers, redeliveries).await;
+        let written = (redeliveries, reason.as_deref());
+        let (moved, _) = republish(session, acker, queue, &data, headers, written).await;
         if !moved {
             tracing::warn!(
                 queue,
@@ -322,7 +365,8 @@ impl Consumer {
     }
 }
 
-/// Publishes a copy of a message to `queue` with its redelivery count written in, then
+/// Publishes a copy of a message to `queue` with its redelivery count (and the reason
+/// it moves, if any) written in, then
 /// acks the original; when the broker does not confirm the copy, the original goes back
 /// to its queue instead. Returns whether the copy was confirmed, and how the original
 /// was settled.
@@ -332,12 +376,18 @@ async fn republish(
     queue: &str,
     body: &[u8],
     mut headers: FieldTable,
-    redeliveries: u32,
+    (redeliveries, reason): (u32, Option<&str>),
 ) -> (bool, lapin::Result<bool>) {
     headers.insert(
         REDELIVERIES_HEADER.into(),
         AMQPValue::LongInt(i32::try_from(redeliveries).unwrap_or(i32::MAX)),
     );
+    if let Some(reason) = reason {
+        headers.insert(
+            DEAD_REASON_HEADER.into(),
+            AMQPValue::LongString(reason.into()),
+        );
+    }
     let published = async {
         session
             .publisher()

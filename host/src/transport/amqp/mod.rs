@@ -54,9 +54,9 @@ impl AmqpOptions {
     pub fn new(url: impl Into<String>) -> Self {
         AmqpOptions {
             url: url.into(),
-            exchange: "asya".into(),
+            exchange: crate::defaults::EXCHANGE.into(),
             names: QueueNames::default(),
-            max_redeliveries: 5,
+            max_redeliveries: crate::defaults::MAX_REDELIVERIES,
             publish_channels: 4,
             connection_name: format!("wasya-{}", std::process::id()),
             connect_timeout: Duration::from_secs(30),
@@ -74,8 +74,15 @@ pub struct AmqpTransport {
 
 /// Shorthand for a broker failure.
 pub(crate) fn broker_error(error: LapinError) -> TransportError {
-    TransportError::Other(error.to_string())
+    TransportError::Broker {
+        context: "RabbitMQ".into(),
+        source: error,
+    }
 }
+
+/// How long a retire waits for the queue's last consumers to go (its own, and those
+/// of pool nodes told of the removal) before it leaves the binding alone.
+const RETIRE_WAIT: Duration = Duration::from_secs(3);
 
 /// The properties of every message wasya publishes.
 pub(crate) fn json_properties() -> BasicProperties {
@@ -117,6 +124,40 @@ impl Transport for AmqpTransport {
 
     async fn declare(&self, actor: &str) -> Result<(), TransportError> {
         self.sessions.declare(actor).await
+    }
+
+    /// Unbinds the actor's queue from the exchange once nobody consumes it, so that
+    /// publishing to the actor fails as unroutable; its messages stay in the queue.
+    /// While other consumers remain (nodes of a pool without a shared store that
+    /// still serve it) the binding stays.
+    async fn retire(&self, actor: &str) -> Result<(), TransportError> {
+        self.sessions.forget(actor);
+        let session = self
+            .sessions
+            .current(SEND_WAIT)
+            .await
+            .ok_or_else(|| TransportError::Other("not connected to RabbitMQ".into()))?;
+        let queue = self.options.names.for_actor(actor);
+        let deadline = tokio::time::Instant::now() + RETIRE_WAIT;
+        loop {
+            let consumers = topology::consumer_count(&session.connection, &queue)
+                .await
+                .map_err(broker_error)?;
+            if consumers == 0 {
+                return topology::unbind_actor(&session.connection, &self.options, actor)
+                    .await
+                    .map_err(broker_error);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::info!(
+                    queue,
+                    consumers,
+                    "others still consume the queue; it stays bound"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn subscribe(

@@ -134,6 +134,11 @@ impl Sessions {
             .map_err(broker_error)
     }
 
+    /// Stops declaring the queue of `actor` on reconnects.
+    pub fn forget(&self, actor: &str) {
+        lock(&self.declared).retain(|known| known != actor);
+    }
+
     /// Stops reconnecting and closes the connection.
     pub async fn close(&self) {
         self.stop.cancel();

@@ -13,10 +13,7 @@ use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
 use lapin::{Connection, ErrorKind, ExchangeKind};
 
-/// The dead-letter queue of a queue.
-pub fn dead_letter_queue(queue: &str) -> String {
-    format!("{queue}-dlq")
-}
+pub use crate::queues::dead_letter_queue;
 
 fn is_precondition_failed(error: &lapin::Error) -> bool {
     matches!(error.kind(), ErrorKind::ProtocolError(amqp)
@@ -104,5 +101,51 @@ pub async fn declare_actor(
         )
         .await?;
     let _ = channel.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// How many consumers `queue` has (0 when it does not exist).
+pub async fn consumer_count(connection: &Connection, queue: &str) -> lapin::Result<u32> {
+    let channel = connection.create_channel().await?;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let declared = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await;
+    match declared {
+        Ok(queue) => {
+            let _ = channel.close(200, "counted".into()).await;
+            Ok(queue.consumer_count())
+        }
+        Err(error)
+            if matches!(error.kind(), ErrorKind::ProtocolError(amqp)
+            if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)) =>
+        {
+            Ok(0)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Removes the binding of `actor`'s queue: publishing to the actor becomes unroutable
+/// (a mandatory publish comes back), while the queue keeps its messages.
+pub async fn unbind_actor(
+    connection: &Connection,
+    options: &AmqpOptions,
+    actor: &str,
+) -> lapin::Result<()> {
+    let queue = options.names.for_actor(actor);
+    let channel = connection.create_channel().await?;
+    channel
+        .queue_unbind(
+            queue.as_str().into(),
+            options.exchange.as_str().into(),
+            actor.into(),
+            FieldTable::default(),
+        )
+        .await?;
+    let _ = channel.close(200, "unbound".into()).await;
     Ok(())
 }

@@ -3,8 +3,12 @@
 //! Parsing goes through `serde_json::Value` and then takes each field by hand, rather
 //! than deriving `Deserialize` for the whole struct: a rejected envelope must go to
 //! `error-end` with a reason that names the field at fault, and the payload of a
-//! half-valid envelope must still be kept as `original_payload`.
+//! half-valid envelope must still be kept as `original_payload`. What the node accepts
+//! is bounded ([`limits`]) so that the wrappers it adds can always be read again.
 
+pub mod limits;
+
+use crate::failure::{Code, Kind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -54,6 +58,14 @@ pub enum EnvelopeError {
     NotObject,
     #[error("envelope has no `id` (a non-empty string is required)")]
     MissingId,
+    #[error("envelope field `{field}` nests {depth} levels deep, over the limit of {limit}")]
+    TooDeep {
+        field: &'static str,
+        depth: usize,
+        limit: usize,
+    },
+    #[error("the envelope is {size} bytes, over this node's limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
     #[error("envelope field `{field}` is invalid: {reason}")]
     InvalidField { field: &'static str, reason: String },
     #[error("route.actors is empty")]
@@ -70,27 +82,32 @@ pub enum EnvelopeError {
 
 impl EnvelopeError {
     /// The Asya error code an error-end envelope carries for this problem.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Self::NotJson(_) | Self::NotObject | Self::MissingId | Self::InvalidField { .. } => {
-                "msg_parsing_error"
-            }
+            Self::NotJson(_)
+            | Self::NotObject
+            | Self::MissingId
+            | Self::InvalidField { .. }
+            | Self::TooDeep { .. }
+            | Self::TooLarge { .. } => Code::MsgParsing,
             Self::EmptyRoute | Self::CurrentOutOfRange { .. } | Self::WrongActor { .. } => {
-                "route_error"
+                Code::Route
             }
         }
     }
 
-    /// A short machine-readable name of the problem (`details.type`).
-    pub fn kind(&self) -> &'static str {
+    /// What exactly is wrong (`details.type`).
+    pub fn kind(&self) -> Kind {
         match self {
-            Self::NotJson(_) => "invalid_json",
-            Self::NotObject => "not_an_object",
-            Self::MissingId => "missing_id",
-            Self::InvalidField { .. } => "invalid_field",
-            Self::EmptyRoute => "empty_route",
-            Self::CurrentOutOfRange { .. } => "current_out_of_range",
-            Self::WrongActor { .. } => "route_mismatch",
+            Self::NotJson(_) => Kind::InvalidJson,
+            Self::NotObject => Kind::NotAnObject,
+            Self::MissingId => Kind::MissingId,
+            Self::InvalidField { .. } => Kind::InvalidField,
+            Self::TooDeep { .. } => Kind::TooDeep,
+            Self::TooLarge { .. } => Kind::TooLarge,
+            Self::EmptyRoute => Kind::EmptyRoute,
+            Self::CurrentOutOfRange { .. } => Kind::CurrentOutOfRange,
+            Self::WrongActor { .. } => Kind::RouteMismatch,
         }
     }
 }
@@ -111,21 +128,30 @@ pub struct Rejected {
 
 impl Envelope {
     /// Parses an envelope and checks that it is addressed to `actor`.
+    /// An actor's input may nest at most [`limits::MAX_DEPTH`] levels, so that the
+    /// wrapper of its failure can be read again.
     pub fn parse_for(bytes: &[u8], actor: &str) -> Result<Envelope, Box<Rejected>> {
-        let envelope = Self::parse(bytes)?;
+        let envelope = Self::parse_within(bytes, limits::MAX_DEPTH)?;
         match envelope.check_addressed_to(actor) {
             Ok(()) => Ok(envelope),
             Err(error) => Err(Box::new(envelope.into_rejected(error))),
         }
     }
 
-    /// Parses an envelope from JSON bytes.
+    /// Parses an envelope from JSON bytes: any envelope the node carries, an actor's
+    /// input or the error-end wrapper of one ([`limits::CARRIED_DEPTH`]).
     pub fn parse(bytes: &[u8]) -> Result<Envelope, Box<Rejected>> {
+        Self::parse_within(bytes, limits::CARRIED_DEPTH)
+    }
+
+    /// Parses an envelope whose payload and metadata nest at most `depth` levels; a
+    /// deeper one is rejected with them carried as text.
+    fn parse_within(bytes: &[u8], depth: usize) -> Result<Envelope, Box<Rejected>> {
         let value: Value = match serde_json::from_slice(bytes) {
             Ok(value) => value,
             Err(error) => {
                 return Err(Box::new(Rejected {
-                    error: EnvelopeError::NotJson(error.to_string()),
+                    error: limits::json_error(&error),
                     id: None,
                     parent_id: None,
                     route: None,
@@ -144,25 +170,32 @@ impl Envelope {
                 original_payload: value,
             }));
         };
-        Self::from_object(object)
+        Self::from_object(object, depth)
     }
 
-    fn from_object(mut object: Map<String, Value>) -> Result<Envelope, Box<Rejected>> {
-        let payload = object.remove("payload").unwrap_or(Value::Null);
-        let id = match object.remove("id") {
-            Some(Value::String(id)) if !id.is_empty() => Some(id),
-            _ => None,
-        };
+    fn from_object(
+        mut object: Map<String, Value>,
+        depth: usize,
+    ) -> Result<Envelope, Box<Rejected>> {
+        let mut payload = object.remove("payload").unwrap_or(Value::Null);
+        let id = parse_id(object.remove("id"));
         let parent_id = match object.remove("parent_id") {
             Some(Value::String(parent)) => Some(parent),
             _ => None,
         };
         let headers = parse_headers(object.remove("headers"));
-        let route = parse_route(object.remove("route"));
+        let mut route = parse_route(object.remove("route"));
+        // Too deep to wrap: carried on as text, which adds no depth.
+        let too_deep = limits::flatten_if_deeper("payload", &mut payload, depth).or_else(|| {
+            route.as_mut().ok().and_then(|route| {
+                let metadata = route.metadata.as_mut()?;
+                limits::flatten_if_deeper("route.metadata", metadata, depth)
+            })
+        });
         let reject = |error: EnvelopeError, route: Option<Route>, headers: Headers| {
             Box::new(Rejected {
                 error,
-                id: id.clone(),
+                id: id.as_ref().ok().cloned(),
                 parent_id: parent_id.clone(),
                 route,
                 headers,
@@ -177,9 +210,13 @@ impl Envelope {
             Ok(route) => route,
             Err(error) => return Err(reject(error, None, headers)),
         };
-        let Some(id) = id else {
-            return Err(reject(EnvelopeError::MissingId, Some(route), headers));
+        let id = match &id {
+            Ok(id) => id.clone(),
+            Err(error) => return Err(reject(error.clone(), Some(route), headers)),
         };
+        if let Some(error) = too_deep {
+            return Err(reject(error, Some(route), headers));
+        }
         Ok(Envelope {
             id,
             parent_id,
@@ -225,6 +262,22 @@ impl Envelope {
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The `id`: a non-empty string.
+fn parse_id(value: Option<Value>) -> Result<String, EnvelopeError> {
+    match value {
+        None | Some(Value::Null) => Err(EnvelopeError::MissingId),
+        Some(Value::String(id)) if !id.is_empty() => Ok(id),
+        Some(Value::String(_)) => Err(EnvelopeError::InvalidField {
+            field: "id",
+            reason: "the id is empty".into(),
+        }),
+        Some(other) => Err(EnvelopeError::InvalidField {
+            field: "id",
+            reason: format!("expected a non-empty string, found {}", kind_of(&other)),
+        }),
     }
 }
 
@@ -368,13 +421,25 @@ mod tests {
                 "invalid_field",
             ),
             (
+                bytes(json!({"id": 5, "route": {"actors": ["x"]}})),
+                "invalid_field",
+            ),
+            (
+                bytes(json!({"id": {"a": 1}, "route": {"actors": ["x"]}})),
+                "invalid_field",
+            ),
+            (
+                bytes(json!({"id": "", "route": {"actors": ["x"]}})),
+                "invalid_field",
+            ),
+            (
                 bytes(json!({"id": "a", "route": {"actors": ["x"]}, "headers": {"h": 1}})),
                 "invalid_field",
             ),
         ];
         for (raw, kind) in cases {
             let rejected = Envelope::parse(&raw).unwrap_err();
-            assert_eq!(rejected.error.kind(), kind, "{:?}", rejected.error);
+            assert_eq!(rejected.error.kind().as_str(), kind, "{:?}", rejected.error);
         }
     }
 

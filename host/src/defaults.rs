@@ -1,0 +1,104 @@
+//! One home for every default the node runs with.
+//!
+//! A default is written here once; flags, configuration, transports and docs refer to
+//! these names. Where a flag shows its default in `--help` it needs it as text, so such
+//! defaults come in pairs (`TIMEOUT` and `TIMEOUT_TEXT`), and a test holds each pair to
+//! the same value.
+
+use std::time::Duration;
+
+/// Where the HTTP API listens.
+pub const LISTEN_TEXT: &str = "127.0.0.1:8080";
+
+/// Time one actor call may take.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub const TIMEOUT_TEXT: &str = "30s";
+
+/// Linear memory one wasm instance may grow to.
+pub const MEMORY_LIMIT: usize = 256 << 20;
+pub const MEMORY_LIMIT_TEXT: &str = "256MiB";
+
+/// How long a stop waits, at most, for work in flight.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
+pub const GRACE_PERIOD_TEXT: &str = "30s";
+
+/// WebAssembly instances alive at once, across all actors (the pooling allocator's size).
+pub const MAX_INSTANCES: u32 = 256;
+
+/// How often running guests are interrupted to yield and check their deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Prefix of queue names: actor `A` consumes `asya-A`, as in Asya.
+pub const QUEUE_PREFIX: &str = "asya-";
+
+/// The RabbitMQ topic exchange actors' queues are bound to, as in Asya.
+pub const EXCHANGE: &str = "asya";
+
+/// Redeliveries of one message before it goes to its queue's `-dlq`.
+pub const MAX_REDELIVERIES: u32 = 5;
+
+/// Messages one embedded queue holds, queued plus in flight.
+pub const QUEUE_CAPACITY: usize = 10_000;
+
+/// Submissions whose outcome a node remembers.
+pub const OUTCOME_CAPACITY: usize = 100_000;
+
+/// Bytes of ended envelopes a node keeps as outcomes.
+pub const OUTCOME_MEMORY: usize = 256 << 20;
+pub const OUTCOME_MEMORY_TEXT: &str = "256MiB";
+
+/// How long a pool's shared store keeps outcomes.
+pub const OUTCOME_RETENTION: Duration = Duration::from_secs(24 * 3600);
+pub const OUTCOME_RETENTION_TEXT: &str = "24h";
+
+/// Largest HTTP request body (a component upload, an envelope).
+pub const MAX_BODY: usize = 64 << 20;
+pub const MAX_BODY_TEXT: &str = "64MiB";
+
+/// Largest message the node puts on a queue (RabbitMQ 4's own default limit).
+pub const MAX_ENVELOPE: usize = 16 << 20;
+pub const MAX_ENVELOPE_TEXT: &str = "16MiB";
+
+/// Largest response frame read from an external runtime.
+pub const FRAME_LIMIT: usize = 64 << 20;
+pub const FRAME_LIMIT_TEXT: &str = "64MiB";
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_READ_TIMEOUT_TEXT: &str = "10s";
+
+/// The longest `?wait=` an outcome read may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+pub const MAX_WAIT_TEXT: &str = "5m";
+
+/// Calls open to one external runtime at once: Asya's runtime serves one at a time.
+pub const SOCKET_CONNECTIONS: usize = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{parse_bytes, parse_duration};
+
+    #[test]
+    fn each_text_says_its_value() {
+        for (text, value) in [
+            (TIMEOUT_TEXT, TIMEOUT),
+            (GRACE_PERIOD_TEXT, GRACE_PERIOD),
+            (OUTCOME_RETENTION_TEXT, OUTCOME_RETENTION),
+            (HEADER_READ_TIMEOUT_TEXT, HEADER_READ_TIMEOUT),
+            (MAX_WAIT_TEXT, MAX_WAIT),
+        ] {
+            assert_eq!(parse_duration(text), Ok(value), "{text}");
+        }
+        for (text, value) in [
+            (MEMORY_LIMIT_TEXT, MEMORY_LIMIT),
+            (OUTCOME_MEMORY_TEXT, OUTCOME_MEMORY),
+            (MAX_BODY_TEXT, MAX_BODY),
+            (MAX_ENVELOPE_TEXT, MAX_ENVELOPE),
+            (FRAME_LIMIT_TEXT, FRAME_LIMIT),
+        ] {
+            assert_eq!(parse_bytes(text), Ok(value), "{text}");
+        }
+        assert!(LISTEN_TEXT.parse::<std::net::SocketAddr>().is_ok());
+    }
+}

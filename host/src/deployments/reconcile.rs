@@ -1,0 +1,225 @@
+//! Serving a record: turning what the store says an actor is into what runs.
+//!
+//! [`Deployments::apply`] builds the backend a record names (reusing the compiled
+//! component when only options changed) and [`Deployments::install`] puts it behind
+//! the actor's name: a swap in the same slot when the concurrency is unchanged, so
+//! calls in flight finish on the old runtime and none is lost; otherwise a new
+//! consumer, and the old one stops (its unstarted deliveries go back to the queue).
+//! [`Deployments::sync`] and [`Deployments::restore`] apply records in bulk, for a
+//! pool's announcements and for a restart. Callers hold the actor's reservation.
+
+use super::options::Effective;
+use super::served::{Backend, Served};
+use super::{DeployError, Deployments};
+use crate::actors::ActorSlot;
+use crate::records::{ActorKind, ActorOptions, ActorRecord};
+use crate::runtime::ActorRuntime;
+use crate::runtime::mode::with_mode;
+use crate::runtime::socket::SocketActor;
+use crate::store::StoreError;
+use crate::transport::Transport;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+impl<T: Transport> Deployments<T> {
+    /// Serves `record` as the store has it: a swap, a new consumer, or nothing when
+    /// it is what runs already or this node does not host it. True when it changed
+    /// what runs. The caller holds the actor's reservation.
+    pub(super) async fn apply(&self, record: ActorRecord) -> Result<bool, DeployError> {
+        let name = record.name.clone();
+        if !self.config.hosts(&name) {
+            return Ok(false);
+        }
+        let local = self.served.get(&name);
+        if local.as_ref().is_some_and(|served| served.record == record) {
+            return Ok(false);
+        }
+        let effective = Effective::of(&self.config, &name, &record.options);
+        let local_backend = local.as_ref().map(|served| &served.backend);
+        let backend = match (record.kind, record.current()) {
+            (ActorKind::Wasm, Some(version)) => match local_backend {
+                Some(Backend::Wasm(actor)) if actor.digest() == version.digest => {
+                    Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
+                }
+                _ => {
+                    let store = self
+                        .store
+                        .as_ref()
+                        .ok_or_else(|| StoreError::message("no store to read components from"))?;
+                    let bytes = store.component(version.digest.clone()).await?;
+                    let (actor, report) = self
+                        .engine
+                        .load(&name, bytes, effective.limits.clone())
+                        .await?;
+                    tracing::info!(actor = %name, version = version.version, source = ?report.source, "serving a recorded version");
+                    Backend::Wasm(Arc::new(actor))
+                }
+            },
+            // Options for an actor loaded at start.
+            (ActorKind::Wasm, None) => match local_backend {
+                Some(Backend::Wasm(actor)) => {
+                    Backend::Wasm(Arc::new(actor.with_limits(effective.limits.clone())))
+                }
+                _ => {
+                    tracing::warn!(actor = %name, "recorded options for an actor this node does not serve; skipped");
+                    return Ok(false);
+                }
+            },
+            (ActorKind::Socket, _) => match &record.options.socket {
+                Some(path) => Backend::Socket(path.clone()),
+                None => {
+                    tracing::warn!(actor = %name, "a recorded socket actor without a socket; skipped");
+                    return Ok(false);
+                }
+            },
+        };
+        let recorded = local.as_ref().is_none_or(|served| served.recorded);
+        self.install(record, backend, effective, recorded).await?;
+        Ok(true)
+    }
+
+    /// Puts `backend` behind `record.name`: a swap when the actor is served with the
+    /// same concurrency, otherwise a new consumer (the old one stops). The caller
+    /// holds the actor's reservation.
+    pub(super) async fn install(
+        &self,
+        record: ActorRecord,
+        backend: Backend,
+        effective: Effective,
+        recorded: bool,
+    ) -> Result<(), DeployError> {
+        let name = record.name.clone();
+        let current = self.served.get(&name);
+        if let Some(current) = current
+            .as_ref()
+            .filter(|current| current.effective.concurrency == effective.concurrency)
+        {
+            let retire = current.stop.child_token();
+            let runtime = self.runtime(&name, &backend, &record.options, &effective, &retire);
+            current.slot.replace(runtime);
+            current.retire.cancel();
+            self.served.insert(Served {
+                slot: current.slot.clone(),
+                stop: current.stop.clone(),
+                retire,
+                record,
+                backend,
+                effective,
+                recorded,
+            });
+            return Ok(());
+        }
+        let stop = self.router.consumer_token();
+        let retire = stop.child_token();
+        let runtime = self.runtime(&name, &backend, &record.options, &effective, &retire);
+        let slot = Arc::new(ActorSlot::new(name.clone(), runtime, effective.concurrency));
+        if let Some(current) = &current {
+            slot.carry_counts(&current.slot);
+        }
+        self.router.serve_until(slot.clone(), stop.clone()).await?;
+        crate::metrics::metrics()
+            .concurrency_limit
+            .with_label_values(&[name.as_str()])
+            .set(effective.concurrency as i64);
+        let replaced = self.served.insert(Served {
+            slot,
+            stop,
+            retire,
+            record,
+            backend,
+            effective,
+            recorded,
+        });
+        if let Some(old) = replaced {
+            old.stop.cancel();
+        }
+        Ok(())
+    }
+
+    /// The runtime calls go to; `retire` ends the waits of a socket runtime.
+    fn runtime(
+        &self,
+        name: &str,
+        backend: &Backend,
+        options: &ActorOptions,
+        effective: &Effective,
+        retire: &CancellationToken,
+    ) -> Arc<dyn ActorRuntime> {
+        let runtime: Arc<dyn ActorRuntime> = match backend {
+            Backend::Wasm(actor) => actor.clone(),
+            Backend::Socket(path) => Arc::new(SocketActor::new(
+                name,
+                effective.socket(&self.config, path.clone(), options),
+                retire.clone(),
+            )),
+        };
+        with_mode(runtime, effective.handler_mode)
+    }
+
+    /// Serves what the store records for `names` (`None`: for every actor), and stops
+    /// serving recorded actors the store no longer has. Used when another node of the
+    /// pool announced a change.
+    pub async fn sync(&self, names: Option<Vec<String>>) -> Result<(), DeployError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let (records, gone): (Vec<ActorRecord>, Vec<String>) = match names {
+            None => {
+                let records = store.records().await?;
+                let gone = self
+                    .served
+                    .snapshot()
+                    .iter()
+                    .filter(|(name, served)| {
+                        served.recorded && !records.iter().any(|r| &r.name == *name)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                (records, gone)
+            }
+            Some(names) => {
+                let mut records = Vec::new();
+                let mut gone = Vec::new();
+                for name in names {
+                    match store.record(name.clone()).await? {
+                        Some(record) => records.push(record),
+                        None => gone.push(name),
+                    }
+                }
+                (records, gone)
+            }
+        };
+        for record in records {
+            let name = record.name.clone();
+            let _reservation = self.reservations.reserve(&name).await;
+            if let Err(error) = self.apply(record).await {
+                tracing::warn!(actor = %name, error = %crate::report::chain(&error), "cannot serve the recorded actor");
+            }
+        }
+        for name in gone {
+            let _reservation = self.reservations.reserve(&name).await;
+            if self.served.get(&name).is_some_and(|served| served.recorded)
+                && let Some(served) = self.served.remove(&name)
+            {
+                served.stop.cancel();
+                tracing::info!(actor = %name, "removed elsewhere in the pool; stopped");
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves every actor the store records (that this node hosts).
+    pub async fn restore(&self) -> Result<usize, DeployError> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let mut restored = 0;
+        for record in store.records().await? {
+            let _reservation = self.reservations.reserve(&record.name).await;
+            if self.apply(record).await? {
+                restored += 1;
+            }
+        }
+        Ok(restored)
+    }
+}

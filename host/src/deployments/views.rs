@@ -1,0 +1,139 @@
+//! How the API shows actors: built from a snapshot of what runs, never waiting on a
+//! change in progress, with the counts each actor's slot keeps.
+
+use super::Deployments;
+use super::options::Effective;
+use super::served::{Backend, Served};
+use crate::records::{ActorKind, ActorRecord, HandlerMode, Version};
+use crate::transport::Transport;
+use serde::Serialize;
+
+/// A served actor as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ActorView {
+    pub name: String,
+    pub kind: ActorKind,
+    /// The sha256 of a wasm actor's current component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The current version of an uploaded component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// Every uploaded version, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<Version>,
+    /// The socket of an external runtime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    /// Calls open to an external runtime at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<usize>,
+    pub concurrency: usize,
+    pub timeout_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit_bytes: Option<usize>,
+    pub handler_mode: HandlerMode,
+    /// Names of the environment variables granted to a wasm guest (values stay private).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Messages this node finished for the actor, since it started.
+    pub processed: u64,
+    /// Of those, the ones that went to error-end.
+    pub failed: u64,
+}
+
+impl<T: Transport> Deployments<T> {
+    /// Every served actor.
+    pub fn list(&self) -> Vec<ActorView> {
+        self.served
+            .snapshot()
+            .values()
+            .map(|served| self.view(served))
+            .collect()
+    }
+
+    /// One served actor.
+    pub fn get(&self, name: &str) -> Option<ActorView> {
+        self.served.get(name).map(|served| self.view(&served))
+    }
+
+    /// The names of the served actors.
+    pub fn names(&self) -> Vec<String> {
+        self.served.snapshot().keys().cloned().collect()
+    }
+
+    /// Whether actor `name` is served here.
+    pub fn serves(&self, name: &str) -> bool {
+        self.served.get(name).is_some()
+    }
+
+    /// The first reason an actor cannot serve now.
+    pub fn not_ready(&self) -> Option<String> {
+        self.served
+            .snapshot()
+            .values()
+            .find_map(|served| served.slot.current().not_ready())
+    }
+
+    /// How the API shows an actor recorded but not served on this node.
+    pub(super) fn record_view(&self, record: &ActorRecord) -> ActorView {
+        let effective = Effective::of(&self.config, &record.name, &record.options);
+        let digest = record.current().map(|version| version.digest.clone());
+        let socket = record
+            .options
+            .socket
+            .as_ref()
+            .map(|path| path.display().to_string());
+        view_of(record, &effective, digest, socket, (0, 0))
+    }
+
+    pub(super) fn view(&self, served: &Served) -> ActorView {
+        let (digest, socket) = match &served.backend {
+            Backend::Wasm(actor) => (Some(actor.digest().to_owned()), None),
+            Backend::Socket(path) => (None, Some(path.display().to_string())),
+        };
+        view_of(
+            &served.record,
+            &served.effective,
+            digest,
+            socket,
+            served.slot.counts(),
+        )
+    }
+}
+
+fn view_of(
+    record: &ActorRecord,
+    effective: &Effective,
+    digest: Option<String>,
+    socket: Option<String>,
+    (processed, failed): (u64, u64),
+) -> ActorView {
+    let is_socket = socket.is_some();
+    ActorView {
+        name: record.name.clone(),
+        kind: record.kind,
+        digest,
+        version: record.current().map(|version| version.version),
+        versions: record.versions.clone(),
+        connections: is_socket.then(|| record.options.connections.unwrap_or(effective.concurrency)),
+        socket,
+        concurrency: effective.concurrency,
+        timeout_ms: effective
+            .limits
+            .timeout
+            .as_millis()
+            .try_into()
+            .unwrap_or(u64::MAX),
+        memory_limit_bytes: (!is_socket).then_some(effective.limits.memory_bytes),
+        handler_mode: effective.handler_mode,
+        env: effective
+            .limits
+            .env
+            .iter()
+            .map(|(key, _)| key.clone())
+            .collect(),
+        processed,
+        failed,
+    }
+}

@@ -1,0 +1,527 @@
+//! The final outcome of each submitted envelope, as the end actors record it.
+//!
+//! `happy-end` and `error-end` call [`Outcomes::record`] for every envelope they take.
+//! Outcomes are kept per *submission* (the id the node assigned, or the id a producer
+//! chose): fan-out children are folded into their root through the branch headers, and
+//! the submission is `pending` until every branch has ended ([`record`]).
+//!
+//! The store is bounded twice: by the number of submissions and by the bytes of the
+//! envelopes it keeps; past either, the oldest submissions go first. An id that went
+//! is remembered for a while as evicted, so that a reader learns its outcome is gone
+//! rather than that it never existed. Waiters (`GET /v1/envelopes/{id}?wait=…`) park on
+//! their own submission and are woken only when it completes or goes, so thousands of
+//! waiters cost nothing per event.
+//!
+//! With a pool's store ([`shared`]), every ended branch is written there before its
+//! message is acked, and a submission is read from there on any node; the local record
+//! answers while the store is unreachable.
+
+pub mod record;
+pub mod shared;
+
+use crate::branch::Branch;
+use crate::envelope::Envelope;
+use crate::metrics::metrics;
+use crate::records::End;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub use record::{EndedView, OutcomeView, Status, fold};
+pub use shared::{SharedError, SharedOutcomes};
+
+use record::Record;
+
+/// How often a wait polls the shared store, at first and at most.
+const POLL_FIRST: Duration = Duration::from_millis(10);
+const POLL_MAX: Duration = Duration::from_millis(200);
+
+/// Failed submissions listed, at most.
+const FAILED_LISTED: usize = 1000;
+
+/// How much the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutcomeLimits {
+    /// Submissions.
+    pub count: usize,
+    /// Bytes of ended envelopes.
+    pub bytes: usize,
+}
+
+impl Default for OutcomeLimits {
+    fn default() -> Self {
+        OutcomeLimits {
+            count: crate::defaults::OUTCOME_CAPACITY,
+            bytes: crate::defaults::OUTCOME_MEMORY,
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Found(OutcomeView),
+    /// Known once, and dropped to stay within the store's bounds.
+    Evicted,
+    /// Never known here.
+    Unknown,
+}
+
+impl Lookup {
+    /// The view, when one was found.
+    pub fn view(self) -> Option<OutcomeView> {
+        match self {
+            Lookup::Found(view) => Some(view),
+            _ => None,
+        }
+    }
+}
+
+/// Ids that were evicted, remembered up to a bound of their own.
+#[derive(Default)]
+struct Evicted {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Evicted {
+    fn remember(&mut self, id: String, bound: usize) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > bound {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    records: HashMap<String, Record>,
+    order: VecDeque<String>,
+    failed: VecDeque<String>,
+    bytes: usize,
+    evicted: Evicted,
+}
+
+/// Outcomes of submissions, bounded.
+pub struct Outcomes {
+    inner: Mutex<Inner>,
+    limits: OutcomeLimits,
+    shared: Option<Arc<dyn SharedOutcomes>>,
+}
+
+impl Default for Outcomes {
+    fn default() -> Self {
+        Outcomes::bounded(OutcomeLimits::default())
+    }
+}
+
+impl Outcomes {
+    /// At most `count` submissions, and the default bytes.
+    pub fn new(count: usize) -> Self {
+        Outcomes::bounded(OutcomeLimits {
+            count,
+            ..OutcomeLimits::default()
+        })
+    }
+
+    pub fn bounded(limits: OutcomeLimits) -> Self {
+        Outcomes {
+            inner: Mutex::new(Inner::default()),
+            limits: OutcomeLimits {
+                count: limits.count.max(1),
+                bytes: limits.bytes,
+            },
+            shared: None,
+        }
+    }
+
+    /// Outcomes also written to, and read from, a pool's store.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedOutcomes>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves plain data behind; keep serving it.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes a submission so that it reads as `pending` until it ends.
+    pub async fn submitted(&self, id: &str) {
+        {
+            let mut inner = self.lock();
+            self.entry(&mut inner, id);
+            self.evict(&mut inner);
+        }
+        if let Some(shared) = &self.shared
+            && let Err(error) = shared.submitted(id.to_owned()).await
+        {
+            tracing::warn!(envelope_id = id, error = %crate::report::chain(&error), "the submission is not in the store: other nodes answer for it once it ends");
+        }
+    }
+
+    fn entry<'a>(&self, inner: &'a mut Inner, id: &str) -> &'a mut Record {
+        if !inner.records.contains_key(id) {
+            inner.order.push_back(id.to_owned());
+            inner.evicted.ids.remove(id);
+        }
+        inner.records.entry(id.to_owned()).or_default()
+    }
+
+    /// Drops the oldest submissions until both bounds hold (the newest always stays).
+    fn evict(&self, inner: &mut Inner) {
+        while inner.order.len() > self.limits.count
+            || (inner.bytes > self.limits.bytes && inner.order.len() > 1)
+        {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(record) = inner.records.remove(&oldest) {
+                inner.bytes -= record.bytes;
+                // Dropping the waiters' senders wakes them.
+                drop(record);
+            }
+            inner.evicted.remember(oldest, self.limits.count);
+            metrics().outcomes_evicted.inc();
+        }
+        metrics()
+            .outcomes_bytes
+            .set(i64::try_from(inner.bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Records an envelope taken by an end actor (`size`: its bytes on the queue): in
+    /// the shared store first (a failure there is returned, so the message can stay
+    /// queued), then here.
+    pub async fn record(
+        &self,
+        end: End,
+        envelope: Envelope,
+        size: usize,
+    ) -> Result<(), SharedError> {
+        let branch = Branch::from_headers(&envelope.headers);
+        let root = branch.root_id(&envelope.id).to_owned();
+        if let Some(shared) = &self.shared {
+            shared
+                .ended(root.clone(), branch.path_text(), end, &envelope)
+                .await?;
+        }
+        self.record_here(root, end, envelope, size);
+        Ok(())
+    }
+
+    fn record_here(&self, root: String, end: End, envelope: Envelope, size: usize) {
+        let mut inner = self.lock();
+        let record = self.entry(&mut inner, &root);
+        if !record.add(end, envelope, size) {
+            return;
+        }
+        if record.is_complete() {
+            for waiter in record.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+        inner.bytes += size;
+        if end == End::Error {
+            inner.failed.push_back(root);
+            while inner.failed.len() > self.limits.count.min(FAILED_LISTED) {
+                inner.failed.pop_front();
+            }
+        }
+        self.evict(&mut inner);
+    }
+
+    /// Submission `id` as this node saw it.
+    pub fn get_here(&self, id: &str) -> Lookup {
+        let inner = self.lock();
+        match inner.records.get(id) {
+            Some(record) => Lookup::Found(record.view(id)),
+            None if inner.evicted.ids.contains(id) => Lookup::Evicted,
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// Submission `id`: from the pool's store where there is one and it answers, else
+    /// as this node saw it.
+    pub async fn get(&self, id: &str) -> Lookup {
+        if let Some(shared) = &self.shared {
+            match shared.outcome(id.to_owned()).await {
+                Ok(Some(ended)) => return Lookup::Found(fold(id, ended)),
+                Ok(None) => return self.get_here(id),
+                Err(error) => {
+                    tracing::debug!(error = %crate::report::chain(&error), "outcome read from this node only");
+                }
+            }
+        }
+        self.get_here(id)
+    }
+
+    /// Waits up to `timeout` for submission `id` to end; returns what is known then.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Lookup {
+        if self.shared.is_some() {
+            return self.poll(id, timeout).await;
+        }
+        self.wait_here(id, timeout).await
+    }
+
+    /// Polls the shared store, backing off, until the submission ends.
+    async fn poll(&self, id: &str, timeout: Duration) -> Lookup {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = POLL_FIRST;
+        loop {
+            let lookup = self.get(id).await;
+            let ended = !matches!(&lookup, Lookup::Found(view) if view.status == Status::Pending);
+            let now = tokio::time::Instant::now();
+            if ended || now >= deadline {
+                return lookup;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    async fn wait_here(&self, id: &str, timeout: Duration) -> Lookup {
+        let completed = {
+            let mut inner = self.lock();
+            let Some(record) = inner.records.get_mut(id) else {
+                drop(inner);
+                return self.get_here(id);
+            };
+            if record.is_complete() {
+                return Lookup::Found(record.view(id));
+            }
+            let (sender, receiver) = oneshot::channel();
+            record.waiters.retain(|waiter| !waiter.is_closed());
+            record.waiters.push(sender);
+            receiver
+        };
+        // Woken on completion, on eviction (the sender is dropped), or at the timeout.
+        let _ = tokio::time::timeout(timeout, completed).await;
+        self.get_here(id)
+    }
+
+    /// Forgets a submission that was not taken in after all (its send failed), so
+    /// it does not read as pending forever. A submission with an ended branch stays.
+    pub fn withdraw(&self, id: &str) {
+        let mut inner = self.lock();
+        if inner.records.get(id).is_some_and(Record::is_untouched) {
+            inner.records.remove(id);
+            inner.order.retain(|known| known != id);
+        }
+    }
+
+    /// Submissions this node knows that have not ended.
+    pub fn unfinished(&self) -> usize {
+        self.lock()
+            .records
+            .values()
+            .filter(|record| !record.is_complete())
+            .count()
+    }
+
+    /// The most recent failed submissions, newest first: the pool's, from its store,
+    /// where there is one and it answers; else those this node saw.
+    pub async fn recent_failures(&self, limit: usize) -> Vec<OutcomeView> {
+        if let Some(shared) = &self.shared {
+            match shared.recent_failures(limit).await {
+                Ok(failures) => {
+                    return failures
+                        .into_iter()
+                        .map(|(id, ended)| fold(&id, ended))
+                        .collect();
+                }
+                Err(error) => {
+                    tracing::debug!(error = %crate::report::chain(&error), "failures listed from this node only")
+                }
+            }
+        }
+        self.recent_failures_here(limit)
+    }
+
+    fn recent_failures_here(&self, limit: usize) -> Vec<OutcomeView> {
+        let inner = self.lock();
+        let mut seen = HashSet::new();
+        inner
+            .failed
+            .iter()
+            .rev()
+            .filter(|id| seen.insert(id.as_str()))
+            .filter_map(|id| inner.records.get(id).map(|record| record.view(id)))
+            .take(limit)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Headers, Route};
+    use serde_json::{Value, json};
+
+    fn envelope(id: &str, headers: Headers, payload: Value) -> Envelope {
+        Envelope {
+            id: id.into(),
+            parent_id: None,
+            route: Route {
+                actors: vec!["a".into()],
+                current: 1,
+                metadata: None,
+            },
+            headers,
+            payload,
+        }
+    }
+
+    fn child(root: &str, index: u32, count: u32) -> Headers {
+        let mut headers = Headers::new();
+        Branch::default()
+            .child(root, index, count)
+            .write_to(&mut headers);
+        headers
+    }
+
+    fn found(lookup: Lookup) -> OutcomeView {
+        lookup.view().expect("a known submission")
+    }
+
+    #[tokio::test]
+    async fn pending_until_every_branch_ends() {
+        let outcomes = Outcomes::default();
+        outcomes.submitted("r").await;
+        assert_eq!(found(outcomes.get("r").await).status, Status::Pending);
+        outcomes
+            .record(End::Happy, envelope("r-1", child("r", 1, 2), json!("b")), 1)
+            .await
+            .unwrap();
+        assert_eq!(found(outcomes.get("r").await).status, Status::Pending);
+        assert_eq!(outcomes.unfinished(), 1);
+        outcomes
+            .record(End::Happy, envelope("r", child("r", 0, 2), json!("a")), 1)
+            .await
+            .unwrap();
+        let view = found(outcomes.get("r").await);
+        assert_eq!(view.status, Status::Succeeded);
+        assert_eq!(
+            view.results,
+            vec![json!("a"), json!("b")],
+            "in fan-out order"
+        );
+        assert_eq!(outcomes.unfinished(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_end_message_counts_once() {
+        let outcomes = Outcomes::default();
+        for _ in 0..2 {
+            outcomes
+                .record(End::Happy, envelope("r", child("r", 0, 2), json!("a")), 1)
+                .await
+                .unwrap();
+        }
+        outcomes
+            .record(End::Happy, envelope("r-1", child("r", 1, 2), json!("b")), 1)
+            .await
+            .unwrap();
+        let view = found(outcomes.get("r").await);
+        assert_eq!(view.results, vec![json!("a"), json!("b")]);
+    }
+
+    #[tokio::test]
+    async fn one_failed_branch_fails_the_submission() {
+        let outcomes = Outcomes::default();
+        outcomes
+            .record(End::Happy, envelope("r", child("r", 0, 2), json!(1)), 1)
+            .await
+            .unwrap();
+        outcomes
+            .record(
+                End::Error,
+                envelope("r-1", child("r", 1, 2), json!({"error": "x"})),
+                1,
+            )
+            .await
+            .unwrap();
+        let view = found(outcomes.get("r").await);
+        assert_eq!(view.status, Status::Failed);
+        assert_eq!(view.errors.len(), 1);
+        assert_eq!(outcomes.recent_failures(10).await[0].id, "r");
+    }
+
+    #[tokio::test]
+    async fn forgets_the_oldest_past_capacity_and_says_so() {
+        let outcomes = Outcomes::new(2);
+        for id in ["a", "b", "c"] {
+            outcomes.submitted(id).await;
+        }
+        assert_eq!(outcomes.get("a").await, Lookup::Evicted);
+        assert!(matches!(outcomes.get("c").await, Lookup::Found(_)));
+        assert_eq!(outcomes.get("never").await, Lookup::Unknown);
+    }
+
+    #[tokio::test]
+    async fn forgets_the_oldest_past_the_bytes_but_keeps_the_newest() {
+        let outcomes = Outcomes::bounded(OutcomeLimits {
+            count: 100,
+            bytes: 1000,
+        });
+        for id in ["a", "b", "c"] {
+            outcomes
+                .record(End::Happy, envelope(id, Headers::new(), json!(id)), 400)
+                .await
+                .unwrap();
+        }
+        assert_eq!(outcomes.get("a").await, Lookup::Evicted);
+        assert!(matches!(outcomes.get("b").await, Lookup::Found(_)));
+        outcomes
+            .record(End::Happy, envelope("huge", Headers::new(), json!(0)), 5000)
+            .await
+            .unwrap();
+        assert!(matches!(outcomes.get("huge").await, Lookup::Found(_)));
+        assert_eq!(outcomes.get("c").await, Lookup::Evicted);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_learns_its_submission_was_evicted() {
+        let outcomes = Arc::new(Outcomes::new(1));
+        outcomes.submitted("r").await;
+        let waiter = tokio::spawn({
+            let outcomes = outcomes.clone();
+            async move { outcomes.wait("r", Duration::from_secs(30)).await }
+        });
+        tokio::task::yield_now().await;
+        outcomes.submitted("s").await;
+        assert_eq!(waiter.await.unwrap(), Lookup::Evicted);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_submission_is_unknown_again() {
+        let outcomes = Outcomes::default();
+        outcomes.submitted("r").await;
+        outcomes.withdraw("r");
+        assert_eq!(outcomes.get("r").await, Lookup::Unknown);
+        assert_eq!(outcomes.unfinished(), 0);
+    }
+
+    #[tokio::test]
+    async fn wait_returns_when_the_submission_ends() {
+        let outcomes = Arc::new(Outcomes::default());
+        outcomes.submitted("r").await;
+        let waiter = tokio::spawn({
+            let outcomes = outcomes.clone();
+            async move { outcomes.wait("r", Duration::from_secs(5)).await }
+        });
+        tokio::task::yield_now().await;
+        outcomes
+            .record(End::Happy, envelope("r", Headers::new(), json!(1)), 1)
+            .await
+            .unwrap();
+        let view = found(waiter.await.unwrap());
+        assert_eq!(view.status, Status::Succeeded);
+    }
+}

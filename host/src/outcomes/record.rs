@@ -1,0 +1,124 @@
+//! One submission as the end actors saw it, and how it reads: `pending` until every
+//! branch of its fan-out has ended, then `succeeded` or `failed`.
+
+use crate::branch::{Branch, Completion, Step};
+use crate::envelope::Envelope;
+use crate::records::End;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Where a submission stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// What is known of one submission.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutcomeView {
+    pub id: String,
+    pub status: Status,
+    /// Payloads that reached `happy-end`, in fan-out order.
+    pub results: Vec<Value>,
+    /// Payloads that reached `error-end` (`{"error", "details", "original_payload"}`).
+    pub errors: Vec<Value>,
+    /// Every ended envelope with its id, in fan-out order.
+    pub ended: Vec<EndedView>,
+}
+
+/// One ended envelope in a view: which end actor took it, and the envelope as taken.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EndedView {
+    pub end: &'static str,
+    pub envelope: Envelope,
+}
+
+/// An envelope taken by an end actor, with its place in the fan-out tree.
+struct EndedBranch {
+    path: Vec<Step>,
+    end: End,
+    envelope: Envelope,
+}
+
+/// The ended branches of one submission, and who waits for it to end.
+#[derive(Default)]
+pub(super) struct Record {
+    completion: Completion,
+    ended: Vec<EndedBranch>,
+    pub(super) waiters: Vec<oneshot::Sender<()>>,
+    /// The size of the ended envelopes, as they came off their queue.
+    pub(super) bytes: usize,
+}
+
+impl Record {
+    /// Adds an ended branch; false (and nothing added) when that branch had ended
+    /// already: an end message delivered twice counts once.
+    pub(super) fn add(&mut self, end: End, envelope: Envelope, size: usize) -> bool {
+        let branch = Branch::from_headers(&envelope.headers);
+        if !self.completion.end(&branch.path) {
+            return false;
+        }
+        self.ended.push(EndedBranch {
+            path: branch.path,
+            end,
+            envelope,
+        });
+        self.bytes += size;
+        true
+    }
+
+    /// No branch has ended yet.
+    pub(super) fn is_untouched(&self) -> bool {
+        self.ended.is_empty()
+    }
+
+    pub(super) fn is_complete(&self) -> bool {
+        self.completion.is_complete()
+    }
+
+    pub(super) fn view(&self, id: &str) -> OutcomeView {
+        let mut ended: Vec<_> = self.ended.iter().collect();
+        ended.sort_by(|a, b| a.path.cmp(&b.path));
+        let payloads = |wanted| {
+            ended
+                .iter()
+                .filter(|branch| branch.end == wanted)
+                .map(|branch| branch.envelope.payload.clone())
+                .collect::<Vec<_>>()
+        };
+        let (results, errors) = (payloads(End::Happy), payloads(End::Error));
+        let status = if !self.completion.is_complete() {
+            Status::Pending
+        } else if errors.is_empty() {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        };
+        OutcomeView {
+            id: id.to_owned(),
+            status,
+            results,
+            errors,
+            ended: ended
+                .iter()
+                .map(|branch| EndedView {
+                    end: branch.end.actor_name(),
+                    envelope: branch.envelope.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A submission's view from its ended branches, as a shared store returns them.
+pub fn fold(id: &str, ended: Vec<(End, Envelope)>) -> OutcomeView {
+    let mut record = Record::default();
+    for (end, envelope) in ended {
+        record.add(end, envelope, 0);
+    }
+    record.view(id)
+}

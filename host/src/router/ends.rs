@@ -1,0 +1,63 @@
+//! The end actors: `happy-end` and `error-end` record each envelope they take as an
+//! outcome, then ack it. An outcome that cannot be written (the pool's store is down)
+//! keeps its message queued until it can.
+
+use super::{AckOf, Router, UNAVAILABLE_PAUSE};
+use crate::envelope::Envelope;
+use crate::records::End;
+use crate::routing;
+use crate::transport::{AckHandle, Delivery, Transport, TransportError};
+use std::sync::Arc;
+
+/// How many end-actor messages are recorded at once.
+const END_CONCURRENCY: usize = 64;
+
+impl<T: Transport> Router<T> {
+    /// Declares and consumes `happy-end` and `error-end`, recording outcomes.
+    pub async fn serve_end_actors(self: &Arc<Self>) -> Result<(), TransportError> {
+        for end in [End::Happy, End::Error] {
+            let name = self.settings.ends.of(end).to_owned();
+            self.transport.declare(&name).await?;
+            let subscription = self.transport.subscribe(&name, END_CONCURRENCY).await?;
+            self.consume(
+                name,
+                subscription,
+                END_CONCURRENCY,
+                self.stop_consuming.clone(),
+                move |router, delivery| async move { router.record_end(end, delivery).await },
+            );
+        }
+        Ok(())
+    }
+
+    /// An end actor's work: record the outcome, then ack.
+    async fn record_end(&self, end: End, delivery: Delivery<AckOf<T>>) {
+        let size = delivery.body.len();
+        let recorded = match Envelope::parse(&delivery.body) {
+            Ok(envelope) => self.outcomes.record(end, envelope, size).await,
+            Err(rejected) => {
+                tracing::warn!(
+                    ?end,
+                    "an end actor took an unreadable envelope: {}",
+                    rejected.error
+                );
+                let dispatch = routing::reject(end.actor_name(), *rejected, routing::unidentified);
+                self.outcomes
+                    .record(End::Error, dispatch.envelope, size)
+                    .await
+            }
+        };
+        if let Err(error) = recorded {
+            // The outcome must reach the pool's store: keep the message until it can.
+            tracing::warn!(error = %crate::report::chain(&error), "cannot record an outcome; the message goes back to its queue");
+            tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+            if let Err(error) = delivery.ack.release().await {
+                tracing::warn!(error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+            }
+            return;
+        }
+        if let Err(error) = delivery.ack.ack().await {
+            tracing::warn!(error = %crate::report::chain(&error), "ack of an end message failed");
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The routing loop: receive → run → route → ack, for every served actor.
+//!
+//! The router knows neither the broker nor wasmtime: it takes deliveries from a
+//! [`Transport`], calls the actor's [`crate::runtime::ActorRuntime`], asks
+//! [`crate::routing`] where the results go, sends them ([`dispatch`]), and acks the
+//! input only after every send returned (at-least-once). End actors record outcomes
+//! ([`ends`]); new envelopes come in through [`submit`]; [`stop`] is the graceful stop.
+//!
+//! Concurrency is bounded per actor by a semaphore: a consumer takes a permit before it
+//! takes a delivery, so at most `concurrency` messages of an actor are in flight and
+//! the rest wait in the queue (backpressure).
+
+mod dispatch;
+mod ends;
+pub mod stop;
+pub mod submit;
+
+use crate::actors::ActorSlot;
+use crate::envelope::Envelope;
+use crate::envelope::limits::SizeLimit;
+use crate::metrics::metrics;
+use crate::outcomes::Outcomes;
+use crate::queues::QueueNames;
+use crate::records::EndNames;
+use crate::routing;
+use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// How long a message whose actor is unavailable waits before it goes back.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(1);
+
+type AckOf<T> = <<T as Transport>::Subscription as Subscription>::Ack;
+
+/// How a router names and bounds what it moves.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// The names of the end actors (Asya's `ASYA_ACTOR_HAPPY_END`).
+    pub ends: EndNames,
+    /// Queue names, for metrics and dead-letter queues.
+    pub queues: QueueNames,
+    /// How large an envelope may be.
+    pub size: SizeLimit,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            ends: EndNames::default(),
+            queues: QueueNames::default(),
+            size: SizeLimit::new(crate::defaults::MAX_ENVELOPE),
+        }
+    }
+}
+
+/// The routing loop of one node.
+pub struct Router<T: Transport> {
+    transport: Arc<T>,
+    outcomes: Arc<Outcomes>,
+    settings: RouterSettings,
+    /// Cancelled first when the node stops: no new envelope is taken in.
+    stopping: CancellationToken,
+    /// Cancelled when consumers must stop taking deliveries (the parent of each
+    /// consumer's own token).
+    stop_consuming: CancellationToken,
+    consumers: TaskTracker,
+    /// One task per message in flight.
+    messages: TaskTracker,
+    /// The queues being consumed, with how many consumers each has.
+    consumed: Mutex<HashMap<String, usize>>,
+}
+
+impl<T: Transport> Router<T> {
+    pub fn new(transport: Arc<T>, outcomes: Arc<Outcomes>) -> Arc<Self> {
+        Self::configured(transport, outcomes, RouterSettings::default())
+    }
+
+    pub fn configured(
+        transport: Arc<T>,
+        outcomes: Arc<Outcomes>,
+        settings: RouterSettings,
+    ) -> Arc<Self> {
+        Arc::new(Router {
+            transport,
+            outcomes,
+            settings,
+            stopping: CancellationToken::new(),
+            stop_consuming: CancellationToken::new(),
+            consumers: TaskTracker::new(),
+            messages: TaskTracker::new(),
+            consumed: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn transport(&self) -> &Arc<T> {
+        &self.transport
+    }
+
+    pub fn outcomes(&self) -> &Arc<Outcomes> {
+        &self.outcomes
+    }
+
+    /// Cancelled once the node began to stop.
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stopping
+    }
+
+    /// A token that stops one consumer (and is cancelled when all stop).
+    pub fn consumer_token(&self) -> CancellationToken {
+        self.stop_consuming.child_token()
+    }
+
+    /// Declares the actor's queue and consumes it until the returned token is
+    /// cancelled: its messages then stay queued, calls in flight finish.
+    pub async fn serve(
+        self: &Arc<Self>,
+        slot: Arc<ActorSlot>,
+    ) -> Result<CancellationToken, TransportError> {
+        let stop = self.consumer_token();
+        self.serve_until(slot, stop.clone()).await?;
+        Ok(stop)
+    }
+
+    /// Declares the actor's queue and consumes it until `stop` is cancelled.
+    pub async fn serve_until(
+        self: &Arc<Self>,
+        slot: Arc<ActorSlot>,
+        stop: CancellationToken,
+    ) -> Result<(), TransportError> {
+        self.transport.declare(slot.name()).await?;
+        let subscription = self
+            .transport
+            .subscribe(slot.name(), slot.concurrency())
+            .await?;
+        let name = slot.name().to_owned();
+        let concurrency = slot.concurrency();
+        self.consume(
+            name,
+            subscription,
+            concurrency,
+            stop,
+            move |router, delivery| {
+                let slot = slot.clone();
+                async move { router.handle(&slot, delivery).await }
+            },
+        );
+        Ok(())
+    }
+
+    /// Closes actor `name`'s queue to new envelopes (it is no longer deployed); its
+    /// messages stay for a later deploy.
+    pub async fn retire(&self, name: &str) {
+        if let Err(error) = self.transport.retire(name).await {
+            tracing::warn!(actor = name, error = %crate::report::chain(&error), "could not close the queue to new envelopes");
+        }
+    }
+
+    /// Takes deliveries while permits allow, running `handle` on each in its own task.
+    fn consume<F, Fut>(
+        self: &Arc<Self>,
+        queue: String,
+        mut subscription: T::Subscription,
+        concurrency: usize,
+        stop: CancellationToken,
+        handle: F,
+    ) where
+        F: Fn(Arc<Self>, Delivery<AckOf<T>>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let router = self.clone();
+        let permits = Arc::new(Semaphore::new(concurrency));
+        self.count_consumer(&queue, true);
+        self.consumers.spawn(async move {
+            loop {
+                let permit = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
+                let delivery = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    delivery = subscription.next() => match delivery {
+                        Some(delivery) => delivery,
+                        None => break,
+                    },
+                };
+                let work = handle(router.clone(), delivery);
+                router.messages.spawn(async move {
+                    work.await;
+                    drop(permit);
+                });
+            }
+            router.count_consumer(&queue, false);
+        });
+    }
+
+    fn count_consumer(&self, queue: &str, started: bool) {
+        let mut consumed = self
+            .consumed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = consumed.entry(queue.to_owned()).or_default();
+        if started {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                consumed.remove(queue);
+            }
+        }
+    }
+
+    /// The queues someone consumes now.
+    fn consumed_queues(&self) -> Vec<String> {
+        self.consumed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// One message of one actor, from delivery to ack.
+    async fn handle(&self, slot: &ActorSlot, delivery: Delivery<AckOf<T>>) {
+        let actor = slot.name();
+        let queue = self.settings.queues.for_actor(actor);
+        let m = metrics();
+        m.received
+            .with_label_values(&[queue.as_str(), self.transport.name()])
+            .inc();
+        m.envelope_size
+            .with_label_values(&["received"])
+            .observe(delivery.body.len() as f64);
+        let active = m.active.with_label_values(&[queue.as_str()]);
+        active.inc();
+        let started = std::time::Instant::now();
+        let failed = match self.settings.size.check(delivery.body.len()) {
+            Err(error) => self.dead_letter(actor, delivery, error).await,
+            Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
+                Ok(envelope) => match self.call(slot, &envelope).await {
+                    Some(outcome) => {
+                        let dispatches = routing::route_outcome(actor, &envelope, outcome);
+                        self.dispatch_then_ack(actor, Some(&envelope), dispatches, delivery.ack)
+                            .await
+                    }
+                    None => {
+                        active.dec();
+                        self.give_back(actor, delivery.ack).await;
+                        return;
+                    }
+                },
+                Err(rejected) => {
+                    tracing::warn!(
+                        actor,
+                        envelope_id = rejected.id.as_deref().unwrap_or("-"),
+                        "rejected an envelope: {}",
+                        routing::describe(&rejected.error)
+                    );
+                    m.failed
+                        .with_label_values(&[queue.as_str(), rejected.error.kind().as_str()])
+                        .inc();
+                    let dispatch = routing::reject(actor, *rejected, routing::unidentified);
+                    self.dispatch_then_ack(actor, None, vec![dispatch], delivery.ack)
+                        .await
+                }
+            },
+        };
+        slot.count(failed);
+        let status = if failed { "error" } else { "success" };
+        m.processed
+            .with_label_values(&[queue.as_str(), status])
+            .inc();
+        m.processing_duration
+            .with_label_values(&[queue.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        active.dec();
+    }
+
+    /// Calls the actor; `None` when it could not be run at all (its runtime is away).
+    async fn call(&self, slot: &ActorSlot, envelope: &Envelope) -> Option<routing::Outcome> {
+        let actor = slot.name();
+        let queue = self.settings.queues.for_actor(actor);
+        let m = metrics();
+        let span = tracing::debug_span!("call", actor, envelope_id = %envelope.id);
+        let call_started = std::time::Instant::now();
+        let called = slot.current().call(envelope).instrument(span).await;
+        m.runtime_duration
+            .with_label_values(&[queue.as_str()])
+            .observe(call_started.elapsed().as_secs_f64());
+        match called {
+            Ok(outcome) => {
+                if let routing::Outcome::Failed(failure) = &outcome {
+                    tracing::info!(
+                        actor, envelope_id = %envelope.id, code = %failure.code,
+                        kind = %failure.kind, "actor call failed: {}", failure.message
+                    );
+                    m.failed
+                        .with_label_values(&[queue.as_str(), failure.kind.as_str()])
+                        .inc();
+                }
+                Some(outcome)
+            }
+            Err(unavailable) => {
+                tracing::warn!(actor, envelope_id = %envelope.id, "{unavailable}; the message goes back to its queue (not counted as a redelivery)");
+                m.failed
+                    .with_label_values(&[queue.as_str(), "unavailable"])
+                    .inc();
+                None
+            }
+        }
+    }
+
+    /// Gives a message its actor could not take back to its queue, uncounted, after a
+    /// pause (none once the node is stopping).
+    async fn give_back(&self, actor: &str, ack: AckOf<T>) {
+        tokio::select! {
+            _ = self.stop_consuming.cancelled() => {}
+            _ = tokio::time::sleep(UNAVAILABLE_PAUSE) => {}
+        }
+        if let Err(error) = ack.release().await {
+            tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The graceful stop of the routing loop.
+//!
+//! New envelopes are refused at once. On a broker, consumers stop taking deliveries
+//! at once too: what is queued stays on the broker. The embedded queue keeps nothing
+//! across a restart, so there the envelopes already accepted are routed on until the
+//! queues being consumed are empty (a queue nobody consumes is not waited for). Either
+//! way the stop returns as soon as nothing is in flight: the grace period is a
+//! ceiling, not a wait. The report says what happened to what was left.
+
+use super::Router;
+use crate::transport::Transport;
+use std::time::Duration;
+
+/// How often the drain looks at the queues.
+const DRAIN_TICK: Duration = Duration::from_millis(10);
+
+/// What a stop left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopReport {
+    /// Calls still running at the end of the grace period (their messages go back to
+    /// a broker; on the embedded queue they are lost).
+    pub calls_cut_off: usize,
+    /// Messages the embedded queue still held (lost); `None` on a broker, which keeps
+    /// them.
+    pub messages_left: Option<usize>,
+}
+
+impl<T: Transport> Router<T> {
+    /// Stops taking envelopes, lets what must finish finish within `grace`, and stops
+    /// the consumers.
+    pub async fn shutdown(&self, grace: Duration) -> StopReport {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.stopping.cancel();
+        if self.transport.pending().is_some() {
+            self.drain(deadline).await;
+        }
+        self.stop_consuming.cancel();
+        self.transport.stop_consuming();
+        self.consumers.close();
+        self.messages.close();
+        let finished = tokio::time::timeout_at(deadline, self.messages.wait())
+            .await
+            .is_ok();
+        StopReport {
+            calls_cut_off: if finished { 0 } else { self.messages.len() },
+            messages_left: self.transport.pending(),
+        }
+    }
+
+    /// Waits until every consumed queue is empty and nothing is in flight, or the
+    /// deadline.
+    async fn drain(&self, deadline: tokio::time::Instant) {
+        while tokio::time::Instant::now() < deadline {
+            let queued: usize = self
+                .consumed_queues()
+                .iter()
+                .filter_map(|queue| self.transport.depth(queue))
+                .sum();
+            if queued == 0 && self.messages.is_empty() {
+                return;
+            }
+            tokio::time::sleep(DRAIN_TICK).await;
+        }
+    }
+}
