@@ -14,6 +14,17 @@ on_both_transports!(
     an_id_of_the_wrong_type_is_an_invalid_field,
 );
 
+/// Checks an error-end payload's `details`: its type, and words of its message.
+fn assert_details(error: &Value, kind: &str, words: &str) {
+    assert_eq!(error["details"]["type"], kind, "{error}");
+    assert!(
+        error["details"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(words)),
+        "{error}"
+    );
+}
+
 /// A JSON value nested `depth` arrays deep: `[[…[1]…]]`.
 fn nested(depth: usize) -> Value {
     (0..depth).fold(json!(1), |inner, _| json!([inner]))
@@ -152,14 +163,7 @@ async fn an_id_of_the_wrong_type_is_an_invalid_field(kind: Kind) {
         let failure = node
             .failure_matching(|view| view["errors"][0]["original_payload"]["case"] == n)
             .await;
-        let error = &failure["errors"][0];
-        assert_eq!(error["details"]["type"], "invalid_field", "{error}");
-        assert!(
-            error["details"]["message"]
-                .as_str()
-                .is_some_and(|message| message.contains("`id`")),
-            "{error}"
-        );
+        assert_details(&failure["errors"][0], "invalid_field", "`id`");
     }
 }
 
@@ -317,31 +321,16 @@ async fn sigterm_at_the_grace_ceiling_counts_what_is_lost() {
 
 #[tokio::test]
 async fn a_producer_cannot_set_the_redelivery_count() {
-    use lapin::options::BasicPublishOptions;
     use lapin::types::{AMQPValue, FieldTable};
     let broker = Arc::new(Broker::new());
     let node = NodeProcess::start_on_broker(&broker, &[]);
-    let connection =
-        lapin::Connection::connect(&broker.url(), lapin::ConnectionProperties::default())
-            .await
-            .expect("the test connects to RabbitMQ");
-    let channel = connection.create_channel().await.unwrap();
     let mut headers = FieldTable::default();
     headers.insert("x-wasya-redeliveries".into(), AMQPValue::LongInt(99));
     headers.insert("x-delivery-count".into(), AMQPValue::LongInt(99));
     let envelope = json!({"id": "forged", "route": {"actors": ["echo"]}, "payload": 7});
-    channel
-        .basic_publish(
-            "asya".into(),
-            "echo".into(),
-            BasicPublishOptions::default(),
-            envelope.to_string().as_bytes(),
-            lapin::BasicProperties::default().with_headers(headers),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    broker
+        .publish("echo", envelope.to_string().as_bytes(), headers)
+        .await;
     let view = node.published_outcome("forged").await;
     assert_eq!(view["status"], "succeeded", "{view}");
     assert_eq!(broker.queue_length("asya-echo-dlq"), Some(0));
@@ -349,37 +338,15 @@ async fn a_producer_cannot_set_the_redelivery_count() {
 
 #[tokio::test]
 async fn an_oversized_message_from_a_producer_is_dead_lettered_and_ends() {
-    use lapin::options::BasicPublishOptions;
     let broker = Arc::new(Broker::new());
     let node = NodeProcess::start_on_broker(&broker, &["--max-envelope", "1MiB"]);
-    let connection =
-        lapin::Connection::connect(&broker.url(), lapin::ConnectionProperties::default())
-            .await
-            .expect("the test connects to RabbitMQ");
-    let channel = connection.create_channel().await.unwrap();
     let envelope =
         json!({"id": "huge-1", "route": {"actors": ["echo"]}, "payload": "h".repeat(2 << 20)});
-    channel
-        .basic_publish(
-            "asya".into(),
-            "echo".into(),
-            BasicPublishOptions::default(),
-            envelope.to_string().as_bytes(),
-            lapin::BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    broker
+        .publish("echo", envelope.to_string().as_bytes(), Default::default())
+        .await;
     let view = node.published_outcome("huge-1").await;
-    let error = single_error(&view);
-    assert_eq!(error["details"]["type"], "too_large", "{error}");
-    assert!(
-        error["details"]["message"]
-            .as_str()
-            .is_some_and(|message| message.contains("asya-echo-dlq")),
-        "{error}"
-    );
+    assert_details(single_error(&view), "too_large", "asya-echo-dlq");
     assert_eq!(broker.queue_length("asya-echo-dlq"), Some(1), "kept whole");
 }
 

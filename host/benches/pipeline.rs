@@ -33,10 +33,6 @@ const HOPS: usize = 3;
 struct NativeEcho;
 
 impl ActorRuntime for NativeEcho {
-    fn kind(&self) -> &'static str {
-        "native"
-    }
-
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
         Box::pin(async move {
             Ok(Outcome::Outputs(vec![Output::payload(

@@ -41,12 +41,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub enum NodeError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("cannot read actors from {path}: {source}")]
+    #[error("cannot read actors from {path}")]
     ActorsDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{file}: {source}")]
+    #[error("{file}")]
     ActorName { file: PathBuf, source: NameError },
     #[error("no actors to serve in {0} (expected NAME.wasm files)")]
     NoActors(PathBuf),
@@ -56,17 +56,17 @@ pub enum NodeError {
     UnknownServe(String),
     #[error("actor `{0}` is defined twice (a wasm actor and a socket actor)")]
     Duplicate(String),
-    #[error("actor `{name}`: {source}")]
+    #[error("actor `{name}`")]
     Actor { name: String, source: WasmError },
     #[error(transparent)]
     Engine(WasmError),
-    #[error("transport: {0}")]
+    #[error("transport")]
     Transport(#[from] TransportError),
     #[error(transparent)]
     Deploy(#[from] crate::deployments::DeployError),
-    #[error("the shared store: {0}")]
-    Store(crate::store::StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("the shared store")]
+    Store(#[source] crate::store::StoreError),
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,

@@ -62,6 +62,33 @@ impl Broker {
         format!("amqp://guest:guest@127.0.0.1:5672/{}", self.vhost)
     }
 
+    /// Publishes `body` to the mesh's exchange with routing key `actor`, as a producer
+    /// of Asya's would, with `headers`; returns once the broker took it.
+    pub async fn publish(&self, actor: &str, body: &[u8], headers: lapin::types::FieldTable) {
+        let connection =
+            lapin::Connection::connect(&self.url(), lapin::ConnectionProperties::default())
+                .await
+                .expect("the test connects to RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        channel
+            .basic_publish(
+                "asya".into(),
+                actor.into(),
+                lapin::options::BasicPublishOptions::default(),
+                body,
+                lapin::BasicProperties::default().with_headers(headers),
+            )
+            .await
+            .expect("a publish")
+            .await
+            .expect("a confirm");
+        let _ = connection.close(200, "published".into()).await;
+    }
+
     /// Closes every client connection of this virtual host from the broker's side.
     pub fn close_connections(&self) {
         rabbitmqctl(&[

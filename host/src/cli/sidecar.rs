@@ -75,6 +75,12 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
         None => 1,
     };
     let listen = listen_address(&var("ASYA_METRICS_ADDR").unwrap_or_else(|| ":8080".into()))?;
+    // Asya sets no limit of its own; a mesh that sends larger envelopes raises this.
+    let max_envelope_bytes = match var("WASYA_MAX_ENVELOPE") {
+        Some(text) => crate::units::parse_bytes(&text)
+            .map_err(|error| anyhow::anyhow!("WASYA_MAX_ENVELOPE: {error}"))?,
+        None => crate::defaults::MAX_ENVELOPE,
+    };
     let mut per_actor = BTreeMap::new();
     per_actor.insert(
         actor.clone(),
@@ -101,6 +107,7 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
             error: var("ASYA_ACTOR_ERROR_END").unwrap_or(defaults.error),
         },
         per_actor,
+        max_envelope_bytes,
         // The sidecar is configured by its environment, not over HTTP: without
         // WASYA_TOKEN its mutating endpoints answer to a secret nobody holds.
         token: Some(var("WASYA_TOKEN").unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),

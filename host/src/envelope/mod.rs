@@ -186,12 +186,14 @@ impl Envelope {
         let headers = parse_headers(object.remove("headers"));
         let mut route = parse_route(object.remove("route"));
         // Too deep to wrap: carried on as text, which adds no depth.
-        let too_deep = limits::flatten_if_deeper("payload", &mut payload, depth).or_else(|| {
-            route.as_mut().ok().and_then(|route| {
-                let metadata = route.metadata.as_mut()?;
-                limits::flatten_if_deeper("route.metadata", metadata, depth)
-            })
+        // Both are flattened whatever else is wrong: either could make the rejection's
+        // wrapper unreadable.
+        let payload_too_deep = limits::flatten_if_deeper("payload", &mut payload, depth);
+        let metadata_too_deep = route.as_mut().ok().and_then(|route| {
+            let metadata = route.metadata.as_mut()?;
+            limits::flatten_if_deeper("route.metadata", metadata, depth)
         });
+        let too_deep = payload_too_deep.or(metadata_too_deep);
         let reject = |error: EnvelopeError, route: Option<Route>, headers: Headers| {
             Box::new(Rejected {
                 error,

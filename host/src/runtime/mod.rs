@@ -24,9 +24,6 @@ pub struct Unavailable(pub String);
 
 /// One deployed actor, ready to be called.
 pub trait ActorRuntime: Send + Sync + 'static {
-    /// `wasm` or `socket`.
-    fn kind(&self) -> &'static str;
-
     /// Runs the actor on one envelope.
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>>;
 

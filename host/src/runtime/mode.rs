@@ -55,10 +55,6 @@ fn enforce_payload(outcome: Outcome) -> Outcome {
 }
 
 impl ActorRuntime for PayloadOnly {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
         self.inner
             .call(envelope)

@@ -202,8 +202,9 @@ impl SocketActor {
                         )));
                     }
                 }
-                Err(FrameError::Io(error)) => {
-                    return Err(Unavailable(format!("socket error: {error}")));
+                Err(error @ FrameError::Io(_)) => {
+                    let error = crate::report::chain(&error);
+                    return Err(Unavailable(format!("the socket failed: {error}")));
                 }
                 Err(error) => return Ok(response::protocol_error(error.kind(), error.to_string())),
             }
@@ -212,10 +213,6 @@ impl SocketActor {
 }
 
 impl ActorRuntime for SocketActor {
-    fn kind(&self) -> &'static str {
-        "socket"
-    }
-
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
         Box::pin(self.run(envelope))
     }

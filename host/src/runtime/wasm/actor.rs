@@ -9,10 +9,11 @@
 use super::bindings::ActorPre;
 use super::bindings::wasya::actor::types;
 use super::host::{HostState, MemoryLimitExceeded, TimedOut};
-use crate::envelope::{Envelope, Headers, Route};
+use super::output::{GuestOutput, outcome_of};
+use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
-use crate::routing::{Outcome, Output};
+use crate::routing::Outcome;
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ impl WasmActor {
                 "the engine is closed",
             ));
         };
-        let message = to_message(envelope);
+        let message = types::Message::from(envelope);
         let mut store = Store::new(
             self.pre.engine(),
             HostState::new(self.name.clone(), envelope.id.clone(), &self.limits),
@@ -112,7 +113,7 @@ impl WasmActor {
             Err(_) => Err(TimedOut(timeout).into()),
         };
         match result {
-            Ok(Ok(outputs)) => from_outputs(outputs),
+            Ok(Ok(outputs)) => outcome_of(outputs.into_iter().map(GuestOutput::from).collect()),
             Ok(Err(error)) => {
                 Outcome::Failed(Failure::processing(Kind::Actor(error.kind), error.message))
             }
@@ -132,10 +133,6 @@ impl WasmActor {
 }
 
 impl ActorRuntime for WasmActor {
-    fn kind(&self) -> &'static str {
-        "wasm"
-    }
-
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
         Box::pin(async move { Ok(self.run(envelope).await) })
     }
@@ -159,74 +156,4 @@ fn first_line(error: &wasmtime::Error) -> String {
         Some(trap) => format!("the guest trapped: {trap}"),
         None => format!("{error:#}"),
     }
-}
-
-fn to_message(envelope: &Envelope) -> types::Message {
-    types::Message {
-        id: envelope.id.clone(),
-        parent_id: envelope.parent_id.clone(),
-        route: to_wit_route(&envelope.route),
-        headers: envelope
-            .headers
-            .iter()
-            .map(|(name, value)| types::Header {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        payload: envelope.payload.to_string(),
-    }
-}
-
-fn to_wit_route(route: &Route) -> types::Route {
-    types::Route {
-        actors: route.actors.clone(),
-        current: u32::try_from(route.current).unwrap_or(u32::MAX),
-        metadata: route.metadata.as_ref().map(|metadata| metadata.to_string()),
-    }
-}
-
-fn from_outputs(outputs: Vec<types::Output>) -> Outcome {
-    let converted: Result<Vec<Output>, String> = outputs
-        .into_iter()
-        .enumerate()
-        .map(|(index, output)| {
-            let payload = serde_json::from_str(&output.payload)
-                .map_err(|error| format!("output {index}: payload is not JSON: {error}"))?;
-            let route = output
-                .route
-                .map(|route| from_wit_route(route).map_err(|e| format!("output {index}: {e}")))
-                .transpose()?;
-            let headers = output.headers.map(|headers| {
-                headers
-                    .into_iter()
-                    .map(|header| (header.name, header.value))
-                    .collect::<Headers>()
-            });
-            Ok(Output {
-                payload,
-                route,
-                headers,
-                id: None,
-                parent_id: None,
-            })
-        })
-        .collect();
-    match converted {
-        Ok(outputs) => Outcome::Outputs(outputs),
-        Err(reason) => Outcome::Failed(Failure::processing(Kind::InvalidOutput, reason)),
-    }
-}
-
-fn from_wit_route(route: types::Route) -> Result<Route, String> {
-    let metadata = route
-        .metadata
-        .map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|error| format!("route.metadata is not JSON: {error}"))?;
-    Ok(Route {
-        actors: route.actors,
-        current: route.current as usize,
-        metadata,
-    })
 }

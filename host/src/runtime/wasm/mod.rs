@@ -6,7 +6,9 @@
 //!   compatibility, so a restart deserialises instead of compiling;
 //! - [`host`]: what a guest may reach: a WASI context with nothing granted, the log
 //!   interface, the memory limiter;
-//! - [`actor`]: one actor: an `InstancePre`, and a fresh store and instance per call.
+//! - [`actor`]: one actor: an `InstancePre`, and a fresh store and instance per call;
+//! - [`output`]: envelopes into guest messages, guest outputs into outcomes;
+//! - [`imports`]: a component's imports, checked before it compiles.
 
 pub mod actor;
 pub mod artifacts;
@@ -14,6 +16,7 @@ pub mod cache;
 pub mod engine;
 pub mod host;
 pub mod imports;
+pub mod output;
 
 mod bindings {
     wasmtime::component::bindgen!({

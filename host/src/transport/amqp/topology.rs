@@ -66,19 +66,24 @@ async fn declare_queue(connection: &Connection, queue: &str) -> lapin::Result<()
                 queue,
                 "queue exists with other arguments; using it as it is"
             );
-            let channel = connection.create_channel().await?;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            };
-            channel
-                .queue_declare(queue.into(), passive, FieldTable::default())
-                .await?;
-            let _ = channel.close(200, "declared".into()).await;
-            Ok(())
+            passive_declare(connection, queue).await.map(drop)
         }
         Err(error) => Err(error),
     }
+}
+
+/// Declares `queue` passively: it must exist; the broker answers its counts.
+async fn passive_declare(connection: &Connection, queue: &str) -> lapin::Result<lapin::Queue> {
+    let channel = connection.create_channel().await?;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let declared = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await?;
+    let _ = channel.close(200, "declared".into()).await;
+    Ok(declared)
 }
 
 /// Declares the queue of `actor`, binds it, and declares its dead-letter queue.
@@ -106,19 +111,8 @@ pub async fn declare_actor(
 
 /// How many consumers `queue` has (0 when it does not exist).
 pub async fn consumer_count(connection: &Connection, queue: &str) -> lapin::Result<u32> {
-    let channel = connection.create_channel().await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    let declared = channel
-        .queue_declare(queue.into(), passive, FieldTable::default())
-        .await;
-    match declared {
-        Ok(queue) => {
-            let _ = channel.close(200, "counted".into()).await;
-            Ok(queue.consumer_count())
-        }
+    match passive_declare(connection, queue).await {
+        Ok(queue) => Ok(queue.consumer_count()),
         Err(error)
             if matches!(error.kind(), ErrorKind::ProtocolError(amqp)
             if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)) =>

@@ -1,0 +1,153 @@
+//! Deployments: actor records and their components, written and announced in one
+//! transaction under a per-actor lock.
+
+use super::{PgStore, store_error, transaction};
+use crate::records::{ActorRecord, follows};
+use crate::store::{Store, StoreError};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+impl Store for PgStore {
+    fn save(
+        &self,
+        record: ActorRecord,
+        component: Option<(String, Arc<[u8]>)>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let json = serde_json::to_value(&record).map_err(|error| store_error("a record", error))?;
+            let channel = self.channel.clone();
+            let outcome = self
+                .with_client("recording a deployment", async |client| {
+                    transaction(client, async |client| {
+                        // Serialises changes to one actor, including its first, when
+                        // there is no row to lock yet.
+                        client
+                            .execute(
+                                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                                &[&format!("{}/{}", self.schema, record.name)],
+                            )
+                            .await?;
+                        let stored = client
+                            .query_opt(
+                                "SELECT record FROM actors WHERE name = $1 FOR UPDATE",
+                                &[&record.name],
+                            )
+                            .await?
+                            .and_then(|row| serde_json::from_value::<ActorRecord>(row.get(0)).ok())
+                            .map(|stored| stored.versions)
+                            .unwrap_or_default();
+                        if !follows(&stored, &record.versions) {
+                            // Nothing was written: committing only releases the locks.
+                            return Ok(Some(stored));
+                        }
+                        if let Some((digest, bytes)) = &component {
+                            client
+                                .execute(
+                                    "INSERT INTO components (digest, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                    &[digest, &bytes.as_ref()],
+                                )
+                                .await?;
+                        }
+                        client
+                            .execute(
+                                "INSERT INTO actors (name, record) VALUES ($1, $2)
+                                 ON CONFLICT (name) DO UPDATE SET record = excluded.record, updated_at = now()",
+                                &[&record.name, &json],
+                            )
+                            .await?;
+                        client
+                            .execute("SELECT pg_notify($1, $2)", &[&channel, &record.name])
+                            .await?;
+                        Ok(None)
+                    })
+                    .await
+                })
+                .await?;
+            match outcome {
+                None => Ok(()),
+                Some(stored) => Err(StoreError::Conflict(format!(
+                    "actor `{}` was changed on another node of the pool (now at version {}); retry",
+                    record.name,
+                    stored.last().map_or(0, |v| v.version)
+                ))),
+            }
+        }
+        .boxed()
+    }
+
+    fn delete(&self, name: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let channel = self.channel.clone();
+            self.with_client("removing a deployment", async |client| {
+                transaction(client, async |client| {
+                    client
+                        .execute("DELETE FROM actors WHERE name = $1", &[&name])
+                        .await?;
+                    client
+                        .execute("SELECT pg_notify($1, $2)", &[&channel, &name])
+                        .await
+                })
+                .await
+            })
+            .await
+            .map(drop)
+        }
+        .boxed()
+    }
+
+    fn record(&self, name: String) -> BoxFuture<'_, Result<Option<ActorRecord>, StoreError>> {
+        async move {
+            let row = self
+                .with_client("reading an actor", async |client| {
+                    client
+                        .query_opt("SELECT record FROM actors WHERE name = $1", &[&name])
+                        .await
+                })
+                .await?;
+            row.map(|row| {
+                serde_json::from_value(row.get(0))
+                    .map_err(|error| store_error("a stored record", error))
+            })
+            .transpose()
+        }
+        .boxed()
+    }
+
+    fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>> {
+        async move {
+            let rows = self
+                .with_client("reading the actors", async |client| {
+                    client
+                        .query("SELECT record FROM actors ORDER BY name", &[])
+                        .await
+                })
+                .await?;
+            rows.into_iter()
+                .map(|row| {
+                    serde_json::from_value(row.get(0))
+                        .map_err(|error| store_error("a stored record", error))
+                })
+                .collect()
+        }
+        .boxed()
+    }
+
+    fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>> {
+        async move {
+            let row = self
+                .with_client("reading a component", async |client| {
+                    client
+                        .query_opt("SELECT bytes FROM components WHERE digest = $1", &[&digest])
+                        .await
+                })
+                .await?;
+            let row = row.ok_or_else(|| {
+                StoreError::message(format!("component {digest} is not in the store"))
+            })?;
+            let bytes: Vec<u8> = row.get(0);
+            Ok(Arc::from(bytes))
+        }
+        .boxed()
+    }
+}
