@@ -92,15 +92,26 @@ fn check_depth_within(
     value: &Value,
     limit: usize,
 ) -> Result<(), EnvelopeError> {
-    let depth = depth(value);
-    if depth > limit {
-        return Err(EnvelopeError::TooDeep {
-            field,
-            depth,
-            limit,
-        });
+    if !deeper_than(value, limit) {
+        return Ok(());
     }
-    Ok(())
+    Err(EnvelopeError::TooDeep {
+        field,
+        depth: depth(value),
+        limit,
+    })
+}
+
+/// Whether `value` nests more than `limit` containers. On the hot path: no
+/// allocation, and it stops descending past `limit`, so its recursion is bounded by
+/// `limit` whatever the value.
+fn deeper_than(value: &Value, limit: usize) -> bool {
+    let deeper = |child: &Value| deeper_than(child, limit - 1);
+    match value {
+        Value::Array(items) => limit == 0 || items.iter().any(deeper),
+        Value::Object(map) => limit == 0 || map.values().any(deeper),
+        _ => false,
+    }
 }
 
 /// Replaces a value that nests deeper than `limit` by its JSON text, and says why.
@@ -176,6 +187,24 @@ mod tests {
         assert_eq!(depth(&nested(MAX_DEPTH)), MAX_DEPTH);
         assert!(check_depth("payload", &nested(MAX_DEPTH)).is_ok());
         assert!(check_depth("payload", &nested(MAX_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_the_measure() {
+        let values = [
+            json!(1),
+            json!([]),
+            json!({}),
+            json!([1, [2, [3]]]),
+            json!({"a": [1, {"b": []}], "c": {"d": {"e": [[]]}}}),
+            nested(MAX_DEPTH),
+            nested(MAX_DEPTH + 1),
+        ];
+        for value in values {
+            for limit in 0..=MAX_DEPTH + 2 {
+                assert_eq!(deeper_than(&value, limit), depth(&value) > limit, "{limit}");
+            }
+        }
     }
 
     #[test]

@@ -41,6 +41,9 @@ impl<T: Transport> Router<T> {
         let finished = tokio::time::timeout_at(deadline, self.messages.wait())
             .await
             .is_ok();
+        // The consumers end as soon as they see the stop; what they hold (their
+        // subscriptions) is released before the stop returns.
+        let _ = tokio::time::timeout_at(deadline, self.consumers.wait()).await;
         StopReport {
             calls_cut_off: if finished { 0 } else { self.messages.len() },
             messages_left: self.transport.pending(),
