@@ -13,6 +13,7 @@ mod cluster;
 mod deploy;
 mod deploy_manifests;
 mod faults;
+mod languages;
 mod lifecycle;
 mod limits;
 mod metrics;

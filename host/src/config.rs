@@ -136,6 +136,7 @@ pub struct ActorOverrides {
     pub timeout: Option<Duration>,
     pub memory_bytes: Option<usize>,
     pub concurrency: Option<usize>,
+    pub reuse_instances: Option<bool>,
 }
 
 /// A configuration value that cannot work.
@@ -155,6 +156,9 @@ impl NodeConfig {
                 .and_then(|o| o.memory_bytes)
                 .unwrap_or(self.limits.memory_bytes),
             env: self.limits.env.clone(),
+            reuse_instances: overrides
+                .and_then(|o| o.reuse_instances)
+                .unwrap_or(self.limits.reuse_instances),
         }
     }
 

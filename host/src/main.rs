@@ -24,6 +24,8 @@ fn main() -> std::process::ExitCode {
             Command::Actors(args) => wasya::cli::manage::list(args).await,
             Command::Actor(args) => wasya::cli::manage::show(args).await,
             Command::Rm(args) => wasya::cli::manage::remove(args).await,
+            Command::Build(args) => wasya::cli::build::run(args).await,
+            Command::New(args) => wasya::cli::new::run(args).await,
         }
     });
     match result {

@@ -145,6 +145,7 @@ pub struct ActorOptions {
     pub concurrency: Option<usize>,
     pub env: BTreeMap<String, String>,
     pub handler_mode: Option<HandlerMode>,
+    pub reuse_instances: Option<bool>,
 }
 
 /// One version of a deployed wasm actor.

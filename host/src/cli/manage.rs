@@ -72,6 +72,10 @@ pub struct ConfigureArgs {
     /// `payload` (results are payloads only) or `envelope` (the actor may change routes).
     #[arg(long)]
     pub handler_mode: Option<String>,
+    /// Wasm actors: keep instances between messages (`true`), or a fresh one per
+    /// message (`false`, the default).
+    #[arg(long)]
+    pub reuse_instances: Option<bool>,
 }
 
 /// Flags of `wasya actor` and `wasya rm`.
@@ -169,6 +173,9 @@ pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     }
     if let Some(mode) = &args.handler_mode {
         put("handler_mode", mode.as_str().into());
+    }
+    if let Some(reuse) = args.reuse_instances {
+        put("reuse_instances", reuse.into());
     }
     let response = args
         .node

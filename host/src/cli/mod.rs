@@ -1,10 +1,13 @@
-//! The `wasya` command line: `up` runs a node, `send` talks to one.
+//! The `wasya` command line: `up` runs a node, `send` and the management commands talk
+//! to one, `new` and `build` make actors.
 //!
 //! Every flag can also come from a `WASYA_*` environment variable, since containers
 //! are configured that way. Values are parsed here and checked again as a whole by
 //! [`crate::config::NodeConfig::validate`], so a bad one is reported in one line.
 
+pub mod build;
 pub mod manage;
+pub mod new;
 pub mod send;
 pub mod sidecar;
 pub mod up;
@@ -47,4 +50,9 @@ pub enum Command {
     Actor(manage::ActorArgs),
     /// Remove an actor from a node (its messages stay queued).
     Rm(manage::ActorArgs),
+    /// Build a component: a Python handler (--python), a JavaScript module (--js), or a
+    /// project made by `wasya new`.
+    Build(build::BuildArgs),
+    /// Make a project for an actor in Rust, Python or JavaScript.
+    New(new::NewArgs),
 }

@@ -88,6 +88,7 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
             timeout: Some(timeout),
             memory_bytes: None,
             concurrency: Some(prefetch),
+            reuse_instances: None,
         },
     );
     let defaults = EndNames::default();

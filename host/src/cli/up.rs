@@ -40,6 +40,14 @@ pub struct UpArgs {
     /// One actor's memory limit, NAME=SIZE (repeatable): `hog=32MiB`.
     #[arg(long = "actor-memory-limit", env = "WASYA_ACTOR_MEMORY_LIMIT", value_delimiter = ',', value_parser = parse_actor_memory)]
     pub actor_memory_limit: Vec<(String, usize)>,
+    /// Actors that keep their wasm instances between messages (comma-separated),
+    /// instead of a fresh instance per message.
+    #[arg(
+        long = "reuse-instances",
+        env = "WASYA_REUSE_INSTANCES",
+        value_delimiter = ','
+    )]
+    pub reuse_instances: Vec<String>,
     /// One actor's concurrency, NAME=N (repeatable): `upper=8`.
     #[arg(long = "actor-concurrency", env = "WASYA_ACTOR_CONCURRENCY", value_delimiter = ',', value_parser = parse_actor_concurrency)]
     pub actor_concurrency: Vec<(String, usize)>,
@@ -154,6 +162,9 @@ impl UpArgs {
         for (name, count) in &self.actor_concurrency {
             per_actor.entry(name.clone()).or_default().concurrency = Some(*count);
         }
+        for name in self.reuse_instances.iter().filter(|name| !name.is_empty()) {
+            per_actor.entry(name.clone()).or_default().reuse_instances = Some(true);
+        }
         per_actor
     }
 
@@ -186,6 +197,7 @@ impl UpArgs {
                 timeout: self.timeout,
                 memory_bytes: self.memory_limit,
                 env: self.actor_env,
+                reuse_instances: false,
             },
             data_dir: self.data_dir.or_else(default_data_dir),
             grace_period: self.grace_period,

@@ -46,6 +46,9 @@ pub struct ActorSpec {
     pub env: Option<BTreeMap<String, String>>,
     /// Whether the actor may rewrite routes (`envelope`) or returns payloads only.
     pub handler_mode: Option<HandlerMode>,
+    /// Wasm actors: keep instances between messages (state lives on, as in a runtime
+    /// process) instead of a fresh instance per message.
+    pub reuse_instances: Option<bool>,
 }
 
 /// Why a spec cannot be applied.
@@ -93,6 +96,12 @@ impl ActorSpec {
         }
         if kind == ActorKind::Socket && self.memory_limit.is_some() {
             return fail("`memory_limit` is for wasm actors: an external runtime's memory is its own process's".into());
+        }
+        if kind == ActorKind::Socket && self.reuse_instances.is_some() {
+            return fail(
+                "`reuse_instances` is for wasm actors: an external runtime keeps its own process"
+                    .into(),
+            );
         }
         if kind == ActorKind::Socket && self.env.as_ref().is_some_and(|env| !env.is_empty()) {
             return fail(
@@ -149,6 +158,7 @@ impl ActorSpec {
             concurrency: self.concurrency,
             env,
             handler_mode: self.handler_mode,
+            reuse_instances: self.reuse_instances,
         })
     }
 }
@@ -169,6 +179,9 @@ impl Effective {
         }
         if let Some(bytes) = options.memory_limit_bytes {
             limits.memory_bytes = bytes;
+        }
+        if let Some(reuse) = options.reuse_instances {
+            limits.reuse_instances = reuse;
         }
         for (key, value) in &options.env {
             limits.env.retain(|(existing, _)| existing != key);

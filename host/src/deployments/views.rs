@@ -33,6 +33,9 @@ pub struct ActorView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit_bytes: Option<usize>,
     pub handler_mode: HandlerMode,
+    /// Wasm actors: whether instances are kept between messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reuse_instances: Option<bool>,
     /// Names of the environment variables granted to a wasm guest (values stay private).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
@@ -127,6 +130,7 @@ fn view_of(
             .unwrap_or(u64::MAX),
         memory_limit_bytes: (!is_socket).then_some(effective.limits.memory_bytes),
         handler_mode: effective.handler_mode,
+        reuse_instances: (!is_socket).then_some(effective.limits.reuse_instances),
         env: effective
             .limits
             .env

@@ -11,6 +11,9 @@ pub struct ActorLimits {
     pub memory_bytes: usize,
     /// Environment variables granted to the guest (nothing else is).
     pub env: Vec<(String, String)>,
+    /// Keep instances between messages instead of a fresh one per message (opt-in):
+    /// state a guest keeps in memory then lives on, as in a runtime process.
+    pub reuse_instances: bool,
 }
 
 impl Default for ActorLimits {
@@ -19,6 +22,7 @@ impl Default for ActorLimits {
             timeout: crate::defaults::TIMEOUT,
             memory_bytes: crate::defaults::MEMORY_LIMIT,
             env: Vec::new(),
+            reuse_instances: false,
         }
     }
 }

@@ -1,15 +1,21 @@
-//! One wasm actor: a pre-linked component, and a fresh store and instance per call.
+//! One wasm actor: a pre-linked component, and the instances its calls run in.
 //!
-//! A fresh instance per message is the isolation guarantee (no state leaks between
-//! messages) and, with the pooling allocator and an `InstancePre`, it costs
-//! microseconds. The deadline is checked at every epoch tick inside the guest, which
-//! stops a busy guest; a `tokio` timeout around the whole call also stops one that
-//! waits in a host call.
+//! By default every message gets a fresh store and instance: that is the isolation
+//! guarantee (no state leaks between messages) and, with the pooling allocator and an
+//! `InstancePre`, it costs microseconds for a small guest. A large guest (CPython,
+//! StarlingMonkey) spends most of its call on a fresh instance; an actor may opt in to
+//! reusing warm instances ([`super::warm`]), which keeps guest state between messages
+//! as a runtime process does. Either way the deadline is checked at every epoch tick
+//! inside the guest, which stops a busy guest, and a `tokio` timeout around the call
+//! stops one that waits in a host call. What the guest printed is logged and, on a
+//! failure, carried as its traceback.
 
-use super::bindings::ActorPre;
 use super::bindings::wasya::actor::types;
+use super::bindings::{Actor, ActorPre};
 use super::host::{HostState, MemoryLimitExceeded, TimedOut};
 use super::output::{GuestOutput, outcome_of};
+use super::stdio::Written;
+use super::warm::{Budget, Warm, WarmPool};
 use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
@@ -18,7 +24,6 @@ use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use wasmtime::{Store, UpdateDeadline};
 
 /// A loaded wasm actor.
@@ -27,9 +32,14 @@ pub struct WasmActor {
     digest: String,
     pre: ActorPre<HostState>,
     limits: ActorLimits,
-    instances: Arc<Semaphore>,
+    budget: Budget,
     epoch_tick: Duration,
+    /// Idle instances, for an actor that reuses them.
+    warm: Option<WarmPool>,
 }
+
+/// How a call ended, before it becomes an outcome.
+type Called = wasmtime::Result<Result<Vec<types::Output>, types::ActorError>>;
 
 impl WasmActor {
     pub(super) fn new(
@@ -37,15 +47,16 @@ impl WasmActor {
         digest: String,
         pre: ActorPre<HostState>,
         limits: ActorLimits,
-        instances: Arc<Semaphore>,
+        budget: Budget,
         epoch_tick: Duration,
     ) -> Self {
         WasmActor {
             name: name.into(),
             digest,
+            warm: limits.reuse_instances.then(WarmPool::default),
             pre,
             limits,
-            instances,
+            budget,
             epoch_tick,
         }
     }
@@ -59,36 +70,29 @@ impl WasmActor {
         &self.limits
     }
 
-    /// The same component under other limits (no recompilation, no relinking).
+    /// The same component under other limits (no recompilation, no relinking). Warm
+    /// instances are not carried over: they ran under the old limits.
     pub fn with_limits(&self, limits: ActorLimits) -> WasmActor {
-        WasmActor {
-            name: self.name.clone(),
-            digest: self.digest.clone(),
-            pre: self.pre.clone(),
+        WasmActor::new(
+            &self.name,
+            self.digest.clone(),
+            self.pre.clone(),
             limits,
-            instances: self.instances.clone(),
-            epoch_tick: self.epoch_tick,
-        }
+            self.budget.clone(),
+            self.epoch_tick,
+        )
     }
 
-    async fn run(&self, envelope: &Envelope) -> Outcome {
-        let Ok(_instance_slot) = self.instances.acquire().await else {
-            return Outcome::Failed(Failure::processing(
-                Kind::ResourceLimit,
-                "the engine is closed",
-            ));
-        };
-        let message = types::Message::from(envelope);
+    /// A store for a new instance, its deadline read from its state at every tick.
+    fn new_store(&self, envelope_id: &str) -> Store<HostState> {
         let mut store = Store::new(
             self.pre.engine(),
-            HostState::new(self.name.clone(), envelope.id.clone(), &self.limits),
+            HostState::new(self.name.clone(), envelope_id.to_owned(), &self.limits),
         );
         store.limiter(|state| &mut state.limiter);
         let timeout = self.limits.timeout;
-        let deadline = Instant::now() + timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+        store.epoch_deadline_callback(move |store| {
+            if Instant::now() >= store.data().deadline {
                 Err(TimedOut(timeout).into())
             } else {
                 // tokio's own yield defers the task until the I/O driver has been
@@ -99,24 +103,113 @@ impl WasmActor {
                 ))
             }
         });
-        let instantiation = metrics().instantiation.with_label_values(&[&*self.name]);
-        let call = async {
-            let started = Instant::now();
-            let actor = self.pre.instantiate_async(&mut store).await?;
-            instantiation.observe(started.elapsed().as_secs_f64());
-            actor.call_handle(&mut store, &message).await
+        store
+    }
+
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Actor> {
+        let started = Instant::now();
+        let actor = self.pre.instantiate_async(&mut *store).await?;
+        metrics()
+            .instantiation
+            .with_label_values(&[&*self.name])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(actor)
+    }
+
+    async fn run(&self, envelope: &Envelope) -> Outcome {
+        let message = types::Message::from(envelope);
+        let (called, written) = match &self.warm {
+            None => self.run_fresh(envelope, &message).await,
+            Some(pool) => self.run_warm(pool, envelope, &message).await,
         };
-        // The epoch check stops a running guest within a tick of its deadline; this
-        // outer bound stops one parked in a host call.
-        let result = match tokio::time::timeout(timeout + 2 * self.epoch_tick, call).await {
+        let written = written.unwrap_or_default();
+        written.log(&self.name, &envelope.id);
+        self.outcome(called, written)
+    }
+
+    /// A fresh instance for this message alone.
+    async fn run_fresh(
+        &self,
+        envelope: &Envelope,
+        message: &types::Message,
+    ) -> (Called, Option<Written>) {
+        let Ok(_slot) = self.budget.live.acquire().await else {
+            return (Err(wasmtime::format_err!("the engine is closed")), None);
+        };
+        let mut store = self.new_store(&envelope.id);
+        let deadline = Instant::now() + self.limits.timeout;
+        store.data_mut().begin(&envelope.id, deadline);
+        store.set_epoch_deadline(1);
+        let call = async {
+            let actor = self.instantiate(&mut store).await?;
+            actor.call_handle(&mut store, message).await
+        };
+        let called = self.bounded(call).await;
+        let written = store.data().stdio.take();
+        (called, Some(written))
+    }
+
+    /// A warm instance, or a new one that stays warm after the call. A call that trapped,
+    /// ran past its deadline or hit its limit discards its instance.
+    async fn run_warm(
+        &self,
+        pool: &WarmPool,
+        envelope: &Envelope,
+        message: &types::Message,
+    ) -> (Called, Option<Written>) {
+        let mut warm = match pool.take() {
+            Some(warm) => warm,
+            None => {
+                let Ok(slot) = self.budget.live.clone().acquire_owned().await else {
+                    return (Err(wasmtime::format_err!("the engine is closed")), None);
+                };
+                let mut store = self.new_store(&envelope.id);
+                store
+                    .data_mut()
+                    .begin(&envelope.id, Instant::now() + self.limits.timeout);
+                store.set_epoch_deadline(1);
+                match self.bounded(self.instantiate(&mut store)).await {
+                    Ok(actor) => Warm::new(store, actor, slot),
+                    Err(error) => {
+                        let written = store.data().stdio.take();
+                        return (Err(error), Some(written));
+                    }
+                }
+            }
+        };
+        let deadline = Instant::now() + self.limits.timeout;
+        warm.store.data_mut().begin(&envelope.id, deadline);
+        warm.store.set_epoch_deadline(1);
+        let Warm { store, actor, .. } = &mut warm;
+        let called = self.bounded(actor.call_handle(store, message)).await;
+        let written = warm.store.data().stdio.take();
+        if called.is_ok() {
+            pool.keep(warm, &self.budget);
+        }
+        (called, Some(written))
+    }
+
+    /// Runs `call` under the actor's timeout. The epoch check stops a running guest
+    /// within a tick of its deadline; this outer bound stops one parked in a host call.
+    async fn bounded<R>(
+        &self,
+        call: impl Future<Output = wasmtime::Result<R>>,
+    ) -> wasmtime::Result<R> {
+        let timeout = self.limits.timeout;
+        match tokio::time::timeout(timeout + 2 * self.epoch_tick, call).await {
             Ok(result) => result,
             Err(_) => Err(TimedOut(timeout).into()),
-        };
-        match result {
-            Ok(Ok(outputs)) => outcome_of(outputs.into_iter().map(GuestOutput::from).collect()),
-            Ok(Err(error)) => {
-                Outcome::Failed(Failure::processing(Kind::Actor(error.kind), error.message))
+        }
+    }
+
+    /// What a call ended with, its failures named; the guest's stderr is the
+    /// traceback of a failure that has none of its own.
+    fn outcome(&self, called: Called, written: Written) -> Outcome {
+        let mut failure = match called {
+            Ok(Ok(outputs)) => {
+                return outcome_of(outputs.into_iter().map(GuestOutput::from).collect());
             }
+            Ok(Err(error)) => Failure::processing(Kind::Actor(error.kind), error.message),
             Err(error) => {
                 let failure = classify(&error);
                 let m = metrics();
@@ -126,9 +219,16 @@ impl WasmActor {
                     _ => &m.guest_traps,
                 };
                 counter.with_label_values(&[&*self.name]).inc();
-                Outcome::Failed(failure)
+                failure
             }
+        };
+        if let Some(stderr) = written.stderr {
+            failure.traceback = Some(match failure.traceback.take() {
+                Some(frames) => format!("{stderr}\n{frames}"),
+                None => stderr,
+            });
         }
+        Outcome::Failed(failure)
     }
 }
 

@@ -16,11 +16,11 @@ use super::bindings::{Actor, ActorPre};
 use super::cache::{self, CompileCache, Source, cause_of};
 use super::host::HostState;
 use super::imports::imports_only;
+use super::warm::Budget;
 use crate::runtime::ActorLimits;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -61,7 +61,7 @@ pub struct LoadReport {
 pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
-    instances: Arc<Semaphore>,
+    budget: Budget,
     cache: CompileCache,
     epoch_tick: Duration,
     artifacts: Option<Arc<dyn Artifacts>>,
@@ -100,7 +100,7 @@ impl WasmEngine {
         Ok(WasmEngine {
             engine,
             linker: Arc::new(linker),
-            instances: Arc::new(Semaphore::new(options.max_instances.max(1) as usize)),
+            budget: Budget::new(options.max_instances as usize),
             cache,
             epoch_tick: options.epoch_tick,
             artifacts: None,
@@ -178,7 +178,7 @@ impl WasmEngine {
             digest,
             pre,
             limits,
-            self.instances.clone(),
+            self.budget.clone(),
             self.epoch_tick,
         );
         Ok((actor, report))

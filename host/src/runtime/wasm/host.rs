@@ -1,11 +1,15 @@
 //! What a guest can reach from inside its sandbox, and the per-store state behind it.
 //!
-//! One [`HostState`] is built per call and dropped with the store, so nothing a guest
-//! does survives the message. WASI is linked in full (Rust's standard library imports
-//! it) but grants nothing: no preopened directories, network denied, no environment
-//! but the actor's configured variables, stdio closed. Clocks and random work.
+//! One [`HostState`] is built per instance and dropped with the store: per call for an
+//! actor that takes a fresh instance per message (the default, so nothing a guest does
+//! survives the message), or for the life of a warm instance of an actor that reuses
+//! them. WASI is linked in full (Rust's standard library imports it) but grants
+//! nothing: no preopened directories, network denied, no environment but the actor's
+//! configured variables, stdin empty. Clocks and random work. Stdout and stderr are
+//! kept as a bounded tail per call ([`super::stdio`]).
 
 use super::bindings::wasya::actor::log;
+use super::stdio::GuestStdio;
 use crate::runtime::ActorLimits;
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
@@ -59,19 +63,27 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The data of one store: one call of one actor.
+/// The data of one store: one instance of one actor, for one call or (reused) many.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limiter: MemoryLimiter,
     actor: Arc<str>,
+    /// The envelope of the call running now.
     envelope_id: String,
+    /// When the call running now must stop.
+    pub(super) deadline: std::time::Instant,
+    /// What the guest writes to stdout and stderr.
+    pub(super) stdio: GuestStdio,
 }
 
 impl HostState {
     pub fn new(actor: Arc<str>, envelope_id: String, limits: &ActorLimits) -> Self {
+        let stdio = GuestStdio::default();
         let mut wasi = WasiCtx::builder();
         wasi.envs(&limits.env)
+            .stdout(stdio.stdout.clone())
+            .stderr(stdio.stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -83,7 +95,16 @@ impl HostState {
             },
             actor,
             envelope_id,
+            deadline: std::time::Instant::now() + limits.timeout,
+            stdio,
         }
+    }
+
+    /// Starts a call on an instance that may have served others.
+    pub(super) fn begin(&mut self, envelope_id: &str, deadline: std::time::Instant) {
+        envelope_id.clone_into(&mut self.envelope_id);
+        self.deadline = deadline;
+        drop(self.stdio.take());
     }
 }
 

@@ -8,7 +8,9 @@
 //!   interface, the memory limiter;
 //! - [`actor`]: one actor: an `InstancePre`, and a fresh store and instance per call;
 //! - [`output`]: envelopes into guest messages, guest outputs into outcomes;
-//! - [`imports`]: a component's imports, checked before it compiles.
+//! - [`imports`]: a component's imports, checked before it compiles;
+//! - [`stdio`]: what a guest prints, kept per call;
+//! - [`warm`]: instances kept between messages, for actors that opt in.
 
 pub mod actor;
 pub mod artifacts;
@@ -17,6 +19,8 @@ pub mod engine;
 pub mod host;
 pub mod imports;
 pub mod output;
+pub mod stdio;
+pub mod warm;
 
 mod bindings {
     wasmtime::component::bindgen!({

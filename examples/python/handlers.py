@@ -1,0 +1,56 @@
+"""Example Asya handlers, built into wasya actors with `wasya build --python`.
+
+Plain functions and a class, exactly as Asya's Python runtime takes them; nothing here
+knows about WebAssembly.
+"""
+
+# How many times a Greeter was made: once, however many messages it greets.
+GREETERS_MADE = 0
+
+
+def shout(payload):
+    """A payload transform: uppercases the text and counts its words."""
+    text = payload["text"]
+    print(f"shouting {len(text)} characters")
+    return {"text": text.upper(), "words": len(text.split())}
+
+
+def words(payload):
+    """A fan-out: one result per word."""
+    return [{"word": word, "index": index} for index, word in enumerate(payload["text"].split())]
+
+
+def refuse(payload):
+    """A failure: raises, so the envelope goes to error-end with this exception."""
+    raise ValueError(f"refused: {payload.get('reason', 'no reason given')}")
+
+
+def skip(_payload):
+    """No result: the route ends here and the original goes to happy-end."""
+    return None
+
+
+class Greeter:
+    """A class handler: built once (a model would be loaded here), then called per message."""
+
+    def __init__(self):
+        global GREETERS_MADE
+        GREETERS_MADE += 1
+        self.greeting = "Hello"
+        self.greeted = 0
+
+    def greet(self, payload):
+        self.greeted += 1
+        return {
+            "greeting": f"{self.greeting}, {payload['name']}",
+            "greeted": self.greeted,
+            "greeters_made": GREETERS_MADE,
+        }
+
+
+def add_hop(envelope):
+    """Envelope mode: sends the envelope on to one more actor, named by the payload."""
+    route = envelope["route"]
+    route["actors"].append(envelope["payload"]["then"])
+    route["current"] += 1
+    return envelope

@@ -1,0 +1,89 @@
+//! Warm instances: an actor that opts in keeps its instances between messages.
+//!
+//! A fresh instance per message is the safe default, and cheap for a small guest. A
+//! CPython or StarlingMonkey guest is tens of megabytes of memory that a fresh
+//! instance must map and touch again on every call; a runtime process (Asya's Python
+//! runtime) instead keeps its interpreter, and the state a handler builds, between
+//! messages. Reusing instances gives a wasm actor the same semantics and speed: a call
+//! takes an idle instance (or makes one), and gives it back when it returned, a result
+//! or an actor error alike. A call that trapped, ran past its deadline or hit its
+//! memory limit leaves a guest in an unknown state: its instance is dropped.
+//!
+//! Instances come from the engine's budget ([`Budget`]): every live instance holds a
+//! slot of the pooling allocator, and at most half of the slots may sit idle in warm
+//! pools, so actors that reuse instances can never starve those that do not.
+
+use super::bindings::Actor;
+use super::host::HostState;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::Store;
+
+/// The engine's instances, shared by its actors.
+#[derive(Clone)]
+pub struct Budget {
+    /// One permit per instance alive (the pooling allocator's size).
+    pub live: Arc<Semaphore>,
+    /// One permit per idle instance kept warm.
+    pub warm: Arc<Semaphore>,
+}
+
+impl Budget {
+    /// `instances` alive at once, half of them at most kept idle.
+    pub fn new(instances: usize) -> Self {
+        let instances = instances.max(1);
+        Budget {
+            live: Arc::new(Semaphore::new(instances)),
+            warm: Arc::new(Semaphore::new(instances.div_ceil(2))),
+        }
+    }
+}
+
+/// An instance and its store, with the slot it holds.
+pub struct Warm {
+    pub store: Store<HostState>,
+    pub actor: Actor,
+    _live: OwnedSemaphorePermit,
+    _kept: Option<OwnedSemaphorePermit>,
+}
+
+impl Warm {
+    pub fn new(store: Store<HostState>, actor: Actor, live: OwnedSemaphorePermit) -> Self {
+        Warm {
+            store,
+            actor,
+            _live: live,
+            _kept: None,
+        }
+    }
+}
+
+/// The idle instances of one actor (at most its concurrency: no more run at once).
+#[derive(Default)]
+pub struct WarmPool {
+    idle: Mutex<Vec<Warm>>,
+}
+
+impl WarmPool {
+    /// An idle instance, if there is one.
+    pub fn take(&self) -> Option<Warm> {
+        let mut warm = self.lock().pop()?;
+        warm._kept = None;
+        Some(warm)
+    }
+
+    /// Keeps an instance for the next call, where the budget allows; else drops it.
+    pub fn keep(&self, mut warm: Warm, budget: &Budget) {
+        let Ok(kept) = budget.warm.clone().try_acquire_owned() else {
+            return;
+        };
+        warm._kept = Some(kept);
+        self.lock().push(warm);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,363 @@
+//! Actors in Python and JavaScript: the handlers of `examples/python` and
+//! `examples/js`, written as Asya's runtime takes them, built with `wasya build` (the
+//! real componentize-py and componentize-js), deployed, and run through the routing
+//! matrix; and projects made by `wasya new` in each language, which pass their own
+//! tests, build and run.
+//!
+//! The toolchains come from `WASYA_COMPONENTIZE_PY` / `WASYA_COMPONENTIZE_JS` or
+//! `PATH`. Where one is missing the test says so and passes, unless
+//! `WASYA_REQUIRE_TOOLCHAINS` is set, as `.ci/run` does: there it fails.
+
+use crate::support::{Kind, NodeProcess, single_error};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+on_both_transports!(
+    python_handlers_run_as_asya_runs_them,
+    js_handlers_run_as_asya_runs_them
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Python,
+    Js,
+}
+
+impl Lang {
+    fn prefix(self) -> &'static str {
+        match self {
+            Lang::Python => "py",
+            Lang::Js => "js",
+        }
+    }
+
+    fn tool(self) -> (&'static str, &'static str) {
+        match self {
+            Lang::Python => ("WASYA_COMPONENTIZE_PY", "componentize-py"),
+            Lang::Js => ("WASYA_COMPONENTIZE_JS", "componentize-js"),
+        }
+    }
+
+    /// Whether the toolchain is there; a missing one fails the test under CI.
+    fn available(self) -> bool {
+        let (env, command) = self.tool();
+        let found = std::env::var_os(env).is_some()
+            || std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join(command).is_file())
+            });
+        if !found {
+            assert!(
+                std::env::var_os("WASYA_REQUIRE_TOOLCHAINS").is_none(),
+                "{command} is not installed, and this run requires it (set {env} or put it on PATH)"
+            );
+            eprintln!("skipped: {command} is not installed (set {env} or put it on PATH)");
+        }
+        found
+    }
+}
+
+/// The example actors: `(name, language, handler, mode)`.
+const EXAMPLES: &[(&str, Lang, &str, &str)] = &[
+    ("py-shout", Lang::Python, "handlers.shout", "payload"),
+    ("py-words", Lang::Python, "handlers.words", "payload"),
+    ("py-refuse", Lang::Python, "handlers.refuse", "payload"),
+    (
+        "py-greet",
+        Lang::Python,
+        "handlers.Greeter.greet",
+        "payload",
+    ),
+    ("py-add-hop", Lang::Python, "handlers.add_hop", "envelope"),
+    ("js-shout", Lang::Js, "shout", "payload"),
+    ("js-words", Lang::Js, "words", "payload"),
+    ("js-refuse", Lang::Js, "refuse", "payload"),
+    ("js-greet", Lang::Js, "greet", "payload"),
+    ("js-add-hop", Lang::Js, "addHop", "envelope"),
+];
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn wasya(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("wasya runs")
+}
+
+/// Builds the examples of `lang` once per test run, two at a time; their components.
+fn examples(lang: Lang) -> &'static BTreeMap<&'static str, Vec<u8>> {
+    static BUILT: [OnceLock<BTreeMap<&'static str, Vec<u8>>>; 2] =
+        [OnceLock::new(), OnceLock::new()];
+    BUILT[lang as usize].get_or_init(|| {
+        let out = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("an output directory");
+        let out = out.path();
+        let builds: Vec<_> = EXAMPLES
+            .iter()
+            .filter(|(_, of, _, _)| *of == lang)
+            .collect();
+        let mut built = BTreeMap::new();
+        for pair in builds.chunks(2) {
+            let running: Vec<_> = pair
+                .iter()
+                .map(|&&(name, lang, handler, mode)| {
+                    let file = out.join(format!("{name}.wasm"));
+                    let file_arg = file.display().to_string();
+                    let source = match lang {
+                        Lang::Python => repository().join("examples/python"),
+                        Lang::Js => repository().join("examples/js"),
+                    };
+                    let handler = handler.to_owned();
+                    let mode = mode.to_owned();
+                    let thread = std::thread::spawn(move || {
+                        let args: Vec<&str> = match lang {
+                            Lang::Python => vec![
+                                "build", "--python", &handler, "--path", ".", "--mode", &mode,
+                                "-o", &file_arg,
+                            ],
+                            Lang::Js => vec![
+                                "build",
+                                "--js",
+                                "handlers.js",
+                                "--export",
+                                &handler,
+                                "--mode",
+                                &mode,
+                                "-o",
+                                &file_arg,
+                            ],
+                        };
+                        wasya(&args, &source)
+                    });
+                    (name, file, thread)
+                })
+                .collect();
+            for (name, file, thread) in running {
+                let output = thread.join().expect("the build thread");
+                assert!(
+                    output.status.success(),
+                    "wasya build {name}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                built.insert(name, std::fs::read(&file).expect("the component"));
+            }
+        }
+        built
+    })
+}
+
+/// A node with the examples of `lang` deployed.
+async fn node_with(kind: Kind, lang: Lang) -> NodeProcess {
+    let components = tokio::task::spawn_blocking(move || examples(lang))
+        .await
+        .expect("the examples build");
+    let node = NodeProcess::start_on(kind, &[]);
+    for (name, bytes) in components {
+        let (status, answer) = node.upload(name, bytes.clone()).await;
+        assert_eq!(status, 201, "{name}: {answer}");
+    }
+    node
+}
+
+async fn python_handlers_run_as_asya_runs_them(kind: Kind) {
+    if Lang::Python.available() {
+        the_handler_matrix(kind, Lang::Python, "ValueError", "in refuse").await;
+    }
+}
+
+async fn js_handlers_run_as_asya_runs_them(kind: Kind) {
+    if Lang::Js.available() {
+        the_handler_matrix(kind, Lang::Js, "RangeError", "refuse@").await;
+    }
+}
+
+/// The routing matrix for the examples of one language: transform (and its printed
+/// line), fan-out, failure with type, message and traceback, state made once, envelope
+/// mode, and a route through actors of several languages.
+async fn the_handler_matrix(kind: Kind, lang: Lang, error_type: &str, trace_words: &str) {
+    let node = node_with(kind, lang).await;
+    let p = lang.prefix();
+    let (shout, words, refuse, greet, add_hop) = (
+        format!("{p}-shout"),
+        format!("{p}-words"),
+        format!("{p}-refuse"),
+        format!("{p}-greet"),
+        format!("{p}-add-hop"),
+    );
+
+    let id = node
+        .submit(&[shout.as_str()], json!({"text": "hello wasm world"}))
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(
+        view["results"],
+        json!([{"text": "HELLO WASM WORLD", "words": 3}]),
+        "{view}"
+    );
+    let printed = node
+        .wait_for_log(|line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|event| {
+                event["fields"]["message"] == "shouting 16 characters"
+                    && event["fields"]["envelope_id"] == id.as_str()
+                    && event["fields"]["actor"] == shout.as_str()
+                    && event["fields"]["stream"] == "stdout"
+            })
+        })
+        .await;
+    assert!(printed, "the handler's printed line is in the node's log");
+
+    let id = node
+        .submit(&[words.as_str()], json!({"text": "one two three"}))
+        .await;
+    let fanned: Vec<Value> = node.outcome(&id).await["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| result["word"].clone())
+        .collect();
+    assert_eq!(fanned, vec![json!("one"), json!("two"), json!("three")]);
+
+    let id = node
+        .submit(&[refuse.as_str()], json!({"reason": "because"}))
+        .await;
+    let view = node.outcome(&id).await;
+    let error = single_error(&view);
+    assert_eq!(error["details"]["type"], error_type, "{error}");
+    assert_eq!(error["details"]["message"], "refused: because", "{error}");
+    let traceback = error["details"]["traceback"].as_str().unwrap_or("");
+    assert!(traceback.contains(trace_words), "{error}");
+    assert_eq!(error["original_payload"], json!({"reason": "because"}));
+
+    for _ in 0..3 {
+        let id = node.submit(&[greet.as_str()], json!({"name": "Ada"})).await;
+        assert_eq!(
+            node.outcome(&id).await["results"],
+            json!([{"greeting": "Hello, Ada", "greeted": 1, "greeters_made": 1}]),
+            "a fresh instance per message starts from the state built once"
+        );
+    }
+
+    let id = node
+        .submit(&[add_hop.as_str()], json!({"then": "upper", "text": "hop"}))
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(
+        view["results"],
+        json!([{"then": "upper", "text": "HOP"}]),
+        "{view}"
+    );
+    assert_eq!(
+        view["ended"][0]["envelope"]["route"]["actors"],
+        json!([add_hop, "upper"])
+    );
+
+    let id = node
+        .submit(
+            &[shout.as_str(), "split"],
+            json!({"text": "mixed languages"}),
+        )
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(view["results"].as_array().map(Vec::len), Some(2), "{view}");
+}
+
+#[tokio::test]
+async fn a_reused_instance_keeps_its_state_between_messages() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let node = node_with(Kind::Memory, Lang::Python).await;
+    let (status, answer) = node
+        .put_json(
+            "py-greet",
+            json!({"reuse_instances": true, "concurrency": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["reuse_instances"], true, "{answer}");
+    for greeted in 1..=3 {
+        let id = node.submit(&["py-greet"], json!({"name": "Ada"})).await;
+        assert_eq!(
+            node.outcome(&id).await["results"],
+            json!([{"greeting": "Hello, Ada", "greeted": greeted, "greeters_made": 1}])
+        );
+    }
+    // A failure does not discard a warm instance; a trap would.
+    let id = node.submit(&["py-greet"], json!({})).await;
+    assert_eq!(
+        single_error(&node.outcome(&id).await)["details"]["type"],
+        "KeyError"
+    );
+    let id = node.submit(&["py-greet"], json!({"name": "Ada"})).await;
+    assert_eq!(node.outcome(&id).await["results"][0]["greeted"], 5);
+}
+
+/// `wasya new` in `lang`, its own test, `wasya build`, a deploy and a message.
+async fn a_new_project(lang: &str, own_test: &[&str], env: &[(&str, String)]) {
+    let root = tempfile::tempdir().expect("a directory");
+    let created = wasya(&["new", "hello", "--lang", lang], root.path());
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let project = root.path().join("hello");
+    let tested = Command::new(own_test[0])
+        .args(&own_test[1..])
+        .current_dir(&project)
+        .envs(env.iter().map(|(key, value)| (*key, value)))
+        .output()
+        .expect("the project's test runs");
+    assert!(
+        tested.status.success(),
+        "the new {lang} project's own test: {}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let built = Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["build", "hello"])
+        .current_dir(root.path())
+        .envs(env.iter().map(|(key, value)| (*key, value)))
+        .output()
+        .expect("wasya build runs");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let component = std::fs::read(project.join("target/hello.wasm")).expect("the component");
+    let node = NodeProcess::start(&["--serve", "echo"]);
+    assert_eq!(node.upload("hello", component).await.0, 201);
+    let id = node.submit(&["hello"], json!({"text": "hi"})).await;
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"text": "HI", "length": 2}])
+    );
+}
+
+#[tokio::test]
+async fn a_new_python_project_passes_its_test_builds_and_runs() {
+    if Lang::Python.available() {
+        a_new_project("python", &["python3", "-m", "unittest"], &[]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_js_project_passes_its_test_builds_and_runs() {
+    if Lang::Js.available() {
+        a_new_project("js", &["node", "--test"], &[]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_rust_project_passes_its_test_builds_and_runs() {
+    // Its dependencies build once per test run, in a target directory of the run's own.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("new-rust-project");
+    let env = [("CARGO_TARGET_DIR", target.display().to_string())];
+    a_new_project("rust", &["cargo", "test", "--quiet"], &env).await;
+}
