@@ -12,6 +12,12 @@ async fn a_trap_is_reported_as_trap(kind: Kind) {
     let error = single_error(&view);
     assert_eq!(error["details"]["type"], "trap");
     assert_eq!(error["original_payload"], json!({"x": 1}));
+    // The guest's own account of it (Rust prints a panic to stderr) comes first.
+    let traceback = error["details"]["traceback"].as_str().unwrap_or("");
+    assert!(
+        traceback.contains("trap actor panics on purpose"),
+        "{error}"
+    );
     let id = node.submit(&["echo"], json!("after")).await;
     assert_eq!(node.outcome(&id).await["status"], "succeeded");
 }

@@ -10,17 +10,20 @@
 //!    1 s and serves connections concurrently: all must succeed; the process's peak
 //!    RSS and the event-loop lag p99 while they are in flight.
 //!
-//! The runtimes are the repository's reference runtime (`runtimes/python`) with the
-//! `echo` handler, and an asyncio runtime that sleeps (`benches/runtimes`).
+//! The runtimes are the repository's reference runtime (`runtimes/python`; another
+//! Asya-protocol runtime script through `WASYA_BENCH_RUNTIME`) with the `echo` handler,
+//! and an asyncio runtime that sleeps (`benches/runtimes`).
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use common::hop::one_hop;
+use common::runtime::{RuntimeProcess, repository};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
-use tokio::sync::Semaphore;
 use wasya::actors::ActorSlot;
 use wasya::envelope::Envelope;
 use wasya::lag::LagMonitor;
@@ -32,53 +35,12 @@ use wasya::runtime::wasm::{EngineOptions, WasmEngine};
 use wasya::runtime::{ActorLimits, ActorRuntime};
 use wasya::transport::memory::MemoryTransport;
 
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A runtime process in a socket directory of its own.
-struct RuntimeProcess {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl RuntimeProcess {
-    fn start(command: &mut Command) -> RuntimeProcess {
-        let dir = tempfile::tempdir().expect("a directory");
-        let child = command
-            .env("ASYA_SOCKET_DIR", dir.path())
-            .env("ASYA_LOG_LEVEL", "WARNING")
-            .spawn()
-            .expect("python3 runs");
-        let ready = dir.path().join("runtime-ready");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready.exists() {
-            assert!(Instant::now() < deadline, "the runtime did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RuntimeProcess { child, dir }
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("asya-runtime.sock")
-    }
-}
-
-impl Drop for RuntimeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn reference_echo(concurrent: bool) -> RuntimeProcess {
-    let mut command = Command::new("python3");
-    command
-        .arg(repository().join("runtimes/python/wasya_runtime.py"))
-        .env("ASYA_HANDLER", "handlers.echo")
-        .env("ASYA_HANDLER_PATH", repository().join("tests/runtimes"))
-        .env("ASYA_RUNTIME_CONCURRENT", if concurrent { "1" } else { "" });
-    RuntimeProcess::start(&mut command)
+    RuntimeProcess::serving(
+        "handlers.echo",
+        &repository().join("tests/runtimes"),
+        concurrent,
+    )
 }
 
 fn envelope(n: usize, actor: &str) -> Envelope {
@@ -96,63 +58,6 @@ fn socket_actor(path: &Path, connections: usize, timeout: Duration) -> Arc<dyn A
         },
         tokio_util::sync::CancellationToken::new(),
     ))
-}
-
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Envelopes through one actor: throughput with `window` in flight, then latency one
-/// at a time.
-async fn one_hop(
-    runtime: Arc<dyn ActorRuntime>,
-    concurrency: usize,
-    envelopes: usize,
-    samples: usize,
-) -> Figures {
-    let transport = Arc::new(MemoryTransport::new(envelopes + 64));
-    let outcomes = Arc::new(Outcomes::new(envelopes + samples + 16));
-    let router = Router::new(transport, outcomes.clone());
-    router.serve_end_actors().await.expect("end actors");
-    router
-        .serve(Arc::new(ActorSlot::new("hop", runtime, concurrency)))
-        .await
-        .expect("serve");
-    let window = Arc::new(Semaphore::new(256));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..envelopes {
-        let permit = window.clone().acquire_owned().await.expect("window");
-        let (router, outcomes, envelope) = (router.clone(), outcomes.clone(), envelope(n, "hop"));
-        tasks.spawn(async move {
-            router.submit(&envelope).await.expect("submit");
-            let view = outcomes.wait(&envelope.id, Duration::from_secs(120)).await;
-            drop(permit);
-            view.view().map(|view| view.status)
-        });
-    }
-    while let Some(status) = tasks.join_next().await {
-        assert_eq!(status.expect("task"), Some(Status::Succeeded));
-    }
-    let per_second = envelopes as f64 / started.elapsed().as_secs_f64();
-    let mut latencies = Vec::with_capacity(samples);
-    for n in 0..samples {
-        let envelope = envelope(n, "hop");
-        let started = Instant::now();
-        router.submit(&envelope).await.expect("submit");
-        let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
-        latencies.push(started.elapsed());
-        assert_eq!(view.view().map(|view| view.status), Some(Status::Succeeded));
-    }
-    latencies.sort();
-    router.shutdown(Duration::from_secs(5)).await;
-    Figures {
-        per_second,
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-    }
 }
 
 /// A bare client: connect, frame, send, read, close; one at a time.
@@ -207,8 +112,10 @@ async fn run() {
     );
     println!("| actor | envelopes/s | e2e p50 | e2e p99 |");
     println!("|---|---|---|---|");
-    let wasm_figures = one_hop(wasm, 8, envelopes, samples).await;
-    let socket_figures = one_hop(socket.clone(), 8, envelopes, samples).await;
+    let payload: Arc<dyn Fn(usize) -> Value + Send + Sync> =
+        Arc::new(|n| serde_json::json!({"n": n, "text": "a small payload of a few dozen bytes"}));
+    let wasm_figures = one_hop(wasm, 8, envelopes, samples, payload.clone()).await;
+    let socket_figures = one_hop(socket.clone(), 8, envelopes, samples, payload).await;
     for (name, figures) in [
         ("wasm `echo` (in-process component)", &wasm_figures),
         ("socket `echo` (reference Python runtime)", &socket_figures),

@@ -35,6 +35,10 @@ pub struct NodeConfig {
     pub pooling: bool,
     /// WebAssembly instances alive at once, across all actors.
     pub max_instances: u32,
+    /// Pooling: elements one table may hold (a larger guest's function table).
+    pub pool_table_elements: usize,
+    /// Pooling: bytes of runtime state one core instance may take.
+    pub pool_instance_size: usize,
     /// Prefix of queue names (`asya-`).
     pub queue_prefix: String,
     /// Submissions whose outcome is remembered.
@@ -111,6 +115,8 @@ impl Default for NodeConfig {
             grace_period: defaults::GRACE_PERIOD,
             pooling: true,
             max_instances: defaults::MAX_INSTANCES,
+            pool_table_elements: defaults::POOL_TABLE_ELEMENTS,
+            pool_instance_size: defaults::POOL_INSTANCE_SIZE,
             queue_prefix: defaults::QUEUE_PREFIX.into(),
             outcome_capacity: defaults::OUTCOME_CAPACITY,
             outcome_memory: defaults::OUTCOME_MEMORY,
@@ -258,6 +264,11 @@ impl NodeConfig {
         }
         if self.max_instances == 0 {
             return fail("--max-instances must be at least 1".into());
+        }
+        if self.pool_table_elements == 0 || self.pool_instance_size == 0 {
+            return fail(
+                "--pool-table-elements and --pool-instance-size must be more than 0".into(),
+            );
         }
         if let Some(dir) = &self.actors_dir
             && !dir.is_dir()

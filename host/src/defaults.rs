@@ -25,6 +25,15 @@ pub const GRACE_PERIOD_TEXT: &str = "30s";
 /// WebAssembly instances alive at once, across all actors (the pooling allocator's size).
 pub const MAX_INSTANCES: u32 = 256;
 
+/// Elements one table of an instance may hold under the pooling allocator: enough for
+/// CPython's and StarlingMonkey's function tables (wasmtime's own default).
+pub const POOL_TABLE_ELEMENTS: usize = 20_000;
+
+/// Bytes of runtime state (vmctx) one core instance may take under the pooling
+/// allocator (wasmtime's own default).
+pub const POOL_INSTANCE_SIZE: usize = 1 << 20;
+pub const POOL_INSTANCE_SIZE_TEXT: &str = "1MiB";
+
 /// How often running guests are interrupted to yield and check their deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -96,6 +105,7 @@ mod tests {
             (MAX_BODY_TEXT, MAX_BODY),
             (MAX_ENVELOPE_TEXT, MAX_ENVELOPE),
             (FRAME_LIMIT_TEXT, FRAME_LIMIT),
+            (POOL_INSTANCE_SIZE_TEXT, POOL_INSTANCE_SIZE),
         ] {
             assert_eq!(parse_bytes(text), Ok(value), "{text}");
         }

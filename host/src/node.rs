@@ -142,6 +142,8 @@ async fn load_actors(
         pooling: config.pooling,
         max_instances: config.max_instances,
         cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
+        table_elements: config.pool_table_elements,
+        instance_size: config.pool_instance_size,
         ..EngineOptions::default()
     })
     .map_err(NodeError::Engine)?;

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod hop;
+pub mod runtime;
+
 use serde_json::json;
 use wasya::envelope::{Envelope, Headers, Route};
 

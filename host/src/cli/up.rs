@@ -66,6 +66,14 @@ pub struct UpArgs {
     /// WebAssembly instances alive at once, across all actors.
     #[arg(long, env = "WASYA_MAX_INSTANCES", default_value_t = defaults::MAX_INSTANCES)]
     pub max_instances: u32,
+    /// Pooling: elements one table of an instance may hold (raise it for a guest
+    /// whose function table is larger).
+    #[arg(long, env = "WASYA_POOL_TABLE_ELEMENTS", default_value_t = defaults::POOL_TABLE_ELEMENTS)]
+    pub pool_table_elements: usize,
+    /// Pooling: runtime state one core instance may take (raise it for a guest with
+    /// very many functions or globals).
+    #[arg(long, env = "WASYA_POOL_INSTANCE_SIZE", default_value = defaults::POOL_INSTANCE_SIZE_TEXT, value_parser = parse_bytes)]
+    pub pool_instance_size: usize,
     /// Prefix of queue names.
     #[arg(long, env = "WASYA_QUEUE_PREFIX", default_value = defaults::QUEUE_PREFIX)]
     pub queue_prefix: String,
@@ -203,6 +211,8 @@ impl UpArgs {
             grace_period: self.grace_period,
             pooling: !self.no_pooling,
             max_instances: self.max_instances,
+            pool_table_elements: self.pool_table_elements,
+            pool_instance_size: self.pool_instance_size,
             queue_prefix: self.queue_prefix,
             max_body_bytes: self.max_body,
             max_envelope_bytes: self.max_envelope,

@@ -12,6 +12,9 @@ pub mod project;
 mod python;
 pub mod tools;
 
+pub use js::build as build_js;
+pub use python::build as build_python;
+
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};

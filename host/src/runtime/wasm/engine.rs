@@ -35,6 +35,10 @@ pub struct EngineOptions {
     pub epoch_tick: Duration,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Pooling: elements one table may hold.
+    pub table_elements: usize,
+    /// Pooling: bytes of runtime state one core instance may take.
+    pub instance_size: usize,
 }
 
 impl Default for EngineOptions {
@@ -44,6 +48,8 @@ impl Default for EngineOptions {
             max_instances: crate::defaults::MAX_INSTANCES,
             epoch_tick: crate::defaults::EPOCH_TICK,
             cache_dir: None,
+            table_elements: crate::defaults::POOL_TABLE_ELEMENTS,
+            instance_size: crate::defaults::POOL_INSTANCE_SIZE,
         }
     }
 }
@@ -83,6 +89,8 @@ impl WasmEngine {
                 .max_core_instances_per_component(32)
                 .max_memories_per_component(8)
                 .max_tables_per_component(32)
+                .table_elements(options.table_elements)
+                .max_core_instance_size(options.instance_size)
                 // Reset only the pages a guest dirtied (Linux 6.7+ pagemap scan) and keep
                 // them mapped, instead of zeroing or unmapping whole slots per message.
                 .pagemap_scan(Enabled::Auto)
