@@ -139,7 +139,11 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
     let data_dir = dir.path().to_str().unwrap();
     let mut first = NodeProcess::start(&["--data-dir", data_dir]);
     let sources = first.load_sources();
-    assert_eq!(sources.len(), 12, "{sources:?}");
+    assert_eq!(
+        sources.len(),
+        wasya::bundled::BUNDLED_ACTORS.len(),
+        "{sources:?}"
+    );
     assert!(
         sources.iter().all(|source| source == "Compiled"),
         "{sources:?}"
@@ -148,7 +152,11 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
 
     let second = NodeProcess::start(&["--data-dir", data_dir]);
     let sources = second.load_sources();
-    assert_eq!(sources.len(), 12, "{sources:?}");
+    assert_eq!(
+        sources.len(),
+        wasya::bundled::BUNDLED_ACTORS.len(),
+        "{sources:?}"
+    );
     assert!(
         sources.iter().all(|source| source == "Cache"),
         "recompiled: {sources:?}"
