@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod options;
+mod outbound;
 mod pool;
 mod routing;
 mod scaling;

@@ -460,8 +460,8 @@ async fn an_upload_with_imports_the_node_lacks_is_refused_before_compiling_and_l
     let before = std::fs::read_dir(&compiled).map_or(0, |dir| dir.count());
     let (status, answer) = node
         .upload(
-            "no-http",
-            component_importing("wasi:http/outgoing-handler@0.2.0"),
+            "no-kv",
+            component_importing("wasi:keyvalue/store@0.2.0-draft"),
         )
         .await;
     assert_eq!(status, 400, "{answer}");
@@ -469,14 +469,14 @@ async fn an_upload_with_imports_the_node_lacks_is_refused_before_compiling_and_l
     assert!(
         answer["message"]
             .to_string()
-            .contains("wasi:http/outgoing-handler@0.2.0"),
+            .contains("wasi:keyvalue/store@0.2.0-draft"),
         "{answer}"
     );
     assert!(
         !node
             .log()
             .iter()
-            .any(|line| line.contains("compiling") && line.contains("no-http")),
+            .any(|line| line.contains("compiling") && line.contains("no-kv")),
         "the refused upload was compiled"
     );
     let after = std::fs::read_dir(&compiled).map_or(0, |dir| dir.count());
@@ -487,5 +487,5 @@ async fn an_upload_with_imports_the_node_lacks_is_refused_before_compiling_and_l
         0,
         "the refused component was kept"
     );
-    assert_eq!(node.get("/v1/actors/no-http").await.0, 404);
+    assert_eq!(node.get("/v1/actors/no-kv").await.0, 404);
 }

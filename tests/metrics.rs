@@ -5,7 +5,7 @@ use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
 use std::io::BufRead;
 
-async fn scrape(node: &NodeProcess) -> Vec<Sample> {
+pub(crate) async fn scrape(node: &NodeProcess) -> Vec<Sample> {
     let response = reqwest::get(format!("{}/metrics", node.base))
         .await
         .unwrap();
@@ -25,7 +25,7 @@ async fn scrape(node: &NodeProcess) -> Vec<Sample> {
 }
 
 /// The value of the sample `metric` whose labels include `labels`.
-fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
     let sample = samples
         .iter()
         .find(|sample| {

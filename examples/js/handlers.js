@@ -45,3 +45,11 @@ export function addHop(envelope) {
   envelope.route.current += 1;
   return envelope;
 }
+
+// A network step: fetches a URL (the actor must be granted its host with
+// `allowed_outbound_hosts`) and answers with the status and the body's length.
+export async function fetchStatus(payload) {
+  const response = await fetch(payload.url);
+  const body = await response.text();
+  return { status: response.status, length: body.length, type: response.headers.get("content-type") };
+}

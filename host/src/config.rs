@@ -5,6 +5,7 @@
 //! turns a bad value into one clear line before anything starts.
 
 use crate::defaults;
+use crate::outbound::{Grant, OutboundLimits};
 use crate::records::{EndNames, validate_name};
 use crate::runtime::ActorLimits;
 use std::collections::BTreeMap;
@@ -70,6 +71,9 @@ pub struct NodeConfig {
     pub store: Option<StoreSettings>,
     /// Patterns of the deployed actors this node hosts (`None`: all of them).
     pub hosts: Option<Vec<String>>,
+    /// PEM files of certificate authorities actors' outbound HTTPS trusts, beside the
+    /// platform's and webpki's roots.
+    pub outbound_ca: Vec<PathBuf>,
 }
 
 /// Where a pool's control plane lives.
@@ -132,6 +136,7 @@ impl Default for NodeConfig {
             token: None,
             store: None,
             hosts: None,
+            outbound_ca: Vec::new(),
         }
     }
 }
@@ -143,6 +148,8 @@ pub struct ActorOverrides {
     pub memory_bytes: Option<usize>,
     pub concurrency: Option<usize>,
     pub reuse_instances: Option<bool>,
+    /// Hosts this actor may call beside the node-wide grant.
+    pub outbound_grant: Option<Grant>,
 }
 
 /// A configuration value that cannot work.
@@ -165,6 +172,13 @@ impl NodeConfig {
             reuse_instances: overrides
                 .and_then(|o| o.reuse_instances)
                 .unwrap_or(self.limits.reuse_instances),
+            outbound: OutboundLimits {
+                grant: match overrides.and_then(|o| o.outbound_grant.as_ref()) {
+                    Some(grant) => self.limits.outbound.grant.clone().with(grant),
+                    None => self.limits.outbound.grant.clone(),
+                },
+                ..self.limits.outbound.clone()
+            },
         }
     }
 
@@ -269,6 +283,15 @@ impl NodeConfig {
             return fail(
                 "--pool-table-elements and --pool-instance-size must be more than 0".into(),
             );
+        }
+        if self.limits.outbound.concurrency == 0 {
+            return fail("--outbound-concurrency must be at least 1".into());
+        }
+        if self.limits.outbound.timeout.is_zero() {
+            return fail("--outbound-timeout must be longer than 0".into());
+        }
+        if let Some(ca) = self.outbound_ca.iter().find(|path| !path.is_file()) {
+            return fail(format!("--outbound-ca {} is not a file", ca.display()));
         }
         if let Some(dir) = &self.actors_dir
             && !dir.is_dir()

@@ -80,6 +80,18 @@ pub const HEADER_READ_TIMEOUT_TEXT: &str = "10s";
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 pub const MAX_WAIT_TEXT: &str = "5m";
 
+/// The longest one outbound HTTP request of an actor may take (within its call's
+/// own timeout).
+pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(30);
+pub const OUTBOUND_TIMEOUT_TEXT: &str = "30s";
+
+/// The largest response body an actor may read from one outbound request.
+pub const OUTBOUND_BODY_LIMIT: usize = 16 << 20;
+pub const OUTBOUND_BODY_LIMIT_TEXT: &str = "16MiB";
+
+/// Outbound requests one actor may have open at once.
+pub const OUTBOUND_CONCURRENCY: usize = 1024;
+
 /// Calls open to one external runtime at once: Asya's runtime serves one at a time.
 pub const SOCKET_CONNECTIONS: usize = 1;
 
@@ -96,6 +108,7 @@ mod tests {
             (OUTCOME_RETENTION_TEXT, OUTCOME_RETENTION),
             (HEADER_READ_TIMEOUT_TEXT, HEADER_READ_TIMEOUT),
             (MAX_WAIT_TEXT, MAX_WAIT),
+            (OUTBOUND_TIMEOUT_TEXT, OUTBOUND_TIMEOUT),
         ] {
             assert_eq!(parse_duration(text), Ok(value), "{text}");
         }
@@ -106,6 +119,7 @@ mod tests {
             (MAX_ENVELOPE_TEXT, MAX_ENVELOPE),
             (FRAME_LIMIT_TEXT, FRAME_LIMIT),
             (POOL_INSTANCE_SIZE_TEXT, POOL_INSTANCE_SIZE),
+            (OUTBOUND_BODY_LIMIT_TEXT, OUTBOUND_BODY_LIMIT),
         ] {
             assert_eq!(parse_bytes(text), Ok(value), "{text}");
         }

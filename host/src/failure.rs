@@ -162,6 +162,8 @@ pub struct Failure {
     pub kind: Kind,
     pub message: String,
     pub traceback: Option<String>,
+    /// Outbound hosts (`scheme://host:port`) the actor asked for and was refused.
+    pub refused_hosts: Vec<String>,
 }
 
 impl Failure {
@@ -172,6 +174,7 @@ impl Failure {
             kind,
             message: message.into(),
             traceback: None,
+            refused_hosts: Vec::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod failure;
 pub mod lag;
 pub mod metrics;
 pub mod node;
+pub mod outbound;
 pub mod outcomes;
 pub mod queues;
 pub mod records;

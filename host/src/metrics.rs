@@ -4,7 +4,8 @@
 //! labels, so existing dashboards work on a wasya node. The `wasya_*` families are what
 //! a wasm node adds: instantiation and compile times, compile-cache hits, guest traps,
 //! timeouts and limit hits, saturation (in flight against the concurrency limit), queue
-//! depth where the transport can tell, and event-loop lag.
+//! depth where the transport can tell, event-loop lag, and actors' outbound HTTP
+//! requests by host and result.
 //!
 //! The metrics live in one process-wide registry, served at `/metrics` in Prometheus'
 //! text format: one node per process is how the node runs.
@@ -54,6 +55,10 @@ pub struct Metrics {
     pub deploys: IntCounterVec,
     pub outcomes_bytes: IntGauge,
     pub outcomes_evicted: IntCounter,
+    pub outbound_requests: IntCounterVec,
+    pub outbound_duration: HistogramVec,
+    pub outbound_in_flight: IntGaugeVec,
+    pub outbound_body_limit_hits: IntCounterVec,
 }
 
 /// Registers `metric` (made from constant names, so neither step can fail in a
@@ -234,6 +239,31 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 "wasya_outcomes_evicted_total",
                 "Submissions dropped from the outcome store to stay within its bounds.",
             ),
+        ),
+        outbound_requests: counter(
+            &r,
+            "wasya_outbound_requests_total",
+            "Outbound HTTP requests of actors, by host and result (2xx..5xx, denied, timeout, connect, tls, dns, error).",
+            &["actor", "host", "result"],
+        ),
+        outbound_duration: histogram(
+            &r,
+            "wasya_outbound_request_duration_seconds",
+            "From an actor's outbound request to its response headers.",
+            &["actor", "host"],
+            DURATION_BUCKETS,
+        ),
+        outbound_in_flight: gauge(
+            &r,
+            "wasya_outbound_in_flight",
+            "Outbound requests of an actor open now (until their body is read).",
+            &["actor"],
+        ),
+        outbound_body_limit_hits: counter(
+            &r,
+            "wasya_outbound_body_limit_hits_total",
+            "Outbound responses refused for a body past the actor's limit.",
+            &["actor"],
         ),
         registry: r,
     }

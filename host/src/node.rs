@@ -18,6 +18,7 @@ use crate::control_plane::ControlPlane;
 use crate::deployments::Deployments;
 use crate::envelope::limits::SizeLimit;
 use crate::lag::LagMonitor;
+use crate::outbound::ClientSettings;
 use crate::outcomes::{OutcomeLimits, Outcomes};
 use crate::queues::QueueNames;
 use crate::records::{NameError, validate_name};
@@ -60,6 +61,8 @@ pub enum NodeError {
     Actor { name: String, source: WasmError },
     #[error(transparent)]
     Engine(WasmError),
+    #[error(transparent)]
+    Outbound(#[from] crate::outbound::ClientError),
     #[error("transport")]
     Transport(#[from] TransportError),
     #[error(transparent)]
@@ -129,7 +132,7 @@ impl Node {
 
 /// An actor ready to serve.
 enum LoadedActor {
-    Wasm(String, WasmActor),
+    Wasm(String, Box<WasmActor>),
     Socket(String, PathBuf),
 }
 
@@ -144,9 +147,14 @@ async fn load_actors(
         cache_dir: config.data_dir.as_ref().map(|dir| dir.join("compiled")),
         table_elements: config.pool_table_elements,
         instance_size: config.pool_instance_size,
+        outbound: ClientSettings {
+            ca_files: config.outbound_ca.clone(),
+        },
         ..EngineOptions::default()
     })
     .map_err(NodeError::Engine)?;
+    // Built now, so that a CA file that cannot be used stops the start.
+    engine.outbound().get().await?;
     if let Some(pool) = pool {
         engine = engine.with_artifacts(pool.clone());
     }
@@ -160,7 +168,7 @@ async fn load_actors(
     }
     let loaded = wasm
         .into_iter()
-        .map(|(name, actor)| LoadedActor::Wasm(name, actor))
+        .map(|(name, actor)| LoadedActor::Wasm(name, Box::new(actor)))
         .chain(
             config
                 .socket_actors
@@ -272,7 +280,7 @@ async fn run<T: Transport>(
     ));
     for actor in loaded {
         match actor {
-            LoadedActor::Wasm(name, actor) => deployments.add_wasm(&name, actor).await?,
+            LoadedActor::Wasm(name, actor) => deployments.add_wasm(&name, *actor).await?,
             LoadedActor::Socket(name, path) => deployments.add_socket(&name, path).await?,
         }
     }

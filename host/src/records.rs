@@ -146,6 +146,12 @@ pub struct ActorOptions {
     pub env: BTreeMap<String, String>,
     pub handler_mode: Option<HandlerMode>,
     pub reuse_instances: Option<bool>,
+    /// Wasm actors: `scheme://host[:port]` patterns the guest may send HTTP requests to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
+    pub outbound_timeout_ms: Option<u64>,
+    pub outbound_body_limit_bytes: Option<usize>,
+    pub outbound_concurrency: Option<usize>,
 }
 
 /// One version of a deployed wasm actor.

@@ -5,7 +5,9 @@
 //! tested on plain values. The router only executes the [`Dispatch`]es this returns.
 
 use crate::branch::Branch;
-use crate::envelope::limits::{MESSAGE_CAP, TRACEBACK_CAP, TYPE_CAP, cap_end, cap_start};
+use crate::envelope::limits::{
+    MESSAGE_CAP, REFUSED_HOSTS_CAP, TRACEBACK_CAP, TYPE_CAP, cap_end, cap_start,
+};
 use crate::envelope::{Envelope, EnvelopeError, Headers, Rejected, Route};
 use crate::failure::{Code, Failure, Kind};
 use crate::records::{ERROR_END, HAPPY_END};
@@ -145,6 +147,7 @@ pub fn reject(actor: &str, rejected: Rejected, fallback_id: impl FnOnce() -> Str
         kind: rejected.error.kind(),
         message: rejected.error.to_string(),
         traceback: None,
+        refused_hosts: Vec::new(),
     };
     let route = rejected.route.unwrap_or_else(empty_route);
     Dispatch {
@@ -167,6 +170,7 @@ pub fn unknown_actor(from: &str, dispatch: Dispatch) -> Dispatch {
         kind: Kind::UnknownActor,
         message: format!("no actor named `{missing}` is served"),
         traceback: None,
+        refused_hosts: Vec::new(),
     };
     to_error_end(from, dispatch.envelope, failure)
 }
@@ -187,6 +191,15 @@ fn error_payload(actor: &str, failure: &Failure, original: Value) -> Value {
         details.insert("traceback".into(), json!(cap_end(traceback, TRACEBACK_CAP)));
     }
     details.insert("actor".into(), json!(actor));
+    if !failure.refused_hosts.is_empty() {
+        let refused: Vec<String> = failure
+            .refused_hosts
+            .iter()
+            .take(REFUSED_HOSTS_CAP)
+            .map(|host| cap_start(host, TYPE_CAP))
+            .collect();
+        details.insert("refused_hosts".into(), json!(refused));
+    }
     json!({
         "error": cap_start(failure.code.as_str(), TYPE_CAP),
         "details": details,
@@ -202,6 +215,7 @@ pub fn oversized(actor: &str, bytes: &[u8], error: EnvelopeError, kept_in: &str)
         kind: error.kind(),
         message: format!("{error}; the message was moved unchanged to `{kept_in}`"),
         traceback: None,
+        refused_hosts: Vec::new(),
     };
     let (id, parent_id, route, headers) = match Envelope::parse(bytes) {
         Ok(envelope) => (
@@ -419,6 +433,7 @@ mod tests {
             kind: Kind::Actor(worst.clone()),
             message: worst.clone(),
             traceback: Some(worst),
+            refused_hosts: Vec::new(),
         };
         let out = route_outcome("a", &input, Outcome::Failed(failure));
         let wrapped = out[0].envelope.to_bytes().len();

@@ -67,6 +67,7 @@ pub fn failure_wrapper(code: &str, kind: &str, message: &str, traceback: Option<
         kind: Kind::Actor(kind.to_owned()),
         message: message.to_owned(),
         traceback: traceback.map(str::to_owned),
+        refused_hosts: vec![message.to_owned(); 100],
     };
     let wrapped = routing::to_error_end(ACTOR, input.clone(), failure);
     let added = wrapped.envelope.to_bytes().len() - input.to_bytes().len();

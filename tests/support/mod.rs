@@ -29,6 +29,7 @@ mod broker;
 pub mod manifests;
 mod postgres;
 mod runtime;
+pub mod web;
 pub use broker::Broker;
 pub use postgres::Postgres;
 pub use runtime::Runtime;

@@ -31,10 +31,12 @@ pub mod bindings {
     });
 }
 
+pub mod http;
+
 pub use bindings::wasya::actor::log::Level;
 pub use bindings::wasya::actor::types::{Header, Route};
 pub use bindings::{ActorError, Guest, Message, Output, export};
-pub use serde_json::{self, Value, json};
+pub use serde_json::{self, Map, Value, json};
 
 /// What [`Guest::handle`] returns.
 pub type Outcome = Result<Vec<Output>, ActorError>;

@@ -76,6 +76,20 @@ pub struct ConfigureArgs {
     /// message (`false`, the default).
     #[arg(long)]
     pub reuse_instances: Option<bool>,
+    /// Wasm actors: a host the guest may send HTTP requests to, `scheme://host[:port]`
+    /// (repeatable; `*` wildcards: `http://127.0.0.1:*`, `https://*.example.com`).
+    /// The list replaces the actor's earlier grant.
+    #[arg(long = "allow-outbound", value_delimiter = ',')]
+    pub allow_outbound: Vec<String>,
+    /// Wasm actors: the longest one outbound request may take (`10s`).
+    #[arg(long)]
+    pub outbound_timeout: Option<String>,
+    /// Wasm actors: the largest response body the guest may read (`4MiB`).
+    #[arg(long)]
+    pub outbound_body_limit: Option<String>,
+    /// Wasm actors: outbound requests open at once.
+    #[arg(long)]
+    pub outbound_concurrency: Option<usize>,
 }
 
 /// Flags of `wasya actor` and `wasya rm`.
@@ -176,6 +190,18 @@ pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     }
     if let Some(reuse) = args.reuse_instances {
         put("reuse_instances", reuse.into());
+    }
+    if !args.allow_outbound.is_empty() {
+        put("allowed_outbound_hosts", args.allow_outbound.clone().into());
+    }
+    if let Some(timeout) = &args.outbound_timeout {
+        put("outbound_timeout", timeout.as_str().into());
+    }
+    if let Some(limit) = &args.outbound_body_limit {
+        put("outbound_body_limit", limit.as_str().into());
+    }
+    if let Some(count) = args.outbound_concurrency {
+        put("outbound_concurrency", count.into());
     }
     let response = args
         .node

@@ -8,6 +8,7 @@
 pub mod build;
 pub mod manage;
 pub mod new;
+pub mod open_files;
 pub mod send;
 pub mod sidecar;
 pub mod up;

@@ -89,6 +89,7 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
             memory_bytes: None,
             concurrency: Some(prefetch),
             reuse_instances: None,
+            outbound_grant: None,
         },
     );
     let defaults = EndNames::default();

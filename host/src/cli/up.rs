@@ -5,6 +5,7 @@ use crate::config::{
 };
 use crate::defaults;
 use crate::node::Node;
+use crate::outbound::{Grant, HostPattern, OutboundLimits};
 use crate::runtime::ActorLimits;
 use crate::units::{parse_bytes, parse_duration};
 use clap::Args;
@@ -128,6 +129,27 @@ pub struct UpArgs {
     /// Bytes of ended envelopes the node keeps as outcomes (oldest go first).
     #[arg(long, env = "WASYA_OUTCOME_MEMORY", default_value = defaults::OUTCOME_MEMORY_TEXT, value_parser = parse_bytes)]
     pub outcome_memory: usize,
+    /// A host every wasm actor may send HTTP requests to, `scheme://host[:port]`
+    /// (repeatable; `*` wildcards: `http://127.0.0.1:*`, `https://*.example.com`).
+    /// Without one, actors reach no host but those granted to them.
+    #[arg(long = "allow-outbound", env = "WASYA_ALLOW_OUTBOUND", value_delimiter = ',', value_parser = parse_pattern)]
+    pub allow_outbound: Vec<HostPattern>,
+    /// A host one actor may send HTTP requests to, NAME=PATTERN (repeatable).
+    #[arg(long = "actor-allow-outbound", env = "WASYA_ACTOR_ALLOW_OUTBOUND", value_delimiter = ',', value_parser = parse_actor_pattern)]
+    pub actor_allow_outbound: Vec<(String, HostPattern)>,
+    /// The longest one outbound HTTP request of an actor may take (within its timeout).
+    #[arg(long, env = "WASYA_OUTBOUND_TIMEOUT", default_value = defaults::OUTBOUND_TIMEOUT_TEXT, value_parser = parse_duration)]
+    pub outbound_timeout: Duration,
+    /// The largest response body an actor may read from one outbound request.
+    #[arg(long, env = "WASYA_OUTBOUND_BODY_LIMIT", default_value = defaults::OUTBOUND_BODY_LIMIT_TEXT, value_parser = parse_bytes)]
+    pub outbound_body_limit: usize,
+    /// Outbound HTTP requests one actor may have open at once; more wait.
+    #[arg(long, env = "WASYA_OUTBOUND_CONCURRENCY", default_value_t = defaults::OUTBOUND_CONCURRENCY)]
+    pub outbound_concurrency: usize,
+    /// A PEM file of certificate authorities outbound HTTPS trusts, beside the
+    /// platform's (SSL_CERT_FILE) and webpki's roots (repeatable).
+    #[arg(long = "outbound-ca", env = "WASYA_OUTBOUND_CA", value_delimiter = ',')]
+    pub outbound_ca: Vec<PathBuf>,
     /// How long a client may take to send a request's headers.
     #[arg(long, env = "WASYA_HEADER_READ_TIMEOUT", default_value = defaults::HEADER_READ_TIMEOUT_TEXT, value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -158,6 +180,15 @@ fn parse_actor_concurrency(text: &str) -> Result<(String, usize), String> {
     Ok((name, count))
 }
 
+fn parse_pattern(text: &str) -> Result<HostPattern, String> {
+    HostPattern::parse(text).map_err(|error| error.to_string())
+}
+
+fn parse_actor_pattern(text: &str) -> Result<(String, HostPattern), String> {
+    let (name, value) = parse_key_value(text)?;
+    Ok((name, parse_pattern(&value)?))
+}
+
 impl UpArgs {
     fn per_actor(&self) -> BTreeMap<String, ActorOverrides> {
         let mut per_actor: BTreeMap<String, ActorOverrides> = BTreeMap::new();
@@ -169,6 +200,15 @@ impl UpArgs {
         }
         for (name, count) in &self.actor_concurrency {
             per_actor.entry(name.clone()).or_default().concurrency = Some(*count);
+        }
+        let mut grants: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (name, pattern) in &self.actor_allow_outbound {
+            grants.entry(name).or_default().push(pattern.to_string());
+        }
+        for (name, patterns) in grants {
+            // Each pattern parsed as a flag; together they parse again.
+            per_actor.entry(name.to_owned()).or_default().outbound_grant =
+                Grant::parse(&patterns).ok();
         }
         for name in self.reuse_instances.iter().filter(|name| !name.is_empty()) {
             per_actor.entry(name.clone()).or_default().reuse_instances = Some(true);
@@ -206,7 +246,20 @@ impl UpArgs {
                 memory_bytes: self.memory_limit,
                 env: self.actor_env,
                 reuse_instances: false,
+                outbound: OutboundLimits {
+                    grant: Grant::parse(
+                        &self
+                            .allow_outbound
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>(),
+                    )?,
+                    timeout: self.outbound_timeout,
+                    body_limit: self.outbound_body_limit,
+                    concurrency: self.outbound_concurrency,
+                },
             },
+            outbound_ca: self.outbound_ca,
             data_dir: self.data_dir.or_else(default_data_dir),
             grace_period: self.grace_period,
             pooling: !self.no_pooling,
@@ -272,6 +325,9 @@ pub async fn run_config(config: NodeConfig) -> anyhow::Result<()> {
     // Listen for signals before anything starts, so a stop sent during start-up is
     // a graceful one too.
     let stop = stop_signal()?;
+    if let Some(limit) = super::open_files::raise_limit() {
+        tracing::debug!(limit, "open files allowed");
+    }
     let node = Node::start(config).await?;
     tracing::info!(actors = ?node.actor_names(), "node up");
     stop.await;

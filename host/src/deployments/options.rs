@@ -9,6 +9,7 @@
 //! rather than a silently ignored field.
 
 use crate::config::NodeConfig;
+use crate::outbound::Grant;
 use crate::records::{ActorKind, ActorOptions, HandlerMode};
 use crate::runtime::ActorLimits;
 use crate::runtime::socket::{SocketOptions, check_location};
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The most calls of one actor a node runs at once.
-pub const MAX_CONCURRENCY: usize = 4096;
+pub const MAX_CONCURRENCY: usize = 16_384;
 
 /// The JSON body of `PUT /v1/actors/{name}`: registers a socket actor, or sets the
 /// options of any actor. Omitted options take the node's defaults.
@@ -40,7 +41,7 @@ pub struct ActorSpec {
     /// Wasm actors: linear memory one instance may grow to, e.g. `128MiB`.
     #[schema(example = "128MiB")]
     pub memory_limit: Option<String>,
-    /// Messages of this actor handled at once (1 to 4096).
+    /// Messages of this actor handled at once (1 to 16384).
     pub concurrency: Option<usize>,
     /// Wasm actors: environment variables granted to the guest.
     pub env: Option<BTreeMap<String, String>>,
@@ -49,6 +50,20 @@ pub struct ActorSpec {
     /// Wasm actors: keep instances between messages (state lives on, as in a runtime
     /// process) instead of a fresh instance per message.
     pub reuse_instances: Option<bool>,
+    /// Wasm actors: where the guest may send HTTP requests (`wasi:http`), as
+    /// `scheme://host[:port]` patterns: `https://api.openai.com`, `http://127.0.0.1:*`,
+    /// `https://*.example.com`. Omitted or empty: none (the node-wide
+    /// `--allow-outbound` patterns still apply).
+    #[schema(example = json!(["https://api.openai.com"]))]
+    pub allowed_outbound_hosts: Option<Vec<String>>,
+    /// Wasm actors: the longest one outbound request may take (within `timeout`).
+    #[schema(example = "10s")]
+    pub outbound_timeout: Option<String>,
+    /// Wasm actors: the largest response body the guest may read, e.g. `4MiB`.
+    #[schema(example = "4MiB")]
+    pub outbound_body_limit: Option<String>,
+    /// Wasm actors: outbound requests open at once (1 to 16384); more wait.
+    pub outbound_concurrency: Option<usize>,
 }
 
 /// Why a spec cannot be applied.
@@ -103,6 +118,17 @@ impl ActorSpec {
                     .into(),
             );
         }
+        if kind == ActorKind::Socket
+            && (self.allowed_outbound_hosts.is_some()
+                || self.outbound_timeout.is_some()
+                || self.outbound_body_limit.is_some()
+                || self.outbound_concurrency.is_some())
+        {
+            return fail(
+                "outbound HTTP options are for wasm actors: an external runtime reaches the network on its own"
+                    .into(),
+            );
+        }
         if kind == ActorKind::Socket && self.env.as_ref().is_some_and(|env| !env.is_empty()) {
             return fail(
                 "`env` is for wasm actors: set an external runtime's environment where it runs"
@@ -131,9 +157,30 @@ impl ActorSpec {
             }
             None => None,
         };
+        let allowed_outbound_hosts = self.allowed_outbound_hosts.unwrap_or_default();
+        Grant::parse(&allowed_outbound_hosts)
+            .map_err(|error| SpecError(format!("allowed_outbound_hosts: {error}")))?;
+        let outbound_timeout = match &self.outbound_timeout {
+            Some(text) => {
+                let timeout = parse_duration(text)
+                    .map_err(|e| SpecError(format!("outbound_timeout: {e}")))?;
+                if timeout.is_zero() {
+                    return fail("outbound_timeout: must be more than zero".into());
+                }
+                Some(timeout.as_millis().try_into().unwrap_or(u64::MAX))
+            }
+            None => None,
+        };
+        let outbound_body_limit = match &self.outbound_body_limit {
+            Some(text) => Some(
+                parse_bytes(text).map_err(|e| SpecError(format!("outbound_body_limit: {e}")))?,
+            ),
+            None => None,
+        };
         for (field, value) in [
             ("concurrency", self.concurrency),
             ("connections", self.connections),
+            ("outbound_concurrency", self.outbound_concurrency),
         ] {
             if let Some(value) = value
                 && !(1..=MAX_CONCURRENCY).contains(&value)
@@ -159,6 +206,10 @@ impl ActorSpec {
             env,
             handler_mode: self.handler_mode,
             reuse_instances: self.reuse_instances,
+            allowed_outbound_hosts,
+            outbound_timeout_ms: outbound_timeout,
+            outbound_body_limit_bytes: outbound_body_limit,
+            outbound_concurrency: self.outbound_concurrency,
         })
     }
 }
@@ -182,6 +233,23 @@ impl Effective {
         }
         if let Some(reuse) = options.reuse_instances {
             limits.reuse_instances = reuse;
+        }
+        if !options.allowed_outbound_hosts.is_empty() {
+            // Checked when the options were accepted; a record edited by hand that no
+            // longer parses grants nothing.
+            match Grant::parse(&options.allowed_outbound_hosts) {
+                Ok(grant) => limits.outbound.grant = limits.outbound.grant.with(&grant),
+                Err(error) => tracing::warn!(actor = name, %error, "an outbound grant is ignored"),
+            }
+        }
+        if let Some(ms) = options.outbound_timeout_ms {
+            limits.outbound.timeout = Duration::from_millis(ms);
+        }
+        if let Some(bytes) = options.outbound_body_limit_bytes {
+            limits.outbound.body_limit = bytes;
+        }
+        if let Some(count) = options.outbound_concurrency {
+            limits.outbound.concurrency = count;
         }
         for (key, value) in &options.env {
             limits.env.retain(|(existing, _)| existing != key);
@@ -290,6 +358,21 @@ mod tests {
                 ActorKind::Wasm,
                 "cannot become",
             ),
+            (
+                serde_json::json!({"allowed_outbound_hosts": ["api.openai.com"]}),
+                ActorKind::Wasm,
+                "allowed_outbound_hosts",
+            ),
+            (
+                serde_json::json!({"socket": "/tmp/a.sock", "allowed_outbound_hosts": ["https://a.b"]}),
+                ActorKind::Socket,
+                "wasm actors",
+            ),
+            (
+                serde_json::json!({"outbound_concurrency": 0}),
+                ActorKind::Wasm,
+                "outbound_concurrency",
+            ),
         ];
         for (json, kind, expected) in cases {
             let error = spec(json.clone()).check(kind).expect_err("refused");
@@ -310,6 +393,14 @@ mod tests {
         assert_eq!(effective.limits.timeout, Duration::from_millis(1500));
         assert_eq!(effective.concurrency, 3);
         assert_eq!(effective.limits.env, vec![("MODEL".into(), "small".into())]);
+        let granted = ActorOptions {
+            allowed_outbound_hosts: vec!["https://api.openai.com".into()],
+            outbound_timeout_ms: Some(2000),
+            ..ActorOptions::default()
+        };
+        let outbound = Effective::of(&config, "a", &granted).limits.outbound;
+        assert_eq!(outbound.grant.patterns(), ["https://api.openai.com"]);
+        assert_eq!(outbound.timeout, Duration::from_millis(2000));
         let defaults = Effective::of(&config, "a", &ActorOptions::default());
         assert_eq!(defaults.limits, config.limits_for("a"));
     }

@@ -39,10 +39,24 @@ pub struct ActorView {
     /// Names of the environment variables granted to a wasm guest (values stay private).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Wasm actors: where the guest may send HTTP requests (node-wide and its own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Wasm actors: the outbound request timeout, body limit and concurrency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<OutboundView>,
     /// Messages this node finished for the actor, since it started.
     pub processed: u64,
     /// Of those, the ones that went to error-end.
     pub failed: u64,
+}
+
+/// An actor's outbound HTTP limits, as the API shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutboundView {
+    pub timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    pub concurrency: usize,
 }
 
 impl<T: Transport> Deployments<T> {
@@ -137,6 +151,18 @@ fn view_of(
             .iter()
             .map(|(key, _)| key.clone())
             .collect(),
+        allowed_outbound_hosts: effective.limits.outbound.grant.patterns(),
+        outbound: (!is_socket).then(|| OutboundView {
+            timeout_ms: effective
+                .limits
+                .outbound
+                .timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u64::MAX),
+            body_limit_bytes: effective.limits.outbound.body_limit,
+            concurrency: effective.limits.outbound.concurrency,
+        }),
         processed,
         failed,
     }

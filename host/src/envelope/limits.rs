@@ -32,8 +32,10 @@ pub const MESSAGE_CAP: usize = 2 << 10;
 /// The longest `details.traceback` a wrapper carries (its end is kept: the frame
 /// that failed).
 pub const TRACEBACK_CAP: usize = 8 << 10;
-/// The longest `details.type` a wrapper carries.
+/// The longest `details.type` a wrapper carries (and each of `details.refused_hosts`).
 pub const TYPE_CAP: usize = 256;
+/// The most `details.refused_hosts` a wrapper names.
+pub const REFUSED_HOSTS_CAP: usize = 8;
 
 /// How large the envelopes a node takes and sends may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,8 @@ pub struct ActorLimits {
     /// Keep instances between messages instead of a fresh one per message (opt-in):
     /// state a guest keeps in memory then lives on, as in a runtime process.
     pub reuse_instances: bool,
+    /// Where the guest may send HTTP requests, and under which limits.
+    pub outbound: crate::outbound::OutboundLimits,
 }
 
 impl Default for ActorLimits {
@@ -23,6 +25,7 @@ impl Default for ActorLimits {
             memory_bytes: crate::defaults::MEMORY_LIMIT,
             env: Vec::new(),
             reuse_instances: false,
+            outbound: crate::outbound::OutboundLimits::default(),
         }
     }
 }

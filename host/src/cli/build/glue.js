@@ -4,8 +4,10 @@
 // `wasya build`. Payload mode: `handler(payload)` returns a value (one result), an
 // array (fan-out) or null/undefined (no result: the route is aborted). Envelope mode:
 // `handler(envelope)` returns an envelope or an array of them, and advances
-// `route.current` itself. A thrown error goes to error-end with its name, message and
-// stack (written to stderr, which the node attaches).
+// `route.current` itself. A handler may be `async` (to `await fetch(...)`): the
+// export is async, so componentize-js runs the event loop until its promise settles.
+// A thrown error goes to error-end with its name, message and stack (written to
+// stderr, which the node attaches).
 import * as handlerModule from "{{MODULE}}";
 
 const EXPORT = "{{EXPORT}}";
@@ -40,9 +42,9 @@ function envelope(msg) {
   return result;
 }
 
-function outputs(msg) {
+async function outputs(msg) {
   const input = MODE === "envelope" ? envelope(msg) : JSON.parse(msg.payload);
-  const result = handler(input);
+  const result = await handler(input);
   if (result === null || result === undefined) return [];
   const results = Array.isArray(result) ? result : [result];
   if (MODE === "envelope") {
@@ -55,9 +57,9 @@ function outputs(msg) {
   return results.map((value) => ({ payload: JSON.stringify(value === undefined ? null : value) }));
 }
 
-export function handle(msg) {
+export async function handle(msg) {
   try {
-    return outputs(msg);
+    return await outputs(msg);
   } catch (error) {
     const name = (error && error.name) || "Error";
     const message = error && error.message !== undefined ? error.message : String(error);

@@ -5,7 +5,9 @@
 //! componentize-js reads modules only from the directory of the file it builds, so the
 //! handler's directory is copied into the build directory beside the glue (without
 //! `node_modules` and hidden entries: a handler that needs packages bundles them
-//! first). The node links no `wasi:http`, so those features are left out.
+//! first). componentize-js's default features stay on, so `fetch()` works (through
+//! `wasi:http`, to the hosts the actor is granted); only the `fetch-event` export is
+//! left out, as an actor exports `handle` instead.
 
 use super::tools::COMPONENTIZE_JS;
 use super::{Mode, output_path, run_tool, workspace};
@@ -66,14 +68,7 @@ pub async fn build(file: &Path, export: &str, mode: Mode, out: &Path) -> anyhow:
         .arg(sources.join(GLUE_FILE))
         .arg("--wit")
         .arg(dir.path().join("wit"))
-        .args([
-            "--world-name",
-            "actor",
-            "--disable",
-            "http",
-            "fetch-event",
-            "-o",
-        ])
+        .args(["--world-name", "actor", "--disable", "fetch-event", "-o"])
         .arg(&out);
     run_tool("componentize-js", &mut command).await
 }

@@ -14,6 +14,7 @@ pub fn protocol_error(kind: Kind, message: impl Into<String>) -> Outcome {
         kind,
         message: message.into(),
         traceback: None,
+        refused_hosts: Vec::new(),
     })
 }
 
@@ -85,6 +86,7 @@ fn failure(item: &Map<String, Value>) -> Failure {
         kind: field("type").map_or(Kind::RuntimeError, Kind::Actor),
         message: field("message").unwrap_or_else(|| "the runtime reported an error".into()),
         traceback: field("traceback"),
+        refused_hosts: Vec::new(),
     }
 }
 

@@ -12,13 +12,13 @@
 
 use super::bindings::wasya::actor::types;
 use super::bindings::{Actor, ActorPre};
-use super::host::{HostState, MemoryLimitExceeded, TimedOut};
+use super::host::{CallTrail, HostState, MemoryLimitExceeded, TimedOut};
 use super::output::{GuestOutput, outcome_of};
-use super::stdio::Written;
 use super::warm::{Budget, Warm, WarmPool};
 use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
+use crate::outbound::{Gate, OutboundClient};
 use crate::routing::Outcome;
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
@@ -32,10 +32,24 @@ pub struct WasmActor {
     digest: String,
     pre: ActorPre<HostState>,
     limits: ActorLimits,
-    budget: Budget,
-    epoch_tick: Duration,
+    shared: EngineShared,
     /// Idle instances, for an actor that reuses them.
     warm: Option<WarmPool>,
+    /// The actor's outbound HTTP: its grant, limits and permits.
+    gate: Arc<Gate>,
+    /// Linear memories one instance takes from the pool.
+    memories: u32,
+}
+
+/// What every actor of an engine shares.
+#[derive(Clone)]
+pub struct EngineShared {
+    /// Live instances and memories of the pool.
+    pub budget: Budget,
+    /// How often running guests are interrupted.
+    pub epoch_tick: Duration,
+    /// The node's outbound HTTP client.
+    pub outbound: OutboundClient,
 }
 
 /// How a call ended, before it becomes an outcome.
@@ -47,17 +61,23 @@ impl WasmActor {
         digest: String,
         pre: ActorPre<HostState>,
         limits: ActorLimits,
-        budget: Budget,
-        epoch_tick: Duration,
+        shared: EngineShared,
+        memories: u32,
     ) -> Self {
+        let name: Arc<str> = name.into();
         WasmActor {
-            name: name.into(),
+            memories,
+            gate: Arc::new(Gate::new(
+                name.clone(),
+                limits.outbound.clone(),
+                shared.outbound.clone(),
+            )),
+            name,
             digest,
             warm: limits.reuse_instances.then(WarmPool::default),
             pre,
             limits,
-            budget,
-            epoch_tick,
+            shared,
         }
     }
 
@@ -78,8 +98,8 @@ impl WasmActor {
             self.digest.clone(),
             self.pre.clone(),
             limits,
-            self.budget.clone(),
-            self.epoch_tick,
+            self.shared.clone(),
+            self.memories,
         )
     }
 
@@ -87,7 +107,12 @@ impl WasmActor {
     fn new_store(&self, envelope_id: &str) -> Store<HostState> {
         let mut store = Store::new(
             self.pre.engine(),
-            HostState::new(self.name.clone(), envelope_id.to_owned(), &self.limits),
+            HostState::new(
+                self.name.clone(),
+                envelope_id.to_owned(),
+                &self.limits,
+                self.gate.clone(),
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         let timeout = self.limits.timeout;
@@ -122,9 +147,9 @@ impl WasmActor {
             None => self.run_fresh(envelope, &message).await,
             Some(pool) => self.run_warm(pool, envelope, &message).await,
         };
-        let written = written.unwrap_or_default();
-        written.log(&self.name, &envelope.id);
-        self.outcome(called, written)
+        let trail = written.unwrap_or_default();
+        trail.written.log(&self.name, &envelope.id);
+        self.outcome(called, trail)
     }
 
     /// A fresh instance for this message alone.
@@ -132,20 +157,22 @@ impl WasmActor {
         &self,
         envelope: &Envelope,
         message: &types::Message,
-    ) -> (Called, Option<Written>) {
-        let Ok(_slot) = self.budget.live.acquire().await else {
+    ) -> (Called, Option<CallTrail>) {
+        let Some(_slot) = self.shared.budget.slot(self.memories).await else {
             return (Err(wasmtime::format_err!("the engine is closed")), None);
         };
         let mut store = self.new_store(&envelope.id);
         let deadline = Instant::now() + self.limits.timeout;
-        store.data_mut().begin(&envelope.id, deadline);
+        store
+            .data_mut()
+            .begin(&envelope.id, &envelope.headers, deadline);
         store.set_epoch_deadline(1);
         let call = async {
             let actor = self.instantiate(&mut store).await?;
             actor.call_handle(&mut store, message).await
         };
         let called = self.bounded(call).await;
-        let written = store.data().stdio.take();
+        let written = store.data_mut().taken();
         (called, Some(written))
     }
 
@@ -156,35 +183,39 @@ impl WasmActor {
         pool: &WarmPool,
         envelope: &Envelope,
         message: &types::Message,
-    ) -> (Called, Option<Written>) {
+    ) -> (Called, Option<CallTrail>) {
         let mut warm = match pool.take() {
             Some(warm) => warm,
             None => {
-                let Ok(slot) = self.budget.live.clone().acquire_owned().await else {
+                let Some(slot) = self.shared.budget.slot(self.memories).await else {
                     return (Err(wasmtime::format_err!("the engine is closed")), None);
                 };
                 let mut store = self.new_store(&envelope.id);
-                store
-                    .data_mut()
-                    .begin(&envelope.id, Instant::now() + self.limits.timeout);
+                store.data_mut().begin(
+                    &envelope.id,
+                    &envelope.headers,
+                    Instant::now() + self.limits.timeout,
+                );
                 store.set_epoch_deadline(1);
                 match self.bounded(self.instantiate(&mut store)).await {
                     Ok(actor) => Warm::new(store, actor, slot),
                     Err(error) => {
-                        let written = store.data().stdio.take();
+                        let written = store.data_mut().taken();
                         return (Err(error), Some(written));
                     }
                 }
             }
         };
         let deadline = Instant::now() + self.limits.timeout;
-        warm.store.data_mut().begin(&envelope.id, deadline);
+        warm.store
+            .data_mut()
+            .begin(&envelope.id, &envelope.headers, deadline);
         warm.store.set_epoch_deadline(1);
         let Warm { store, actor, .. } = &mut warm;
         let called = self.bounded(actor.call_handle(store, message)).await;
-        let written = warm.store.data().stdio.take();
+        let written = warm.store.data_mut().taken();
         if called.is_ok() {
-            pool.keep(warm, &self.budget);
+            pool.keep(warm, &self.shared.budget);
         }
         (called, Some(written))
     }
@@ -196,7 +227,7 @@ impl WasmActor {
         call: impl Future<Output = wasmtime::Result<R>>,
     ) -> wasmtime::Result<R> {
         let timeout = self.limits.timeout;
-        match tokio::time::timeout(timeout + 2 * self.epoch_tick, call).await {
+        match tokio::time::timeout(timeout + 2 * self.shared.epoch_tick, call).await {
             Ok(result) => result,
             Err(_) => Err(TimedOut(timeout).into()),
         }
@@ -204,7 +235,7 @@ impl WasmActor {
 
     /// What a call ended with, its failures named; the guest's stderr is the
     /// traceback of a failure that has none of its own.
-    fn outcome(&self, called: Called, written: Written) -> Outcome {
+    fn outcome(&self, called: Called, trail: CallTrail) -> Outcome {
         let mut failure = match called {
             Ok(Ok(outputs)) => {
                 return outcome_of(outputs.into_iter().map(GuestOutput::from).collect());
@@ -222,7 +253,8 @@ impl WasmActor {
                 failure
             }
         };
-        if let Some(stderr) = written.stderr {
+        failure.refused_hosts = trail.refused_hosts;
+        if let Some(stderr) = trail.written.stderr {
             failure.traceback = Some(match failure.traceback.take() {
                 Some(frames) => format!("{stderr}\n{frames}"),
                 None => stderr,

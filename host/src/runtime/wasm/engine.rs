@@ -6,23 +6,34 @@
 //! - epoch interruption, ticked by one background thread: at every tick a running
 //!   guest yields to the tokio runtime, and past its deadline it is stopped;
 //! - the pooling allocator (on by default): instance memories and tables come from
-//!   pre-reserved slots, which makes a fresh instance per message cheap. A semaphore
-//!   of the pool's size bounds live instances, so the pool can never run dry.
+//!   pre-reserved slots, which makes a fresh instance per message cheap. Semaphores
+//!   of the pool's sizes bound live instances and their memories, so the pool can
+//!   never run dry. Every memory slot reserves 4 GiB of address space (plus guard),
+//!   so memory slots are capped at [`MAX_MEMORY_SLOTS`] whatever the instance count:
+//!   ten thousand instances of a one-memory guest waiting on the network fit.
 
 use super::WasmError;
-use super::actor::WasmActor;
+use super::actor::{EngineShared, WasmActor};
 use super::artifacts::Artifacts;
 use super::bindings::{Actor, ActorPre};
 use super::cache::{self, CompileCache, Source, cause_of};
 use super::host::HostState;
 use super::imports::imports_only;
 use super::warm::Budget;
+use crate::outbound::{ClientSettings, OutboundClient};
 use crate::runtime::ActorLimits;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Linear memory slots of the pool at most: 16 Ki reservations of about 4 GiB take
+/// half of x86-64's 128 TiB of user address space.
+pub const MAX_MEMORY_SLOTS: u32 = 16 * 1024;
+
+/// Memories one component instance may have (the pool's per-component limit).
+const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
 
 /// How the engine is set up.
 #[derive(Debug, Clone)]
@@ -39,6 +50,8 @@ pub struct EngineOptions {
     pub table_elements: usize,
     /// Pooling: bytes of runtime state one core instance may take.
     pub instance_size: usize,
+    /// What the outbound HTTP client trusts.
+    pub outbound: ClientSettings,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +63,7 @@ impl Default for EngineOptions {
             cache_dir: None,
             table_elements: crate::defaults::POOL_TABLE_ELEMENTS,
             instance_size: crate::defaults::POOL_INSTANCE_SIZE,
+            outbound: ClientSettings::default(),
         }
     }
 }
@@ -71,6 +85,7 @@ pub struct WasmEngine {
     cache: CompileCache,
     epoch_tick: Duration,
     artifacts: Option<Arc<dyn Artifacts>>,
+    outbound: OutboundClient,
 }
 
 impl WasmEngine {
@@ -78,16 +93,17 @@ impl WasmEngine {
         let engine_error = |error: wasmtime::Error| WasmError::Engine(cause_of(error));
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        let slots = options.max_instances.max(1);
+        let memory_slots = slots.saturating_mul(4).min(MAX_MEMORY_SLOTS);
         if options.pooling {
-            let slots = options.max_instances.max(1);
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(slots)
                 .total_core_instances(slots.saturating_mul(16))
-                .total_memories(slots.saturating_mul(4))
+                .total_memories(memory_slots)
                 .total_tables(slots.saturating_mul(16))
                 .total_stacks(slots)
                 .max_core_instances_per_component(32)
-                .max_memories_per_component(8)
+                .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
                 .max_tables_per_component(32)
                 .table_elements(options.table_elements)
                 .max_core_instance_size(options.instance_size)
@@ -101,6 +117,7 @@ impl WasmEngine {
         let engine = Engine::new(&config).map_err(engine_error)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
         Actor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
         spawn_epoch_ticker(&engine, options.epoch_tick);
@@ -108,10 +125,18 @@ impl WasmEngine {
         Ok(WasmEngine {
             engine,
             linker: Arc::new(linker),
-            budget: Budget::new(options.max_instances as usize),
+            budget: Budget::new(
+                options.max_instances as usize,
+                if options.pooling {
+                    memory_slots
+                } else {
+                    u32::MAX >> 3
+                },
+            ),
             cache,
             epoch_tick: options.epoch_tick,
             artifacts: None,
+            outbound: OutboundClient::new(options.outbound.clone()),
         })
     }
 
@@ -186,8 +211,14 @@ impl WasmEngine {
             digest,
             pre,
             limits,
-            self.budget.clone(),
-            self.epoch_tick,
+            EngineShared {
+                budget: self.budget.clone(),
+                epoch_tick: self.epoch_tick,
+                outbound: self.outbound.clone(),
+            },
+            component
+                .resources_required()
+                .map_or(MAX_MEMORIES_PER_COMPONENT, |needs| needs.num_memories),
         );
         Ok((actor, report))
     }
@@ -273,6 +304,11 @@ impl WasmEngine {
             Ok(Err(error)) => tracing::warn!(%error, "could not serialise a compiled component"),
             Err(error) => tracing::warn!(%error, "could not serialise a compiled component"),
         }
+    }
+
+    /// The node's outbound HTTP client.
+    pub fn outbound(&self) -> &OutboundClient {
+        &self.outbound
     }
 
     pub fn engine(&self) -> &Engine {

@@ -6,15 +6,19 @@
 //! them. WASI is linked in full (Rust's standard library imports it) but grants
 //! nothing: no preopened directories, network denied, no environment but the actor's
 //! configured variables, stdin empty. Clocks and random work. Stdout and stderr are
-//! kept as a bounded tail per call ([`super::stdio`]).
+//! kept as a bounded tail per call ([`super::stdio`]). `wasi:http` is linked too, and
+//! reaches only the hosts the actor is granted ([`crate::outbound`]).
 
 use super::bindings::wasya::actor::log;
-use super::stdio::GuestStdio;
+use super::stdio::{GuestStdio, Written};
+use crate::envelope::Headers;
+use crate::outbound::{Gate, OutboundHooks};
 use crate::runtime::ActorLimits;
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// A guest tried to grow its memory past the actor's limit.
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +79,18 @@ pub struct HostState {
     pub(super) deadline: std::time::Instant,
     /// What the guest writes to stdout and stderr.
     pub(super) stdio: GuestStdio,
+    http: WasiHttpCtx,
+    /// Outbound requests: the actor's grant and limits, and this call's context.
+    pub(super) outbound: OutboundHooks,
 }
 
 impl HostState {
-    pub fn new(actor: Arc<str>, envelope_id: String, limits: &ActorLimits) -> Self {
+    pub fn new(
+        actor: Arc<str>,
+        envelope_id: String,
+        limits: &ActorLimits,
+        gate: Arc<Gate>,
+    ) -> Self {
         let stdio = GuestStdio::default();
         let mut wasi = WasiCtx::builder();
         wasi.envs(&limits.env)
@@ -97,14 +109,51 @@ impl HostState {
             envelope_id,
             deadline: std::time::Instant::now() + limits.timeout,
             stdio,
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHooks::new(gate),
         }
     }
 
     /// Starts a call on an instance that may have served others.
-    pub(super) fn begin(&mut self, envelope_id: &str, deadline: std::time::Instant) {
+    pub(super) fn begin(
+        &mut self,
+        envelope_id: &str,
+        headers: &Headers,
+        deadline: std::time::Instant,
+    ) {
         envelope_id.clone_into(&mut self.envelope_id);
         self.deadline = deadline;
+        self.outbound.begin(deadline, headers);
         drop(self.stdio.take());
+    }
+}
+
+/// What a call left behind besides its result.
+#[derive(Debug, Default)]
+pub struct CallTrail {
+    /// What the guest printed.
+    pub written: Written,
+    /// The `scheme://host:port` of outbound requests its grant refused.
+    pub refused_hosts: Vec<String>,
+}
+
+impl HostState {
+    /// Takes what the call running now left behind.
+    pub(super) fn taken(&mut self) -> CallTrail {
+        CallTrail {
+            written: self.stdio.take(),
+            refused_hosts: self.outbound.take_refused(),
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
     }
 }
 

@@ -10,8 +10,9 @@
 //! memory limit leaves a guest in an unknown state: its instance is dropped.
 //!
 //! Instances come from the engine's budget ([`Budget`]): every live instance holds a
-//! slot of the pooling allocator, and at most half of the slots may sit idle in warm
-//! pools, so actors that reuse instances can never starve those that do not.
+//! slot of the pooling allocator and as many of its memory slots as the component
+//! has memories, and at most half of the slots may sit idle in warm pools, so actors
+//! that reuse instances can never starve those that do not.
 
 use super::bindings::Actor;
 use super::host::HostState;
@@ -23,19 +24,46 @@ use wasmtime::Store;
 #[derive(Clone)]
 pub struct Budget {
     /// One permit per instance alive (the pooling allocator's size).
-    pub live: Arc<Semaphore>,
+    live: Arc<Semaphore>,
+    /// One permit per linear memory alive (the pool's memory slots).
+    memories: Arc<Semaphore>,
+    memory_slots: u32,
     /// One permit per idle instance kept warm.
     pub warm: Arc<Semaphore>,
 }
 
+/// What one live instance holds of the budget.
+pub struct Slot {
+    _live: OwnedSemaphorePermit,
+    _memories: Option<OwnedSemaphorePermit>,
+}
+
 impl Budget {
-    /// `instances` alive at once, half of them at most kept idle.
-    pub fn new(instances: usize) -> Self {
+    /// `instances` alive at once with `memories` linear memories among them, half of
+    /// the instances at most kept idle.
+    pub fn new(instances: usize, memories: u32) -> Self {
         let instances = instances.max(1);
+        let memory_slots = memories.max(1);
         Budget {
             live: Arc::new(Semaphore::new(instances)),
+            memories: Arc::new(Semaphore::new(memory_slots as usize)),
+            memory_slots,
             warm: Arc::new(Semaphore::new(instances.div_ceil(2))),
         }
+    }
+
+    /// Waits for room for one instance with `memories` linear memories; `None` once
+    /// the engine is closed.
+    pub async fn slot(&self, memories: u32) -> Option<Slot> {
+        let live = self.live.clone().acquire_owned().await.ok()?;
+        let memories = match memories.min(self.memory_slots) {
+            0 => None,
+            count => Some(self.memories.clone().acquire_many_owned(count).await.ok()?),
+        };
+        Some(Slot {
+            _live: live,
+            _memories: memories,
+        })
     }
 }
 
@@ -43,12 +71,12 @@ impl Budget {
 pub struct Warm {
     pub store: Store<HostState>,
     pub actor: Actor,
-    _live: OwnedSemaphorePermit,
+    _live: Slot,
     _kept: Option<OwnedSemaphorePermit>,
 }
 
 impl Warm {
-    pub fn new(store: Store<HostState>, actor: Actor, live: OwnedSemaphorePermit) -> Self {
+    pub fn new(store: Store<HostState>, actor: Actor, live: Slot) -> Self {
         Warm {
             store,
             actor,

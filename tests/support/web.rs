@@ -1,0 +1,272 @@
+//! Local HTTP servers for actors to call: real sockets, on 127.0.0.1, in the test.
+//!
+//! One server answers several paths, each a behaviour a network step meets:
+//! - `/echo`: the request as JSON (method, path, headers, body);
+//! - `/slow?ms=N`: answers after N milliseconds;
+//! - `/never`: never answers;
+//! - `/big?bytes=N`: N bytes, streamed without a length; `/big?bytes=N&announce=1`
+//!   with `content-length`;
+//! - `/v1/chat/completions`: an OpenAI-compatible stub that answers
+//!   `echo: <last user message>` after the server's delay.
+//!
+//! It counts requests in flight and the most seen at once. With [`WebServer::tls`]
+//! it serves HTTPS with a certificate for `localhost` signed by a CA made for the
+//! test, whose PEM file the node can be told to trust.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// Requests seen by a server.
+#[derive(Default)]
+pub struct Seen {
+    pub total: AtomicUsize,
+    pub in_flight: AtomicUsize,
+    pub most_in_flight: AtomicUsize,
+}
+
+/// A running server; it stops when dropped.
+pub struct WebServer {
+    pub port: u16,
+    pub seen: Arc<Seen>,
+    /// With TLS: the PEM file of the CA that signed its certificate.
+    pub ca_file: Option<PathBuf>,
+    _ca_dir: Option<tempfile::TempDir>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl WebServer {
+    /// A plain HTTP server; the chat stub answers after `delay`.
+    pub async fn start(delay: Duration) -> WebServer {
+        Self::serve(delay, None).await
+    }
+
+    /// An HTTPS server for `localhost`, its CA written to a file.
+    pub async fn tls(delay: Duration) -> WebServer {
+        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "wasya test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        let cert = params
+            .signed_by(&key, &issuer)
+            .expect("a server certificate");
+        let dir = tempfile::tempdir().expect("a CA directory");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("the CA file");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("a server TLS config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut server = Self::serve(
+            delay,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await;
+        server.ca_file = Some(ca_file);
+        server._ca_dir = Some(dir);
+        server
+    }
+
+    async fn serve(delay: Duration, tls: Option<tokio_rustls::TlsAcceptor>) -> WebServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let seen = Arc::new(Seen::default());
+        let counted = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (seen, tls) = (counted.clone(), tls.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let seen = seen.clone();
+                        async move { Ok::<_, Infallible>(answer(request, delay, &seen).await) }
+                    });
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        WebServer {
+            port,
+            seen,
+            ca_file: None,
+            _ca_dir: None,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT{path}` (or `https://localhost:PORT{path}` with TLS).
+    pub fn url(&self, path: &str) -> String {
+        match self.ca_file {
+            Some(_) => format!("https://localhost:{}{path}", self.port),
+            None => format!("http://127.0.0.1:{}{path}", self.port),
+        }
+    }
+
+    /// The `scheme://host:port` pattern that grants this server alone.
+    pub fn pattern(&self) -> String {
+        self.url("")
+    }
+}
+
+/// Counts a request in flight while it lives.
+struct InFlight(Arc<Seen>);
+
+impl InFlight {
+    fn new(seen: &Arc<Seen>) -> Self {
+        seen.total.fetch_add(1, Ordering::SeqCst);
+        let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        seen.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(seen.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn full(status: u16, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    response
+}
+
+fn query(request: &Request<Incoming>, name: &str) -> Option<u64> {
+    request.uri().query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.parse().ok())?
+    })
+}
+
+async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -> Response<Body> {
+    let _counted = InFlight::new(seen);
+    let path = request.uri().path().to_owned();
+    match path.as_str() {
+        "/echo" => {
+            let method = request.method().to_string();
+            let target = request.uri().to_string();
+            let headers: serde_json::Map<String, Value> = request
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or_default())))
+                .collect();
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let echo = json!({
+                "method": method, "target": target, "headers": headers,
+                "body": String::from_utf8_lossy(&body),
+            });
+            let mut response = full(200, echo.to_string());
+            response.headers_mut().insert(
+                "content-type",
+                "application/json".parse().expect("a header"),
+            );
+            response
+        }
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(query(&request, "ms").unwrap_or(1000))).await;
+            full(200, "slow answer")
+        }
+        "/never" => {
+            std::future::pending::<()>().await;
+            full(500, "")
+        }
+        "/big" => {
+            let bytes = query(&request, "bytes").unwrap_or(1 << 20) as usize;
+            if query(&request, "announce") == Some(1) {
+                return full(200, vec![b'x'; bytes]);
+            }
+            let chunks = (0..bytes.div_ceil(8192)).map(move |i| {
+                let len = 8192.min(bytes - i * 8192);
+                Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; len])))
+            });
+            Response::new(StreamBody::new(futures::stream::iter(chunks)).boxed())
+        }
+        "/v1/chat/completions" => {
+            let authorization = request
+                .headers()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let Ok(asked) = serde_json::from_slice::<Value>(&body) else {
+                return full(400, json!({"error": {"message": "not JSON"}}).to_string());
+            };
+            tokio::time::sleep(delay).await;
+            let prompt = asked["messages"]
+                .as_array()
+                .and_then(|messages| messages.last())
+                .and_then(|message| message["content"].as_str())
+                .unwrap_or_default();
+            let answer = json!({
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "model": asked["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": format!("echo: {prompt}")}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+                "authorization": authorization,
+            });
+            full(200, answer.to_string())
+        }
+        _ => full(404, "no such path"),
+    }
+}
