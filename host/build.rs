@@ -11,7 +11,11 @@
 //! - `$OUT_DIR/actors/NAME.wasm`, a copy of every actor component;
 //! - `$OUT_DIR/bundled_actors.rs`, a `BUNDLED_ACTORS` table of `(name, bytes)` sorted by
 //!   name, meant for `include!`;
-//! - the `WASYA_GUESTS_DIR` compile-time variable, the directory of the built components.
+//! - the `WASYA_GUESTS_DIR` compile-time variable, the directory of the built components;
+//! - `$OUT_DIR/wasi_wit.rs`, a `WASI_WIT` table of `(package, text)`: the WASI WIT
+//!   packages (`wasi:http` and what it uses) of the `wasmtime-wasi-http` the node is
+//!   built with, found through `cargo metadata`. `wasya build --python` gives them to
+//!   componentize-py, so a Python actor's `wasi:http` is the one the node implements.
 
 use std::env;
 use std::fmt::Write as _;
@@ -121,6 +125,58 @@ fn main() {
     table.push_str("];\n");
 
     let table_path = out_dir.join("bundled_actors.rs");
+    fs::write(&table_path, table)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
+
+    bundle_wasi_wit(root, &out_dir);
+}
+
+/// Writes the `WASI_WIT` table from the `wit/deps` of `wasmtime-wasi-http`.
+fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
+    let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo metadata: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo metadata failed ({})",
+        output.status
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata writes JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|package| package["name"] == "wasmtime-wasi-http")
+        .and_then(|package| package["manifest_path"].as_str())
+        .expect("wasmtime-wasi-http is a dependency of the node");
+    let deps = Path::new(manifest)
+        .parent()
+        .expect("a manifest lives in its package")
+        .join("wit/deps");
+    println!("cargo:rerun-if-changed={}", deps.display());
+    let mut files: Vec<PathBuf> = fs::read_dir(&deps)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", deps.display()))
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
+        .collect();
+    files.sort();
+    let mut table = String::from("pub const WASI_WIT: &[(&str, &str)] = &[");
+    for file in &files {
+        let package = file
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .expect("a WIT file name");
+        let path = file.to_str().expect("a UTF-8 registry path");
+        write!(table, "({package:?}, include_str!({path:?})), ")
+            .expect("writing to a String cannot fail");
+    }
+    table.push_str("];\n");
+    let table_path = out_dir.join("wasi_wit.rs");
     fs::write(&table_path, table)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
 }

@@ -8,6 +8,7 @@
 //! `PATH`. Where one is missing the test says so and passes, unless
 //! `WASYA_REQUIRE_TOOLCHAINS` is set, as `.ci/run` does: there it fails.
 
+use crate::support::web::WebServer;
 use crate::support::{Kind, NodeProcess, single_error};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -71,11 +72,13 @@ const EXAMPLES: &[(&str, Lang, &str, &str)] = &[
         "payload",
     ),
     ("py-add-hop", Lang::Python, "handlers.add_hop", "envelope"),
+    ("py-fetch", Lang::Python, "handlers.fetch_status", "payload"),
     ("js-shout", Lang::Js, "shout", "payload"),
     ("js-words", Lang::Js, "words", "payload"),
     ("js-refuse", Lang::Js, "refuse", "payload"),
     ("js-greet", Lang::Js, "greet", "payload"),
     ("js-add-hop", Lang::Js, "addHop", "envelope"),
+    ("js-fetch", Lang::Js, "fetchStatus", "payload"),
 ];
 
 fn repository() -> PathBuf {
@@ -264,6 +267,54 @@ async fn the_handler_matrix(kind: Kind, lang: Lang, error_type: &str, trace_word
         .await;
     let view = node.outcome(&id).await;
     assert_eq!(view["results"].as_array().map(Vec::len), Some(2), "{view}");
+}
+
+/// A JavaScript handler built with componentize-js's default features: `await
+/// fetch()` reaches a host the actor is granted, and no other.
+#[tokio::test]
+async fn a_js_handler_fetches_from_a_granted_host_only() {
+    if Lang::Js.available() {
+        a_handler_fetches_from_a_granted_host_only(Lang::Js).await;
+    }
+}
+
+/// A Python handler calling out with `wasya_http` (over componentize-py's `wasi:http`).
+#[tokio::test]
+async fn a_python_handler_fetches_from_a_granted_host_only() {
+    if Lang::Python.available() {
+        a_handler_fetches_from_a_granted_host_only(Lang::Python).await;
+    }
+}
+
+async fn a_handler_fetches_from_a_granted_host_only(lang: Lang) {
+    let server = WebServer::start(std::time::Duration::ZERO).await;
+    let node = node_with(Kind::Memory, lang).await;
+    let actor = format!("{}-fetch", lang.prefix());
+    let id = node
+        .submit(&[actor.as_str()], json!({"url": server.url("/echo")}))
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(
+        single_error(&view)["details"]["refused_hosts"],
+        json!([server.pattern()]),
+        "{view}"
+    );
+    let (status, answer) = node
+        .put_json(
+            &actor,
+            json!({"allowed_outbound_hosts": [server.pattern()]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let id = node
+        .submit(&[actor.as_str()], json!({"url": server.url("/echo")}))
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(view["status"], "succeeded", "{view}");
+    let result = &view["results"][0];
+    assert_eq!(result["status"], 200, "{view}");
+    assert_eq!(result["type"], "application/json", "{view}");
+    assert!(result["length"].as_u64().unwrap_or(0) > 10, "{view}");
 }
 
 #[tokio::test]

@@ -54,3 +54,18 @@ def add_hop(envelope):
     route["actors"].append(envelope["payload"]["then"])
     route["current"] += 1
     return envelope
+
+
+def fetch_status(payload):
+    """A network step: fetches ``payload["url"]`` (the actor must be granted its host
+    with ``allowed_outbound_hosts``) and answers with the status and the body's length.
+    ``wasya_http`` comes with ``wasya build``; it is imported here, in the handler, so
+    the module still loads where it is absent."""
+    import wasya_http
+
+    response = wasya_http.get(payload["url"])
+    return {
+        "status": response.status_code,
+        "length": len(response.content),
+        "type": response.headers.get("content-type"),
+    }

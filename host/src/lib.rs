@@ -54,3 +54,9 @@ pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub mod bundled {
     include!(concat!(env!("OUT_DIR"), "/bundled_actors.rs"));
 }
+
+/// The WASI WIT packages (`wasi:http` and what it uses) the node implements, as
+/// `(package, text)`: what a Python actor's bindings are generated from.
+pub mod wasi_wit {
+    include!(concat!(env!("OUT_DIR"), "/wasi_wit.rs"));
+}

@@ -12,7 +12,8 @@ It gives the handler Asya's runtime semantics on the `actor` world of wasya:
 * envelope mode: ``f(envelope)`` returns an envelope or a list of them, and advances
   ``route.current`` itself;
 * an exception goes to error-end with its class name, message and traceback (written
-  to stderr, which the node attaches).
+  to stderr, which the node attaches);
+* ``wasya_http`` (shipped beside this glue) lets the handler call out over HTTP.
 """
 
 import importlib
@@ -21,7 +22,11 @@ import traceback
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import types
+from wit_world.imports import wasya_actor_types as types
+
+# Imported here so that it is in the pre-initialised interpreter: the component has
+# no file system, and a handler's `import wasya_http` finds it loaded.
+import wasya_http  # noqa: F401
 
 HANDLER = "{{HANDLER}}"
 MODE = "{{MODE}}"
