@@ -233,6 +233,8 @@ async fn llm_asks_an_openai_compatible_endpoint_named_by_its_env() {
         &base,
         "--actor-env",
         "OPENAI_API_KEY=sk-test",
+        "--actor-env",
+        "OPENAI_MODEL=local-model",
     ]);
     let id = node
         .submit(&["llm"], json!({"prompt": "hello there"}))
@@ -240,7 +242,15 @@ async fn llm_asks_an_openai_compatible_endpoint_named_by_its_env() {
     let view = node.outcome(&id).await;
     assert_eq!(view["status"], "succeeded", "{view}");
     assert_eq!(view["results"][0]["text"], "echo: hello there");
-    assert_eq!(view["results"][0]["model"], "gpt-4o-mini");
+    assert_eq!(view["results"][0]["model"], "local-model");
+    assert_eq!(
+        server.seen.authorization.lock().unwrap().as_deref(),
+        Some("Bearer sk-test")
+    );
+    assert_eq!(
+        server.seen.model.lock().unwrap().as_deref(),
+        Some("local-model")
+    );
     // A prompt that is not a string is the caller's error, said plainly.
     let id = node.submit(&["llm"], json!({"prompt": 3})).await;
     let view = node.outcome(&id).await;

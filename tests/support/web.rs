@@ -35,6 +35,10 @@ pub struct Seen {
     pub total: AtomicUsize,
     pub in_flight: AtomicUsize,
     pub most_in_flight: AtomicUsize,
+    /// The `authorization` header of the last chat request.
+    pub authorization: std::sync::Mutex<Option<String>>,
+    /// The `model` of the last chat request.
+    pub model: std::sync::Mutex<Option<String>>,
 }
 
 /// A running server; it stops when dropped.
@@ -250,6 +254,8 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
             let Ok(asked) = serde_json::from_slice::<Value>(&body) else {
                 return full(400, json!({"error": {"message": "not JSON"}}).to_string());
             };
+            *seen.authorization.lock().expect("a lock") = authorization.clone();
+            *seen.model.lock().expect("a lock") = asked["model"].as_str().map(str::to_owned);
             tokio::time::sleep(delay).await;
             let prompt = asked["messages"]
                 .as_array()
