@@ -34,6 +34,7 @@ async fn a_granted_actor_reaches_its_host_with_the_envelopes_trace_context() {
     assert_eq!(result["headers"]["content-type"], "application/json");
     let echo: Value = serde_json::from_str(result["body"].as_str().expect("a body")).unwrap();
     assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["version"], "HTTP/1.1");
     assert_eq!(echo["target"], "/echo?x=1");
     assert_eq!(echo["headers"]["x-asked"], "yes");
     assert_eq!(echo["headers"]["content-type"], "application/json");
@@ -280,6 +281,8 @@ async fn https_reaches_a_server_whose_ca_the_node_trusts_and_no_other() {
     let echo: Value =
         serde_json::from_str(view["results"][0]["body"].as_str().expect("a body")).unwrap();
     assert_eq!(echo["method"], "GET");
+    // The server offers HTTP/2 by ALPN, and the node's client takes it.
+    assert_eq!(echo["version"], "HTTP/2.0");
 
     let wary = NodeProcess::start(&["--serve", "fetch", "--actor-allow-outbound", &grant]);
     let view = fetch(&wary, json!({"url": server.url("/echo")})).await;

@@ -1,7 +1,7 @@
 //! Local HTTP servers for actors to call: real sockets, on 127.0.0.1, in the test.
 //!
 //! One server answers several paths, each a behaviour a network step meets:
-//! - `/echo`: the request as JSON (method, path, headers, body);
+//! - `/echo`: the request as JSON (method, HTTP version, target, headers, body);
 //! - `/slow?ms=N`: answers after N milliseconds;
 //! - `/never`: never answers;
 //! - `/big?bytes=N`: N bytes, streamed without a length; `/big?bytes=N&announce=1`
@@ -197,6 +197,7 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
     match path.as_str() {
         "/echo" => {
             let method = request.method().to_string();
+            let version = format!("{:?}", request.version());
             let target = request.uri().to_string();
             let headers: serde_json::Map<String, Value> = request
                 .headers()
@@ -210,7 +211,7 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
             let echo = json!({
-                "method": method, "target": target, "headers": headers,
+                "method": method, "version": version, "target": target, "headers": headers,
                 "body": String::from_utf8_lossy(&body),
             });
             let mut response = full(200, echo.to_string());
