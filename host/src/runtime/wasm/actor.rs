@@ -132,6 +132,7 @@ impl WasmActor {
     }
 
     async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Actor> {
+        let _turn = self.shared.budget.start_turn().await;
         let started = Instant::now();
         let actor = self.pre.instantiate_async(&mut *store).await?;
         metrics()

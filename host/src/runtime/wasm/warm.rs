@@ -30,6 +30,8 @@ pub struct Budget {
     memory_slots: u32,
     /// One permit per idle instance kept warm.
     pub warm: Arc<Semaphore>,
+    /// One permit per instantiation running now: a few per worker thread.
+    starting: Arc<Semaphore>,
 }
 
 /// What one live instance holds of the budget.
@@ -49,7 +51,18 @@ impl Budget {
             memories: Arc::new(Semaphore::new(memory_slots as usize)),
             memory_slots,
             warm: Arc::new(Semaphore::new(instances.div_ceil(2))),
+            starting: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )),
         }
+    }
+
+    /// Waits for a turn to instantiate. Instantiation is CPU work that never waits: a
+    /// burst of thousands of calls starting at once would fill the run queues and
+    /// delay every timer and socket of the node behind them, so only a few
+    /// instantiate at a time while the rest wait parked.
+    pub async fn start_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.starting.acquire().await.ok()
     }
 
     /// Waits for room for one instance with `memories` linear memories; `None` once
