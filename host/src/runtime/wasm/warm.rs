@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 
+/// Live instances per core from which instantiations take turns.
+const TURNS_FROM: usize = 8;
+
 /// The engine's instances, shared by its actors.
 #[derive(Clone)]
 pub struct Budget {
@@ -30,8 +33,10 @@ pub struct Budget {
     memory_slots: u32,
     /// One permit per idle instance kept warm.
     pub warm: Arc<Semaphore>,
-    /// One permit per instantiation running now: a few per worker thread.
+    /// One permit per instantiation running now, one per core, once many run.
     starting: Arc<Semaphore>,
+    cores: usize,
+    instances: usize,
 }
 
 /// What one live instance holds of the budget.
@@ -46,22 +51,28 @@ impl Budget {
     pub fn new(instances: usize, memories: u32) -> Self {
         let instances = instances.max(1);
         let memory_slots = memories.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Budget {
+            cores,
+            instances,
             live: Arc::new(Semaphore::new(instances)),
             memories: Arc::new(Semaphore::new(memory_slots as usize)),
             memory_slots,
             warm: Arc::new(Semaphore::new(instances.div_ceil(2))),
-            starting: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(1, usize::from),
-            )),
+            starting: Arc::new(Semaphore::new(cores)),
         }
     }
 
-    /// Waits for a turn to instantiate. Instantiation is CPU work that never waits: a
-    /// burst of thousands of calls starting at once would fill the run queues and
-    /// delay every timer and socket of the node behind them, so only a few
-    /// instantiate at a time while the rest wait parked.
+    /// Waits for a turn to instantiate, where many instances are alive. Instantiation
+    /// is CPU work that never waits: a burst of thousands of calls starting at once
+    /// would fill the run queues and delay every timer and socket of the node behind
+    /// them, so then only one per core instantiates while the rest wait parked. With
+    /// few calls running (a pipeline at its usual concurrency) there is no turn to take.
     pub async fn start_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let alive = self.instances - self.live.available_permits();
+        if alive <= TURNS_FROM * self.cores {
+            return None;
+        }
         self.starting.acquire().await.ok()
     }
 
