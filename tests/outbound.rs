@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// A node serving `fetch`, granted `server` alone, with `extra` flags.
+fn fetch_node(server: &WebServer, extra: &[&str]) -> NodeProcess {
+    let grant = format!("fetch={}", server.pattern());
+    let mut args = vec!["--serve", "fetch", "--actor-allow-outbound", grant.as_str()];
+    args.extend_from_slice(extra);
+    NodeProcess::start(&args)
+}
+
 async fn fetch(node: &NodeProcess, request: Value) -> Value {
     let id = node.submit(&["fetch"], request).await;
     node.outcome(&id).await
@@ -16,8 +24,7 @@ async fn fetch(node: &NodeProcess, request: Value) -> Value {
 #[tokio::test]
 async fn a_granted_actor_reaches_its_host_with_the_envelopes_trace_context() {
     let server = WebServer::start(Duration::ZERO).await;
-    let grant = format!("fetch={}", server.pattern());
-    let node = NodeProcess::start(&["--serve", "fetch", "--actor-allow-outbound", &grant]);
+    let node = fetch_node(&server, &[]);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let id = node
         .submit_body(json!({
@@ -114,15 +121,7 @@ async fn an_ungranted_actor_and_a_host_outside_the_grant_are_denied_by_name() {
 #[tokio::test]
 async fn the_outbound_timeout_stops_a_server_that_never_answers() {
     let server = WebServer::start(Duration::ZERO).await;
-    let grant = format!("fetch={}", server.pattern());
-    let node = NodeProcess::start(&[
-        "--serve",
-        "fetch",
-        "--actor-allow-outbound",
-        &grant,
-        "--outbound-timeout",
-        "500ms",
-    ]);
+    let node = fetch_node(&server, &["--outbound-timeout", "500ms"]);
     let view = fetch(&node, json!({"url": server.url("/never")})).await;
     let error = single_error(&view);
     assert_eq!(error["details"]["type"], "http-timeout", "{view}");
@@ -135,15 +134,7 @@ async fn the_outbound_timeout_stops_a_server_that_never_answers() {
 #[tokio::test]
 async fn the_call_timeout_holds_while_a_guest_waits_on_the_network() {
     let server = WebServer::start(Duration::ZERO).await;
-    let grant = format!("fetch={}", server.pattern());
-    let node = NodeProcess::start(&[
-        "--serve",
-        "fetch",
-        "--actor-allow-outbound",
-        &grant,
-        "--actor-timeout",
-        "fetch=700ms",
-    ]);
+    let node = fetch_node(&server, &["--actor-timeout", "fetch=700ms"]);
     let view = fetch(&node, json!({"url": server.url("/never")})).await;
     let error = single_error(&view);
     // The call's deadline bounds the request too: it ends as the guest's
@@ -160,15 +151,7 @@ async fn the_call_timeout_holds_while_a_guest_waits_on_the_network() {
 #[tokio::test]
 async fn a_body_past_the_limit_is_refused_streamed_or_announced() {
     let server = WebServer::start(Duration::ZERO).await;
-    let grant = format!("fetch={}", server.pattern());
-    let node = NodeProcess::start(&[
-        "--serve",
-        "fetch",
-        "--actor-allow-outbound",
-        &grant,
-        "--outbound-body-limit",
-        "64KiB",
-    ]);
+    let node = fetch_node(&server, &["--outbound-body-limit", "64KiB"]);
     for path in ["/big?bytes=1000000", "/big?bytes=1000000&announce=1"] {
         let view = fetch(&node, json!({"url": server.url(path)})).await;
         let error = single_error(&view);
@@ -194,17 +177,10 @@ async fn a_body_past_the_limit_is_refused_streamed_or_announced() {
 #[tokio::test]
 async fn outbound_concurrency_bounds_the_requests_open_at_once() {
     let server = WebServer::start(Duration::ZERO).await;
-    let grant = format!("fetch={}", server.pattern());
-    let node = NodeProcess::start(&[
-        "--serve",
-        "fetch",
-        "--actor-allow-outbound",
-        &grant,
-        "--concurrency",
-        "8",
-        "--outbound-concurrency",
-        "2",
-    ]);
+    let node = fetch_node(
+        &server,
+        &["--concurrency", "8", "--outbound-concurrency", "2"],
+    );
     let mut ids = Vec::new();
     for _ in 0..8 {
         ids.push(
@@ -265,17 +241,8 @@ async fn llm_asks_an_openai_compatible_endpoint_named_by_its_env() {
 #[tokio::test]
 async fn https_reaches_a_server_whose_ca_the_node_trusts_and_no_other() {
     let server = WebServer::tls(Duration::ZERO).await;
-    let grant = format!("fetch={}", server.pattern());
     let ca = server.ca_file.clone().expect("a CA file");
-    let ca = ca.to_str().expect("a path");
-    let trusting = NodeProcess::start(&[
-        "--serve",
-        "fetch",
-        "--actor-allow-outbound",
-        &grant,
-        "--outbound-ca",
-        ca,
-    ]);
+    let trusting = fetch_node(&server, &["--outbound-ca", ca.to_str().expect("a path")]);
     let view = fetch(&trusting, json!({"url": server.url("/echo")})).await;
     assert_eq!(view["status"], "succeeded", "{view}");
     let echo: Value =
@@ -284,7 +251,7 @@ async fn https_reaches_a_server_whose_ca_the_node_trusts_and_no_other() {
     // The server offers HTTP/2 by ALPN, and the node's client takes it.
     assert_eq!(echo["version"], "HTTP/2.0");
 
-    let wary = NodeProcess::start(&["--serve", "fetch", "--actor-allow-outbound", &grant]);
+    let wary = fetch_node(&server, &[]);
     let view = fetch(&wary, json!({"url": server.url("/echo")})).await;
     assert_eq!(single_error(&view)["details"]["type"], "http-tls", "{view}");
 }

@@ -18,7 +18,7 @@ mod common;
 
 use bytes::Bytes;
 use common::runtime::{RuntimeProcess, repository};
-use common::{env_usize, envelope};
+use common::{env_usize, envelope, peak_rss_mib};
 use http_body_util::{BodyExt, Empty, Full};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -37,22 +37,8 @@ use wasya::transport::memory::MemoryTransport;
 
 const ROLE: &str = "WASYA_BENCH_ROLE";
 
-fn peak_rss_mib() -> f64 {
-    rss_field("VmHWM:")
-}
-
 fn rss_mib() -> f64 {
-    rss_field("VmRSS:")
-}
-
-fn rss_field(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
+    common::status_mib("self", "VmRSS:")
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -17,6 +17,7 @@
 mod common;
 
 use common::hop::one_hop;
+use common::peak_rss_mib;
 use common::runtime::{RuntimeProcess, repository};
 use serde_json::Value;
 use std::path::Path;
@@ -74,16 +75,6 @@ async fn bare_client(socket: &Path, samples: usize) -> (Duration, Duration) {
     }
     latencies.sort();
     (latencies[samples / 2], latencies[samples * 99 / 100])
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
 
 fn ms(duration: Duration) -> String {

@@ -153,8 +153,11 @@ async fn load_actors(
         ..EngineOptions::default()
     })
     .map_err(NodeError::Engine)?;
-    // Built now, so that a CA file that cannot be used stops the start.
-    engine.outbound().get().await?;
+    // With CA files to read, built now, so that one that cannot be used stops the
+    // start; otherwise on the first outbound request (it reads the platform's roots).
+    if !config.outbound_ca.is_empty() {
+        engine.outbound().get().await?;
+    }
     if let Some(pool) = pool {
         engine = engine.with_artifacts(pool.clone());
     }

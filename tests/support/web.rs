@@ -184,6 +184,16 @@ fn full(status: u16, body: impl Into<Bytes>) -> Response<Body> {
     response
 }
 
+/// The whole request body (empty where it could not be read).
+async fn read_body(request: Request<Incoming>) -> Bytes {
+    request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .unwrap_or_default()
+}
+
 fn query(request: &Request<Incoming>, name: &str) -> Option<u64> {
     request.uri().query()?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
@@ -204,12 +214,7 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
                 .iter()
                 .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or_default())))
                 .collect();
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = read_body(request).await;
             let echo = json!({
                 "method": method, "version": version, "target": target, "headers": headers,
                 "body": String::from_utf8_lossy(&body),
@@ -246,12 +251,7 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
                 .get("authorization")
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned);
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = read_body(request).await;
             let Ok(asked) = serde_json::from_slice::<Value>(&body) else {
                 return full(400, json!({"error": {"message": "not JSON"}}).to_string());
             };

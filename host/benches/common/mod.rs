@@ -8,6 +8,23 @@ pub mod runtime;
 use serde_json::json;
 use wasya::envelope::{Envelope, Headers, Route};
 
+/// A memory figure of a process in MiB, from `/proc/{pid}/status` (`self` for this
+/// one): `VmHWM:` is the peak resident set, `VmRSS:` the current one.
+pub fn status_mib(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// This process's peak resident set, in MiB.
+pub fn peak_rss_mib() -> f64 {
+    status_mib("self", "VmHWM:")
+}
+
 /// A size knob from the environment, or its default.
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -57,14 +57,7 @@ impl RuntimeProcess {
 
     /// The runtime process's peak resident memory so far, in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kib: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0.0);
-        kib / 1024.0
+        super::status_mib(&self.child.id().to_string(), "VmHWM:")
     }
 
     pub fn socket(&self) -> PathBuf {
