@@ -134,9 +134,19 @@ fn main() {
 /// Writes the `WASI_WIT` table from the `wit/deps` of `wasmtime-wasi-http`.
 fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
     let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
+    // Only this build's platform: the packages of other platforms are not downloaded
+    // (and `--offline` must not need them).
+    let host = env::var("HOST").expect("cargo sets HOST for build scripts");
     let output = Command::new(cargo)
         .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+            &host,
+        ])
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("cannot run cargo metadata: {e}"));

@@ -74,6 +74,13 @@ pub struct NodeConfig {
     /// PEM files of certificate authorities actors' outbound HTTPS trusts, beside the
     /// platform's and webpki's roots.
     pub outbound_ca: Vec<PathBuf>,
+    /// Whether each hop's progress is kept beside the outcomes (off where no outcome
+    /// is recorded, as in `wasya sidecar`).
+    pub keep_progress: bool,
+    /// An Asya gateway that each hop's progress is reported to (`ASYA_GATEWAY_URL`).
+    pub gateway_url: Option<String>,
+    /// The pipelines offered as tools (MCP and `POST /tools/call`).
+    pub tools: crate::tools::Tools,
 }
 
 /// Where a pool's control plane lives.
@@ -137,6 +144,9 @@ impl Default for NodeConfig {
             store: None,
             hosts: None,
             outbound_ca: Vec::new(),
+            keep_progress: true,
+            gateway_url: None,
+            tools: crate::tools::Tools::default(),
         }
     }
 }

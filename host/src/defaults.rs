@@ -80,6 +80,10 @@ pub const HEADER_READ_TIMEOUT_TEXT: &str = "10s";
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 pub const MAX_WAIT_TEXT: &str = "5m";
 
+/// How often an event stream with nothing new sends a keep-alive comment (Asya's
+/// gateway sends one every 15 s too).
+pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// The longest one outbound HTTP request of an actor may take (within its call's
 /// own timeout).
 pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(30);

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod node;
 pub mod outbound;
 pub mod outcomes;
+pub mod progress;
 pub mod queues;
 pub mod records;
 pub mod report;
@@ -33,6 +34,8 @@ pub mod router;
 pub mod routing;
 pub mod runtime;
 pub mod store;
+pub mod tools;
+pub mod trace;
 pub mod transport;
 pub mod units;
 

@@ -59,6 +59,7 @@ pub struct Metrics {
     pub outbound_duration: HistogramVec,
     pub outbound_in_flight: IntGaugeVec,
     pub outbound_body_limit_hits: IntCounterVec,
+    pub gateway_reports: IntCounterVec,
 }
 
 /// Registers `metric` (made from constant names, so neither step can fail in a
@@ -264,6 +265,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_outbound_body_limit_hits_total",
             "Outbound responses refused for a body past the actor's limit.",
             &["actor"],
+        ),
+        gateway_reports: counter(
+            &r,
+            "wasya_gateway_reports_total",
+            "Progress reports to an Asya gateway, by result (sent, failed, dropped: the queue of reports was full).",
+            &["result"],
         ),
         registry: r,
     }

@@ -28,6 +28,7 @@ use crate::runtime::wasm::{EngineOptions, WasmActor, WasmEngine, WasmError};
 use crate::store::Store;
 use crate::store::files::FileStore;
 use crate::store::postgres::PgStore;
+use crate::trace::{ExportError, Exporter};
 use crate::transport::amqp::{AmqpOptions, AmqpTransport};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{Transport, TransportError};
@@ -69,6 +70,8 @@ pub enum NodeError {
     Deploy(#[from] crate::deployments::DeployError),
     #[error("the shared store")]
     Store(#[source] crate::store::StoreError),
+    #[error("traces")]
+    Trace(#[source] ExportError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -251,6 +254,11 @@ async fn run<T: Transport>(
         outcomes = outcomes.with_shared(pool.clone());
     }
     let outcomes = Arc::new(outcomes);
+    let runtime = tokio::runtime::Handle::current();
+    let tracer = tokio::task::spawn_blocking(move || Exporter::from_env(runtime))
+        .await
+        .map_err(|error| NodeError::Trace(ExportError::Task(error.to_string())))?
+        .map_err(NodeError::Trace)?;
     let router = Router::configured(
         transport.clone(),
         outcomes.clone(),
@@ -258,6 +266,12 @@ async fn run<T: Transport>(
             ends: config.end_names.clone(),
             queues: QueueNames::new(config.queue_prefix.clone()),
             size: SizeLimit::new(config.max_envelope_bytes),
+            reporter: config
+                .gateway_url
+                .as_deref()
+                .map(crate::progress::gateway::AsyaGateway::start),
+            keep_progress: config.keep_progress,
+            tracer: tracer.clone(),
         },
     );
     if config.end_actors {
@@ -332,6 +346,7 @@ async fn run<T: Transport>(
                 max_body_bytes: config.max_body_bytes,
                 token: config.token.clone(),
                 pool: pool.clone(),
+                tools: config.tools.clone(),
             }));
             let server = Server::spawn(listener, app, config.header_read_timeout);
             tracing::info!(address = %bound, transport = transport.name(), "HTTP API listening");
@@ -353,6 +368,9 @@ async fn run<T: Transport>(
                 control_plane.stop().await;
             }
             transport.close().await;
+            if let Some(tracer) = tracer {
+                tracer.shutdown().await;
+            }
             drop(lag);
             tracing::info!("node stopped");
         })

@@ -28,7 +28,9 @@ macro_rules! on_both_transports {
 mod broker;
 pub mod manifests;
 mod postgres;
+pub mod python;
 mod runtime;
+pub mod sse;
 pub mod web;
 pub use broker::Broker;
 pub use postgres::Postgres;
@@ -74,6 +76,14 @@ impl NodeProcess {
         match kind {
             Kind::Memory => Self::start(extra),
             Kind::Amqp => Self::start_on_broker(&Arc::new(Broker::new()), extra),
+        }
+    }
+
+    /// Starts a node on `kind` with extra flags and environment variables.
+    pub fn start_on_with(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
+        match kind {
+            Kind::Memory => Self::start_with(extra, env),
+            Kind::Amqp => Self::start_on_broker_with(&Arc::new(Broker::new()), extra, env),
         }
     }
 

@@ -7,7 +7,9 @@
 //! - `/big?bytes=N`: N bytes, streamed without a length; `/big?bytes=N&announce=1`
 //!   with `content-length`;
 //! - `/v1/chat/completions`: an OpenAI-compatible stub that answers
-//!   `echo: <last user message>` after the server's delay.
+//!   `echo: <last user message>` after the server's delay;
+//! - `POST /envelopes…`: an Asya gateway's progress endpoints, recording each
+//!   request's path and JSON body (in [`Seen::gateway`]) and answering as the gateway.
 //!
 //! It counts requests in flight and the most seen at once. With [`WebServer::tls`]
 //! it serves HTTPS with a certificate for `localhost` signed by a CA made for the
@@ -39,6 +41,8 @@ pub struct Seen {
     pub authorization: std::sync::Mutex<Option<String>>,
     /// The `model` of the last chat request.
     pub model: std::sync::Mutex<Option<String>>,
+    /// Requests to the gateway paths, in order: path and JSON body.
+    pub gateway: std::sync::Mutex<Vec<(String, Value)>>,
 }
 
 /// A running server; it stops when dropped.
@@ -273,6 +277,22 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
                 "authorization": authorization,
             });
             full(200, answer.to_string())
+        }
+        gateway if gateway.starts_with("/envelopes") => {
+            let body = read_body(request).await;
+            let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+            seen.gateway
+                .lock()
+                .expect("a lock")
+                .push((gateway.to_owned(), body.clone()));
+            if gateway == "/envelopes" {
+                full(
+                    201,
+                    json!({"status": "created", "id": body["id"]}).to_string(),
+                )
+            } else {
+                full(200, json!({"status": "ok"}).to_string())
+            }
         }
         _ => full(404, "no such path"),
     }

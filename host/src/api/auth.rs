@@ -7,9 +7,9 @@
 use super::{ApiError, ApiState};
 use crate::transport::Transport;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 
 /// Proof that the caller may change things.
@@ -31,27 +31,34 @@ impl<T: Transport> FromRequestParts<Arc<ApiState<T>>> for Authorized {
         parts: &mut Parts,
         state: &Arc<ApiState<T>>,
     ) -> Result<Self, ApiError> {
-        let Some(expected) = &state.token else {
-            return Ok(Authorized);
-        };
-        let given = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        match given {
-            Some(given) if same(given.as_bytes(), expected.as_bytes()) => Ok(Authorized),
-            Some(_) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the token is wrong",
-            )),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this endpoint needs `Authorization: Bearer <token>`",
-            )),
-        }
+        check(state.token.as_deref(), &parts.headers)
+    }
+}
+
+/// The token a request carries, if any (the scheme is case-insensitive).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Whether a request with `headers` may change things, given the node's token.
+pub fn check(expected: Option<&str>, headers: &HeaderMap) -> Result<Authorized, ApiError> {
+    let Some(expected) = expected else {
+        return Ok(Authorized);
+    };
+    match bearer(headers) {
+        Some(given) if same(given.as_bytes(), expected.as_bytes()) => Ok(Authorized),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the token is wrong",
+        )),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint needs `Authorization: Bearer <token>`",
+        )),
     }
 }
 
@@ -62,5 +69,17 @@ mod tests {
         assert!(super::same(b"secret", b"secret"));
         assert!(!super::same(b"secret", b"secreT"));
         assert!(!super::same(b"secret", b"secre"));
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderValue::from_static("bearer secret"),
+        );
+        assert!(super::check(Some("secret"), &headers).is_ok());
+        assert!(super::check(Some("other"), &headers).is_err());
+        assert!(super::check(Some("secret"), &axum::http::HeaderMap::new()).is_err());
     }
 }

@@ -10,7 +10,7 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiState};
 use crate::defaults::{MAX_WAIT, MAX_WAIT_TEXT};
 use crate::envelope::{Envelope, EnvelopeError, Headers, Route};
-use crate::outcomes::{Lookup, OutcomeView};
+use crate::outcomes::{Lookup, OutcomeView, Status};
 use crate::records::validate_name;
 use crate::router::submit::SubmitError;
 use crate::transport::{Transport, TransportError};
@@ -18,6 +18,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -90,6 +91,28 @@ fn route_of(spec: RouteSpec) -> Result<Route, ApiError> {
 pub struct Submitted {
     /// The envelope's id, assigned by the node.
     pub id: String,
+    /// Where its outcome is read (`?wait=` to wait for it).
+    pub status_url: String,
+    /// Where its progress streams (Server-Sent Events).
+    pub events_url: String,
+}
+
+impl Submitted {
+    pub fn new(id: String) -> Self {
+        Submitted {
+            status_url: format!("/v1/envelopes/{id}"),
+            events_url: format!("/v1/envelopes/{id}/events"),
+            id,
+        }
+    }
+}
+
+/// Query of `POST /v1/envelopes`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SubmitQuery {
+    /// Answer with the outcome itself when the submission ends within this long (`30s`;
+    /// at most `5m`); `202` with the id when it does not.
+    pub wait: Option<String>,
 }
 
 /// The answer to a raw publish.
@@ -98,13 +121,16 @@ pub struct Published {
     pub actor: String,
 }
 
-/// `POST /v1/envelopes` → `202 {"id"}`.
+/// `POST /v1/envelopes` → `202 {"id", "status_url", "events_url"}`, or with `?wait=`
+/// the outcome when it ends in time.
 #[utoipa::path(
     post, path = "/v1/envelopes", tag = "envelopes",
     request_body = SubmitRequest,
+    params(SubmitQuery),
     security(("bearer" = [])),
     responses(
-        (status = 202, description = "Queued for its first actor", body = Submitted),
+        (status = 200, description = "With `?wait=`: the submission ended within the wait; its outcome", body = OutcomeView),
+        (status = 202, description = "Queued for its first actor (with `?wait=`: still running at the end of the wait)", body = Submitted),
         (status = 400, description = "The request or its route is invalid, or the payload nests too deep (`too_deep`)", body = ErrorBody),
         (status = 404, description = "No actor of that name is served", body = ErrorBody),
         (status = 413, description = "The envelope is over the node's `--max-envelope` less the room kept for an error-end wrapper", body = ErrorBody),
@@ -114,11 +140,38 @@ pub struct Published {
 pub async fn submit<T: Transport>(
     _: Authorized,
     State(state): State<Arc<ApiState<T>>>,
+    Query(query): Query<SubmitQuery>,
+    http_headers: axum::http::HeaderMap,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Submitted>), ApiError> {
-    let Json(request) = body.map_err(|rejection| {
+) -> Result<Response, ApiError> {
+    let Json(mut request) = body.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
     })?;
+    // A caller inside a trace: the envelope continues it unless it names its own.
+    for name in [crate::trace::TRACEPARENT, "tracestate"] {
+        if let Some(value) = http_headers.get(name).and_then(|value| value.to_str().ok()) {
+            request
+                .headers
+                .entry(name.to_owned())
+                .or_insert_with(|| value.to_owned());
+        }
+    }
+    let wait = query.wait.as_deref().map(wait_of).transpose()?;
+    let id = submit_envelope(&state, request).await?;
+    if let Some(wait) = wait
+        && let Lookup::Found(view) = state.router.outcomes().wait(&id, wait).await
+        && view.status != Status::Pending
+    {
+        return Ok(Json(view).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(Submitted::new(id))).into_response())
+}
+
+/// Builds the envelope of a submission and puts it on its first actor's queue; its id.
+pub(super) async fn submit_envelope<T: Transport>(
+    state: &ApiState<T>,
+    request: SubmitRequest,
+) -> Result<String, ApiError> {
     let route = route_of(request.route)?;
     let envelope = Envelope {
         id: uuid::Uuid::new_v4().to_string(),
@@ -133,7 +186,7 @@ pub async fn submit<T: Transport>(
         state.router.outcomes().withdraw(&envelope.id);
     }
     match submitted {
-        Ok(Ok(())) => Ok((StatusCode::ACCEPTED, Json(Submitted { id: envelope.id }))),
+        Ok(Ok(())) => Ok(envelope.id),
         Ok(Err(error)) => Err(submit_error(
             error,
             envelope.route.current_actor().unwrap_or(""),

@@ -6,12 +6,17 @@
 //! "message": …}` with a status code that says whose fault it is.
 
 pub mod actors;
+pub mod asya;
 pub mod auth;
 pub mod envelopes;
 pub mod error;
+pub mod events;
+pub mod follow;
 pub mod health;
+pub mod mcp;
 pub mod openapi;
 pub mod server;
+pub mod tools;
 
 use crate::router::Router;
 use crate::transport::Transport;
@@ -33,17 +38,33 @@ pub struct ApiState<T: Transport> {
     pub token: Option<String>,
     /// The pool's shared store, whose reachability is part of readiness.
     pub pool: Option<Arc<crate::store::postgres::PgStore>>,
+    /// The pipelines offered as tools.
+    pub tools: crate::tools::Tools,
 }
 
 /// The API's routes.
 pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
     let max_body = state.max_body_bytes;
+    let mcp = HttpRouter::new()
+        .nest_service("/mcp", mcp::service(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp::require_token::<T>,
+        ));
     HttpRouter::new()
+        .merge(mcp)
+        .route("/tools/call", post(tools::call_now::<T>))
         .route(
             "/v1/envelopes",
             post(envelopes::submit::<T>).get(envelopes::list_failed::<T>),
         )
         .route("/v1/envelopes/{id}", get(envelopes::get::<T>))
+        .route("/v1/envelopes/{id}/events", get(events::stream::<T>))
+        // Asya's gateway paths, for Asya's clients.
+        .route("/envelopes/{id}", get(asya::envelope::<T>))
+        .route("/envelopes/{id}/stream", get(asya::stream::<T>))
+        .route("/envelopes/{id}/active", get(asya::active::<T>))
+        .route("/health", get(asya::health))
         .route(
             "/v1/queues/{actor}/messages",
             post(envelopes::publish_raw::<T>),

@@ -5,7 +5,7 @@
 //! a new endpoint or field that is not in the document is a missing attribute in
 //! the same file, not a second place to remember.
 
-use super::{actors, envelopes, health};
+use super::{actors, envelopes, events, health};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         envelopes::submit,
         envelopes::get,
+        events::stream,
         envelopes::list_failed,
         envelopes::publish_raw,
         actors::list,

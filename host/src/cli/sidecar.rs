@@ -104,6 +104,9 @@ pub fn config_from_env() -> anyhow::Result<NodeConfig> {
         serve: Some(vec![actor.clone()]),
         socket_actors: vec![(actor, socket)],
         end_actors: false,
+        // No outcome is recorded here; progress goes to Asya's gateway where one is set.
+        keep_progress: false,
+        gateway_url: var("ASYA_GATEWAY_URL"),
         end_names: EndNames {
             happy: var("ASYA_ACTOR_HAPPY_END").unwrap_or(defaults.happy),
             error: var("ASYA_ACTOR_ERROR_END").unwrap_or(defaults.error),

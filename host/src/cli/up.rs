@@ -55,6 +55,11 @@ pub struct UpArgs {
     /// An environment variable granted to the actors, KEY=VALUE (repeatable).
     #[arg(long = "actor-env", env = "WASYA_ACTOR_ENV", value_delimiter = ',', value_parser = parse_key_value)]
     pub actor_env: Vec<(String, String)>,
+    /// Pipelines offered as tools over MCP (`/mcp`) and `POST /tools/call`: a YAML
+    /// file in Asya gateway's `routes.yaml` format (name, description, parameters,
+    /// route per tool).
+    #[arg(long, env = "WASYA_TOOLS")]
+    pub tools: Option<PathBuf>,
     /// Node state (the compiled-component cache); default $XDG_DATA_HOME/wasya.
     #[arg(long, env = "WASYA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -234,8 +239,13 @@ impl UpArgs {
             }
             None => token_from_env(),
         };
+        let tools = match &self.tools {
+            Some(path) => crate::tools::ToolsFile::load(path)?,
+            None => crate::tools::Tools::default(),
+        };
         Ok(NodeConfig {
             token,
+            tools,
             per_actor: self.per_actor(),
             listen: Some(self.listen),
             actors_dir: self.actors,

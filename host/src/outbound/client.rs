@@ -77,6 +77,19 @@ impl OutboundClient {
 }
 
 fn build(settings: &ClientSettings) -> Result<Pooled, ClientError> {
+    build_for(settings)
+}
+
+/// A pooled HTTP/1.1 and HTTP/2 client with the node's TLS (ring; webpki and platform
+/// roots plus the CA files), for request bodies of type `B`. Reads files: call it on
+/// the blocking pool.
+pub fn build_for<B>(
+    settings: &ClientSettings,
+) -> Result<Client<HttpsConnector<HttpConnector>, B>, ClientError>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

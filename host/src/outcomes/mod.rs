@@ -16,6 +16,7 @@
 //! message is acked, and a submission is read from there on any node; the local record
 //! answers while the store is unreachable.
 
+pub mod follow;
 pub mod record;
 pub mod shared;
 
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+pub use follow::Followed;
 pub use record::{EndedView, OutcomeView, Status, fold};
 pub use shared::{SharedError, SharedOutcomes};
 
@@ -146,6 +148,11 @@ impl Outcomes {
         self
     }
 
+    /// Whether outcomes are also kept in a pool's store (and may end on another node).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves plain data behind; keep serving it.
         self.inner
@@ -223,9 +230,9 @@ impl Outcomes {
             return;
         }
         if record.is_complete() {
-            for waiter in record.waiters.drain(..) {
-                let _ = waiter.send(());
-            }
+            record.wake_all();
+        } else {
+            record.wake_followers();
         }
         inner.bytes += size;
         if end == End::Error {

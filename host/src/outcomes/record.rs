@@ -3,6 +3,7 @@
 
 use crate::branch::{Branch, Completion, Step};
 use crate::envelope::Envelope;
+use crate::progress::ProgressEvent;
 use crate::records::End;
 use serde::Serialize;
 use serde_json::Value;
@@ -50,8 +51,15 @@ pub(super) struct Record {
     completion: Completion,
     ended: Vec<EndedBranch>,
     pub(super) waiters: Vec<oneshot::Sender<()>>,
-    /// The size of the ended envelopes, as they came off their queue.
+    /// The size of the ended envelopes, as they came off their queue, and of the
+    /// progress events kept.
     pub(super) bytes: usize,
+    /// Progress events, in order, up to [`crate::progress::EVENTS_KEPT`].
+    pub(super) events: Vec<ProgressEvent>,
+    /// Events past the bound, counted and not kept.
+    pub(super) events_dropped: u64,
+    /// Followers of the progress, woken by every event, the end and eviction.
+    pub(super) watchers: Vec<oneshot::Sender<()>>,
 }
 
 impl Record {
@@ -78,6 +86,20 @@ impl Record {
 
     pub(super) fn is_complete(&self) -> bool {
         self.completion.is_complete()
+    }
+
+    /// Wakes everyone waiting for the end, and every follower.
+    pub(super) fn wake_all(&mut self) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        self.wake_followers();
+    }
+
+    pub(super) fn wake_followers(&mut self) {
+        for watcher in self.watchers.drain(..) {
+            let _ = watcher.send(());
+        }
     }
 
     pub(super) fn view(&self, id: &str) -> OutcomeView {

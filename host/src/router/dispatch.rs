@@ -40,6 +40,9 @@ impl<T: Transport> Router<T> {
         ack: AckOf<T>,
     ) -> bool {
         let outgoing = self.prepare(actor, input, dispatches);
+        if let Some(input) = input {
+            self.finished(actor, input, &outgoing);
+        }
         let sends = outgoing
             .into_iter()
             .map(|outgoing| self.dispatch(actor, outgoing));
@@ -60,6 +63,16 @@ impl<T: Transport> Router<T> {
             tracing::warn!(actor, error = %crate::report::chain(&error), "ack failed; the message may be delivered again");
         }
         failed
+    }
+
+    /// Notes where the results of `input`'s hop went (recorded before they are sent,
+    /// so a follower sees the hop end before the submission does).
+    fn finished(&self, actor: &str, input: &Envelope, outgoing: &[Outgoing]) {
+        let dispatches: Vec<&Dispatch> =
+            outgoing.iter().map(|outgoing| &outgoing.dispatch).collect();
+        let at = crate::progress::event::now();
+        let (root, event) = crate::progress::hop::finished(actor, input, &dispatches, &at);
+        self.note_progress(&root, [event]);
     }
 
     /// Serialises the dispatches, failing the call when an output is out of bounds.

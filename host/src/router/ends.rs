@@ -6,6 +6,7 @@ use super::{AckOf, Router, UNAVAILABLE_PAUSE};
 use crate::envelope::Envelope;
 use crate::records::End;
 use crate::routing;
+use crate::trace::hop::HopEnd;
 use crate::transport::{AckHandle, Delivery, Transport, TransportError};
 use std::sync::Arc;
 
@@ -34,7 +35,21 @@ impl<T: Transport> Router<T> {
     async fn record_end(&self, end: End, delivery: Delivery<AckOf<T>>) {
         let size = delivery.body.len();
         let recorded = match Envelope::parse(&delivery.body) {
-            Ok(envelope) => self.outcomes.record(end, envelope, size).await,
+            Ok(mut envelope) => {
+                let name = self.settings.ends.of(end).to_owned();
+                let span = self.open_span(&format!("record {name}"), &name, &mut envelope);
+                let recorded = self.outcomes.record(end, envelope, size).await;
+                if let Some(span) = span {
+                    self.close_span(
+                        span,
+                        match &recorded {
+                            Ok(()) => HopEnd::Recorded,
+                            Err(_) => HopEnd::Requeued,
+                        },
+                    );
+                }
+                recorded
+            }
             Err(rejected) => {
                 tracing::warn!(
                     ?end,

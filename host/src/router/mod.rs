@@ -20,9 +20,12 @@ use crate::envelope::Envelope;
 use crate::envelope::limits::SizeLimit;
 use crate::metrics::metrics;
 use crate::outcomes::Outcomes;
+use crate::progress::{ProgressEvent, Reporter};
 use crate::queues::QueueNames;
 use crate::records::EndNames;
 use crate::routing;
+use crate::trace::hop::{HopEnd, HopFacts};
+use crate::trace::{Exporter, HopSpan, TRACEPARENT};
 use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +49,12 @@ pub struct RouterSettings {
     pub queues: QueueNames,
     /// How large an envelope may be.
     pub size: SizeLimit,
+    /// Where progress events go besides the node's own record.
+    pub reporter: Option<Reporter>,
+    /// Whether progress events are kept with the outcomes.
+    pub keep_progress: bool,
+    /// Where hop spans go, when traces are exported.
+    pub tracer: Option<Exporter>,
 }
 
 impl Default for RouterSettings {
@@ -54,6 +63,9 @@ impl Default for RouterSettings {
             ends: EndNames::default(),
             queues: QueueNames::default(),
             size: SizeLimit::new(crate::defaults::MAX_ENVELOPE),
+            reporter: None,
+            keep_progress: true,
+            tracer: None,
         }
     }
 }
@@ -244,18 +256,39 @@ impl<T: Transport> Router<T> {
         let failed = match self.settings.size.check(delivery.body.len()) {
             Err(error) => self.dead_letter(actor, delivery, error).await,
             Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
-                Ok(envelope) => match self.call(slot, &envelope).await {
-                    Some(outcome) => {
-                        let dispatches = routing::route_outcome(actor, &envelope, outcome);
-                        self.dispatch_then_ack(actor, Some(&envelope), dispatches, delivery.ack)
-                            .await
+                Ok(mut envelope) => {
+                    let span = self.open_span(&format!("process {actor}"), actor, &mut envelope);
+                    match self.started(actor, &envelope).call(slot, &envelope).await {
+                        Some(outcome) => {
+                            let mut dispatches = routing::route_outcome(actor, &envelope, outcome);
+                            let end = span.as_ref().map(|span| {
+                                let traceparent = span.traceparent();
+                                for dispatch in &mut dispatches {
+                                    dispatch
+                                        .envelope
+                                        .headers
+                                        .insert(TRACEPARENT.to_owned(), traceparent.clone());
+                                }
+                                crate::trace::hop::end_of(&dispatches)
+                            });
+                            let failed = self
+                                .dispatch_then_ack(actor, Some(&envelope), dispatches, delivery.ack)
+                                .await;
+                            if let (Some(span), Some(end)) = (span, end) {
+                                self.close_span(span, end.confirmed(failed));
+                            }
+                            failed
+                        }
+                        None => {
+                            if let Some(span) = span {
+                                self.close_span(span, HopEnd::Requeued);
+                            }
+                            active.dec();
+                            self.give_back(actor, delivery.ack).await;
+                            return;
+                        }
                     }
-                    None => {
-                        active.dec();
-                        self.give_back(actor, delivery.ack).await;
-                        return;
-                    }
-                },
+                }
                 Err(rejected) => {
                     tracing::warn!(
                         actor,
@@ -281,6 +314,63 @@ impl<T: Transport> Router<T> {
             .with_label_values(&[queue.as_str()])
             .observe(started.elapsed().as_secs_f64());
         active.dec();
+    }
+
+    /// Opens the span of a hop when traces are exported, and hands the hop's own
+    /// context on in the envelope's `traceparent`.
+    pub(super) fn open_span(
+        &self,
+        name: &str,
+        actor: &str,
+        envelope: &mut Envelope,
+    ) -> Option<HopSpan> {
+        self.settings.tracer.as_ref()?;
+        let (trace, span) = Exporter::new_ids();
+        let facts = HopFacts {
+            name: name.to_owned(),
+            actor: actor.to_owned(),
+            queue: self.settings.queues.for_actor(actor),
+            envelope_id: envelope.id.clone(),
+            route_index: envelope.route.current,
+            transport: self.transport.name(),
+        };
+        let incoming = envelope.headers.get(TRACEPARENT).map(String::as_str);
+        let hop = HopSpan::begin(incoming, facts, trace, span, std::time::SystemTime::now());
+        envelope
+            .headers
+            .insert(TRACEPARENT.to_owned(), hop.traceparent());
+        Some(hop)
+    }
+
+    pub(super) fn close_span(&self, span: HopSpan, end: HopEnd) {
+        if let Some(tracer) = &self.settings.tracer {
+            tracer.end(span, end);
+        }
+    }
+
+    /// Notes that `envelope` was taken and handed to its actor.
+    fn started(&self, actor: &str, envelope: &Envelope) -> &Self {
+        let at = crate::progress::event::now();
+        let (root, events) = crate::progress::hop::started(actor, envelope, &at);
+        self.note_progress(&root, events);
+        self
+    }
+
+    /// Records progress events, and hands them to the reporter where there is one.
+    fn note_progress(&self, root: &str, events: impl IntoIterator<Item = ProgressEvent>) {
+        match (&self.settings.reporter, self.settings.keep_progress) {
+            (None, true) => self.outcomes.progress(root, events),
+            (None, false) => {}
+            (Some(reporter), keep) => {
+                let events: Vec<ProgressEvent> = events.into_iter().collect();
+                for event in &events {
+                    reporter.0.report(event);
+                }
+                if keep {
+                    self.outcomes.progress(root, events);
+                }
+            }
+        }
     }
 
     /// Calls the actor; `None` when it could not be run at all (its runtime is away).

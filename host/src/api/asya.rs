@@ -1,0 +1,411 @@
+//! Asya's gateway API, served beside wasya's own so that Asya's clients work unchanged.
+//!
+//! Asya's gateway names the same ideas differently: `GET /envelopes/{id}` answers an
+//! envelope with `status` (`pending`, `running`, `succeeded`, `failed`),
+//! `progress_percent`, `current_actor_idx`, `result` and `error`;
+//! `GET /envelopes/{id}/stream` sends `event: update` objects with `envelope_state`;
+//! `GET /envelopes/{id}/active` says whether it still runs; `POST /tools/call` calls a
+//! tool ([`super::tools`]). The views here are computed from the same progress events
+//! and outcome as wasya's own endpoints; nothing is stored twice.
+//!
+//! `progress_percent` follows Asya's rule: at the actor of index `i` of `n`, received
+//! counts 10, processing 50 and completed 100 of that actor's share, and the figure
+//! never goes back (a fan-out's slower branch does not lower it).
+
+use super::events::not_followable;
+use super::follow::{self, Known, Step};
+use super::{ApiError, ApiState};
+use crate::defaults::SSE_KEEP_ALIVE;
+use crate::outcomes::{Lookup, OutcomeView, Status};
+use crate::progress::{ProgressEvent, Stage};
+use crate::transport::Transport;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+/// An envelope as Asya's gateway answers it.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AsyaEnvelope {
+    pub id: String,
+    pub status: &'static str,
+    pub route: AsyaRoute,
+    pub progress_percent: f64,
+    pub current_actor_idx: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_actor_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub actors_completed: usize,
+    pub total_actors: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// The route part of [`AsyaEnvelope`].
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AsyaRoute {
+    pub actors: Vec<String>,
+    pub current: usize,
+}
+
+/// One `event: update` of Asya's stream.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AsyaUpdate {
+    pub id: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub progress_percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_actor_idx: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope_state: Option<&'static str>,
+    pub timestamp: String,
+}
+
+/// The share of the route an event stands for, in percent.
+pub fn percent_of(event: &ProgressEvent) -> f64 {
+    let weight = match event.stage {
+        Stage::Received => 10.0,
+        Stage::Processing => 50.0,
+        Stage::Completed | Stage::Failed => 100.0,
+    };
+    let actors = event.route.len().max(1) as f64;
+    ((event.index as f64 * 100.0 + weight) / actors).min(100.0)
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// What an event says, in Asya's words.
+fn message_of(event: &ProgressEvent) -> String {
+    match event.stage {
+        Stage::Received => format!("Received message in {}", event.actor),
+        Stage::Processing => format!("Processing in {}", event.actor),
+        Stage::Completed => format!("Completed processing in {}", event.actor),
+        Stage::Failed => format!(
+            "Failed in {}: {}",
+            event.actor,
+            event.message.as_deref().unwrap_or("error")
+        ),
+    }
+}
+
+/// `succeeded` or `failed` for an ended submission.
+fn final_status(view: &OutcomeView) -> &'static str {
+    match view.status {
+        Status::Failed => "failed",
+        Status::Succeeded => "succeeded",
+        Status::Pending => "running",
+    }
+}
+
+/// The result Asya reports: the one happy-end payload, or all of them after a fan-out.
+fn result_of(view: &OutcomeView) -> Option<Value> {
+    match view.results.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        many => Some(Value::Array(many.to_vec())),
+    }
+}
+
+/// The first error's message, and the actor it failed at.
+fn error_of(view: &OutcomeView) -> Option<(String, Option<String>)> {
+    let first = view.errors.first()?;
+    let message = first["details"]["message"]
+        .as_str()
+        .or(first["error"].as_str())
+        .unwrap_or("failed")
+        .to_owned();
+    let actor = first["details"]["actor"].as_str().map(str::to_owned);
+    Some((message, actor))
+}
+
+fn final_message(view: &OutcomeView) -> String {
+    match error_of(view) {
+        Some((message, Some(actor))) => format!("Envelope failed at actor '{actor}': {message}"),
+        Some((message, None)) => format!("Envelope failed: {message}"),
+        None => "Envelope completed successfully".to_owned(),
+    }
+}
+
+/// The envelope view of a submission from its events and outcome.
+pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> AsyaEnvelope {
+    let last = events.last();
+    let ended = view.status != Status::Pending;
+    let progress = events.iter().map(percent_of).fold(0.0, f64::max);
+    let (route, current) = last.map_or((Vec::new(), 0), |event| (event.route.clone(), event.index));
+    AsyaEnvelope {
+        id: id.to_owned(),
+        status: if ended {
+            final_status(view)
+        } else if events.is_empty() {
+            "pending"
+        } else {
+            "running"
+        },
+        total_actors: route.len(),
+        route: AsyaRoute {
+            actors: route,
+            current,
+        },
+        progress_percent: if ended { 100.0 } else { round2(progress) },
+        current_actor_idx: current,
+        current_actor_name: last.map(|event| event.actor.clone()),
+        message: if ended {
+            Some(final_message(view))
+        } else {
+            last.map(message_of)
+        },
+        actors_completed: events
+            .iter()
+            .filter(|event| event.stage == Stage::Completed)
+            .count(),
+        result: result_of(view),
+        error: error_of(view).map(|(message, _)| message),
+        created_at: events.first().map(|event| event.at.clone()),
+        updated_at: last.map(|event| event.at.clone()),
+    }
+}
+
+/// Renders followed steps as Asya's updates, keeping progress from going back.
+struct Updates {
+    id: String,
+    progress: f64,
+}
+
+impl Updates {
+    fn update(&mut self, step: Step) -> AsyaUpdate {
+        let now = crate::progress::event::now();
+        match step {
+            Step::Event(event) => {
+                self.progress = self.progress.max(percent_of(&event));
+                AsyaUpdate {
+                    id: self.id.clone(),
+                    status: "running",
+                    message: Some(message_of(&event)),
+                    result: None,
+                    error: None,
+                    progress_percent: round2(self.progress),
+                    actor: Some(event.actor.clone()),
+                    current_actor_idx: Some(event.index),
+                    envelope_state: Some(match event.stage {
+                        Stage::Failed => "completed",
+                        other => other.as_str(),
+                    }),
+                    actors: Some(event.route),
+                    timestamp: event.at,
+                }
+            }
+            Step::Ended(view) => AsyaUpdate {
+                id: self.id.clone(),
+                status: final_status(&view),
+                message: Some(final_message(&view)),
+                result: result_of(&view),
+                error: error_of(&view).map(|(message, _)| message),
+                progress_percent: 100.0,
+                actor: None,
+                actors: None,
+                current_actor_idx: None,
+                envelope_state: None,
+                timestamp: now,
+            },
+            Step::Evicted => AsyaUpdate {
+                id: self.id.clone(),
+                status: "failed",
+                message: Some("the record was evicted to keep the node within its bounds".into()),
+                result: None,
+                error: Some("evicted".into()),
+                progress_percent: round2(self.progress),
+                actor: None,
+                actors: None,
+                current_actor_idx: None,
+                envelope_state: None,
+                timestamp: now,
+            },
+        }
+    }
+}
+
+/// Asya's plain-text error answers.
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Envelope not found\n").into_response()
+}
+
+/// `GET /envelopes/{id}` (Asya).
+pub async fn envelope<T: Transport>(
+    State(state): State<Arc<ApiState<T>>>,
+    Path(id): Path<String>,
+) -> Response {
+    let outcomes = state.router.outcomes();
+    let Lookup::Found(view) = outcomes.get(&id).await else {
+        return not_found();
+    };
+    Json(envelope_view(&id, &outcomes.events(&id), &view)).into_response()
+}
+
+/// `GET /envelopes/{id}/active` (Asya): 200 while it runs, 410 once it ended.
+pub async fn active<T: Transport>(
+    State(state): State<Arc<ApiState<T>>>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.router.outcomes().get(&id).await {
+        Lookup::Found(view) if view.status == Status::Pending => {
+            Json(serde_json::json!({"active": true})).into_response()
+        }
+        Lookup::Found(_) => {
+            (StatusCode::GONE, Json(serde_json::json!({"active": false}))).into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+/// `GET /envelopes/{id}/stream` (Asya): `event: update` objects, history first.
+pub async fn stream<T: Transport>(
+    State(state): State<Arc<ApiState<T>>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let outcomes = state.router.outcomes().clone();
+    let known = follow::known(&outcomes, &id).await;
+    if known != Known::Yes {
+        return Err(not_followable(&id, known));
+    }
+    let mut updates = Updates {
+        id: id.clone(),
+        progress: 0.0,
+    };
+    let stopping = state.router.stopping().clone();
+    let events = follow::follow(outcomes, id, 0, stopping).map(move |step| {
+        let update = updates.update(step);
+        Ok::<_, Infallible>(
+            Event::default()
+                .event("update")
+                .json_data(&update)
+                .unwrap_or_else(|_| Event::default().event("update").data("{}")),
+        )
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE).text("keepalive"))
+        .into_response())
+}
+
+/// `GET /health` (Asya).
+pub async fn health() -> &'static str {
+    "OK\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(index: usize, stage: Stage) -> ProgressEvent {
+        ProgressEvent {
+            seq: 0,
+            envelope_id: "e".into(),
+            branch: String::new(),
+            actor: ["a", "b", "c"][index].into(),
+            index,
+            route: vec!["a".into(), "b".into(), "c".into()],
+            stage,
+            next: Vec::new(),
+            children: Vec::new(),
+            message: None,
+            at: format!("t{index}"),
+        }
+    }
+
+    fn view(status: Status, results: Vec<Value>, errors: Vec<Value>) -> OutcomeView {
+        OutcomeView {
+            id: "e".into(),
+            status,
+            results,
+            errors,
+            ended: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn progress_counts_each_actors_share_by_stage() {
+        assert_eq!(round2(percent_of(&event(0, Stage::Received))), 3.33);
+        assert_eq!(round2(percent_of(&event(1, Stage::Processing))), 50.0);
+        assert_eq!(round2(percent_of(&event(2, Stage::Completed))), 100.0);
+    }
+
+    #[test]
+    fn a_running_envelope_reads_as_asya_answers_it() {
+        let events = [
+            event(0, Stage::Received),
+            event(0, Stage::Completed),
+            event(1, Stage::Processing),
+        ];
+        let envelope = envelope_view("e", &events, &view(Status::Pending, vec![], vec![]));
+        assert_eq!(envelope.status, "running");
+        assert_eq!(envelope.current_actor_idx, 1);
+        assert_eq!(envelope.current_actor_name.as_deref(), Some("b"));
+        assert_eq!(envelope.actors_completed, 1);
+        assert_eq!(envelope.total_actors, 3);
+        assert_eq!(envelope.progress_percent, 50.0);
+        assert_eq!(envelope.message.as_deref(), Some("Processing in b"));
+        assert_eq!(envelope.created_at.as_deref(), Some("t0"));
+    }
+
+    #[test]
+    fn an_ended_envelope_has_its_result_or_error() {
+        let done = envelope_view("e", &[], &view(Status::Succeeded, vec![json!(1)], vec![]));
+        assert_eq!(done.status, "succeeded");
+        assert_eq!(done.result, Some(json!(1)));
+        assert_eq!(done.progress_percent, 100.0);
+        let failed = envelope_view(
+            "e",
+            &[],
+            &view(
+                Status::Failed,
+                vec![],
+                vec![
+                    json!({"error": "processing_error", "details": {"message": "boom", "actor": "b"}}),
+                ],
+            ),
+        );
+        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.error.as_deref(), Some("boom"));
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("Envelope failed at actor 'b': boom")
+        );
+    }
+
+    #[test]
+    fn stream_progress_never_goes_back() {
+        let mut updates = Updates {
+            id: "e".into(),
+            progress: 0.0,
+        };
+        let first = updates.update(Step::Event(event(1, Stage::Completed)));
+        let slower = updates.update(Step::Event(event(0, Stage::Received)));
+        assert_eq!(first.progress_percent, slower.progress_percent);
+        assert_eq!(slower.envelope_state, Some("received"));
+    }
+}

@@ -1,0 +1,158 @@
+//! The node as a Model Context Protocol server: the tools of `--tools FILE` at `/mcp`,
+//! over MCP's streamable HTTP transport (the `rmcp` SDK).
+//!
+//! `tools/list` answers each tool with its parameters' JSON schema; `tools/call` runs
+//! the pipeline ([`super::tools::call`]) and answers its result, sending
+//! `notifications/progress` (0–100, with what the hop did) while it runs when the
+//! client asked for progress. A pipeline that fails is an error *result*
+//! (`isError: true`, with the failure's message), so an agent reads why; only a call
+//! of an unknown tool is a protocol error.
+//!
+//! `/mcp` submits envelopes, so it asks for the node's token as every mutating
+//! endpoint does. Without a token the node listens on loopback only, and MCP's
+//! `Host` check (against DNS rebinding) stays on; with one, the token guards it.
+
+use super::tools::{self, Answer};
+use super::{ApiState, auth};
+use crate::tools::Tool as PipelineTool;
+use crate::transport::Transport;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use std::sync::Arc;
+
+/// The MCP face of a node's tools.
+pub struct McpTools<T: Transport> {
+    state: Arc<ApiState<T>>,
+}
+
+impl<T: Transport> Clone for McpTools<T> {
+    fn clone(&self) -> Self {
+        McpTools {
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A pipeline tool as MCP lists it.
+fn listed(tool: &PipelineTool) -> Tool {
+    let schema: JsonObject = tool.input_schema();
+    Tool::new(
+        tool.name.clone(),
+        tool.description.clone(),
+        Arc::new(schema),
+    )
+}
+
+impl<T: Transport> ServerHandler for McpTools<T> {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("wasya", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            self.state.tools.iter().map(listed).collect(),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.state.tools.get(name).map(listed)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = self.state.tools.get(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("no tool named `{}`", request.name),
+                None,
+            ));
+        };
+        let arguments = request.arguments.unwrap_or_default();
+        let token = context.meta.get_progress_token();
+        let peer = context.peer.clone();
+        let progress = move |event: &crate::progress::ProgressEvent, percent: f64| {
+            let Some(token) = token.clone() else {
+                return futures::future::ready(()).boxed();
+            };
+            let peer = peer.clone();
+            let message = format!(
+                "{} {} ({}/{})",
+                event.actor,
+                event.stage.as_str(),
+                event.index + 1,
+                event.route.len()
+            );
+            async move {
+                let notification = ProgressNotificationParam::new(token, percent)
+                    .with_total(100.0)
+                    .with_message(message);
+                if let Err(error) = peer.notify_progress(notification).await {
+                    tracing::debug!(%error, "a progress notification was not sent");
+                }
+            }
+            .boxed()
+        };
+        let answer = tokio::select! {
+            answer = tools::call(&self.state, tool, arguments, progress) => answer,
+            _ = context.ct.cancelled() => {
+                return Ok(CallToolResult::error(vec![ContentBlock::text("the call was cancelled; the pipeline goes on")]).into());
+            }
+        };
+        let content = vec![ContentBlock::text(answer.text())];
+        Ok(match answer {
+            Answer::Succeeded(_) | Answer::Running(_) => CallToolResult::success(content),
+            Answer::Failed(_) | Answer::Refused(_) => CallToolResult::error(content),
+        }
+        .into())
+    }
+}
+
+/// The `/mcp` service.
+pub fn service<T: Transport>(
+    state: Arc<ApiState<T>>,
+) -> StreamableHttpService<McpTools<T>, LocalSessionManager> {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(state.router.stopping().child_token());
+    if state.token.is_some() {
+        config = config.disable_allowed_hosts();
+    }
+    StreamableHttpService::new(
+        move || {
+            Ok(McpTools {
+                state: state.clone(),
+            })
+        },
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// Asks for the node's token on `/mcp`, as on every endpoint that submits.
+pub async fn require_token<T: Transport>(
+    State(state): State<Arc<ApiState<T>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth::check(state.token.as_deref(), request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,267 @@
+//! Following a submission: its progress events kept beside its outcome, read from a
+//! cursor.
+//!
+//! Events live once, in the submission's record; a follower holds only a cursor (the
+//! `seq` of the last event it read) and, while it waits, one `oneshot` in the record's
+//! watchers. So a slow follower costs the node no buffer: what it has not read is the
+//! record it would read anyway, bounded with the record ([`crate::progress::EVENTS_KEPT`]
+//! per submission, and the store's count and bytes bounds, oldest first).
+
+use super::{Inner, OutcomeView, Outcomes};
+use crate::progress::{EVENTS_KEPT, ProgressEvent};
+use tokio::sync::oneshot;
+
+/// The fixed size counted per event, beside its strings.
+const EVENT_OVERHEAD: usize = 128;
+
+/// What a follower finds after its cursor.
+#[derive(Debug)]
+pub enum Followed {
+    /// Events after the cursor (at most the number asked for) and, once the
+    /// submission ended and every event was read, its outcome. With neither, `wake`
+    /// fires at the next event, the end or eviction.
+    Known {
+        events: Vec<ProgressEvent>,
+        ended: Option<OutcomeView>,
+        /// Events never kept (past the bound per submission).
+        dropped: u64,
+        wake: Option<oneshot::Receiver<()>>,
+    },
+    /// Known once, and dropped to stay within the store's bounds.
+    Evicted,
+    /// Never known here.
+    Unknown,
+}
+
+fn event_size(event: &ProgressEvent) -> usize {
+    EVENT_OVERHEAD
+        + event.envelope_id.len()
+        + event.branch.len()
+        + event.actor.len()
+        + event.route.iter().map(String::len).sum::<usize>()
+        + event.next.iter().map(String::len).sum::<usize>()
+        + event.children.iter().map(String::len).sum::<usize>()
+        + event.message.as_ref().map_or(0, String::len)
+}
+
+impl Outcomes {
+    /// Records progress events of submission `root`, numbering them in order.
+    /// Events for a submission evicted already are not kept (it would read as
+    /// pending again).
+    pub fn progress(&self, root: &str, events: impl IntoIterator<Item = ProgressEvent>) {
+        let mut inner = self.lock();
+        if inner.evicted.ids.contains(root) {
+            return;
+        }
+        let record = self.entry(&mut inner, root);
+        let mut added = 0;
+        for mut event in events {
+            if record.events.len() >= EVENTS_KEPT {
+                record.events_dropped += 1;
+                continue;
+            }
+            event.seq = record.events.len() as u64 + record.events_dropped + 1;
+            added += event_size(&event);
+            record.events.push(event);
+        }
+        record.bytes += added;
+        record.wake_followers();
+        inner.bytes += added;
+        self.evict(&mut inner);
+    }
+
+    /// The progress events of submission `id` kept here, in order.
+    pub fn events(&self, id: &str) -> Vec<ProgressEvent> {
+        self.lock()
+            .records
+            .get(id)
+            .map(|record| record.events.clone())
+            .unwrap_or_default()
+    }
+
+    /// Up to `max` events of submission `id` after event `after`, or how to wait for
+    /// more.
+    pub fn follow(&self, id: &str, after: u64, max: usize) -> Followed {
+        let mut inner = self.lock();
+        let Inner {
+            records, evicted, ..
+        } = &mut *inner;
+        let Some(record) = records.get_mut(id) else {
+            return if evicted.ids.contains(id) {
+                Followed::Evicted
+            } else {
+                Followed::Unknown
+            };
+        };
+        let events: Vec<ProgressEvent> = record
+            .events
+            .iter()
+            .filter(|event| event.seq > after)
+            .take(max)
+            .cloned()
+            .collect();
+        let read_all = record.events.last().is_none_or(|last| {
+            events
+                .last()
+                .map_or(last.seq <= after, |event| event.seq == last.seq)
+        });
+        let ended = (read_all && record.is_complete()).then(|| record.view(id));
+        let wake = (events.is_empty() && ended.is_none()).then(|| {
+            let (sender, receiver) = oneshot::channel();
+            record.watchers.retain(|watcher| !watcher.is_closed());
+            record.watchers.push(sender);
+            receiver
+        });
+        Followed::Known {
+            events,
+            ended,
+            dropped: record.events_dropped,
+            wake,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Envelope, Route};
+    use crate::outcomes::{OutcomeLimits, Status};
+    use crate::progress::Stage;
+    use crate::records::End;
+    use serde_json::json;
+
+    fn event(stage: Stage) -> ProgressEvent {
+        ProgressEvent {
+            seq: 0,
+            envelope_id: "r".into(),
+            branch: String::new(),
+            actor: "a".into(),
+            index: 0,
+            route: vec!["a".into()],
+            stage,
+            next: Vec::new(),
+            children: Vec::new(),
+            message: None,
+            at: "t".into(),
+        }
+    }
+
+    fn ended(id: &str) -> Envelope {
+        Envelope {
+            id: id.into(),
+            parent_id: None,
+            route: Route {
+                actors: vec!["a".into()],
+                current: 1,
+                metadata: None,
+            },
+            headers: Default::default(),
+            payload: json!("done"),
+        }
+    }
+
+    fn known(followed: Followed) -> (Vec<ProgressEvent>, Option<OutcomeView>, bool) {
+        match followed {
+            Followed::Known {
+                events,
+                ended,
+                wake,
+                ..
+            } => (events, ended, wake.is_some()),
+            other => panic!("not known: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_numbered_and_read_after_a_cursor() {
+        let outcomes = Outcomes::default();
+        outcomes.submitted("r").await;
+        outcomes.progress("r", [event(Stage::Received), event(Stage::Processing)]);
+        let (events, ended, waits) = known(outcomes.follow("r", 0, 10));
+        assert_eq!(
+            events.iter().map(|event| event.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(ended.is_none() && !waits);
+        let (events, _, _) = known(outcomes.follow("r", 1, 10));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].stage, Stage::Processing);
+    }
+
+    #[tokio::test]
+    async fn a_follower_waits_and_is_woken_by_the_next_event() {
+        let outcomes = Outcomes::default();
+        outcomes.submitted("r").await;
+        let Followed::Known {
+            wake: Some(wake), ..
+        } = outcomes.follow("r", 0, 10)
+        else {
+            panic!("no wait offered");
+        };
+        outcomes.progress("r", [event(Stage::Received)]);
+        wake.await.expect("woken by the event");
+    }
+
+    #[tokio::test]
+    async fn the_outcome_comes_after_every_event_was_read() {
+        let outcomes = Outcomes::default();
+        outcomes.submitted("r").await;
+        outcomes.progress("r", [event(Stage::Received), event(Stage::Completed)]);
+        outcomes
+            .record(End::Happy, ended("r"), 10)
+            .await
+            .expect("recorded");
+        let (events, ended, _) = known(outcomes.follow("r", 0, 1));
+        assert_eq!(events.len(), 1);
+        assert!(ended.is_none(), "an event is still unread");
+        let (events, ended, waits) = known(outcomes.follow("r", 1, 10));
+        assert_eq!(events.len(), 1);
+        assert_eq!(ended.expect("ended").status, Status::Succeeded);
+        assert!(!waits);
+    }
+
+    #[tokio::test]
+    async fn events_past_the_bound_are_counted_not_kept() {
+        let outcomes = Outcomes::default();
+        outcomes.submitted("r").await;
+        outcomes.progress("r", (0..EVENTS_KEPT + 5).map(|_| event(Stage::Received)));
+        match outcomes.follow("r", 0, usize::MAX) {
+            Followed::Known {
+                events, dropped, ..
+            } => {
+                assert_eq!(events.len(), EVENTS_KEPT);
+                assert_eq!(dropped, 5);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn eviction_wakes_a_follower_and_then_reads_as_evicted() {
+        let outcomes = Outcomes::bounded(OutcomeLimits {
+            count: 1,
+            bytes: usize::MAX,
+        });
+        outcomes.submitted("r").await;
+        let Followed::Known {
+            wake: Some(wake), ..
+        } = outcomes.follow("r", 0, 10)
+        else {
+            panic!("no wait offered");
+        };
+        outcomes.submitted("s").await;
+        assert!(wake.await.is_err(), "woken by the record going");
+        assert!(matches!(outcomes.follow("r", 0, 10), Followed::Evicted));
+        outcomes.progress("r", [event(Stage::Received)]);
+        assert!(
+            matches!(outcomes.follow("r", 0, 10), Followed::Evicted),
+            "a late event does not bring it back"
+        );
+    }
+
+    #[test]
+    fn an_unknown_submission_is_unknown() {
+        let outcomes = Outcomes::default();
+        assert!(matches!(outcomes.follow("x", 0, 10), Followed::Unknown));
+    }
+}

@@ -1,0 +1,205 @@
+//! Reporting progress to an Asya gateway, as Asya's sidecar does (`ASYA_GATEWAY_URL`).
+//!
+//! Asya's sidecar posts `received`, `processing` and `completed` for each envelope to
+//! `POST {gateway}/envelopes/{id}/progress` (`actors`, `current_actor_idx`, `status`,
+//! `message`), and registers each fan-out child with `POST {gateway}/envelopes`
+//! (`id`, `parent_id`, `actors`, `current`) before it is routed. These are the same
+//! requests, with the same quirk kept: `completed` carries the route as the results
+//! leave the actor (its `current` already advanced), so the gateway's percentages read
+//! as they do under Asya's sidecar.
+//!
+//! Asya's sidecar posts inline, and a slow gateway slows its messages; here the hop
+//! only queues the report (bounded, [`QUEUE`]) and one task sends them in order,
+//! retrying a failed post a few times. A full queue drops the report and counts it
+//! (`wasya_gateway_reports_total{result="dropped"}`): progress is advisory, the
+//! envelope is not.
+
+use super::{ProgressEvent, ProgressReporter, Reporter, Stage};
+use crate::metrics::metrics;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Reports waiting to be sent, at most.
+const QUEUE: usize = 4096;
+/// Tries per report, the pause between them, and the time each may take (Asya's
+/// sidecar: 5 tries, 200 ms apart, 5 s each).
+const TRIES: usize = 5;
+const PAUSE: Duration = Duration::from_millis(200);
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One request to the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub path: String,
+    pub body: Value,
+}
+
+/// The requests Asya's sidecar would make for one event.
+pub fn reports_of(event: &ProgressEvent) -> Vec<Report> {
+    let progress = |actors: &[String], index: usize, status: &str, message: String| Report {
+        path: format!("/envelopes/{}/progress", event.envelope_id),
+        body: json!({
+            "actors": actors,
+            "current_actor_idx": index,
+            "status": status,
+            "message": message,
+        }),
+    };
+    match event.stage {
+        Stage::Received => vec![progress(
+            &event.route,
+            event.index,
+            "received",
+            format!("Received message in {}", event.actor),
+        )],
+        Stage::Processing => vec![progress(
+            &event.route,
+            event.index,
+            "processing",
+            format!("Processing in {}", event.actor),
+        )],
+        // Asya's sidecar reports no progress for a failed call: its error-end does.
+        Stage::Failed => Vec::new(),
+        Stage::Completed => {
+            let mut reports: Vec<Report> = event
+                .children
+                .iter()
+                .filter(|child| **child != event.envelope_id)
+                .map(|child| Report {
+                    path: "/envelopes".to_owned(),
+                    body: json!({
+                        "id": child,
+                        "parent_id": event.envelope_id,
+                        "actors": event.route,
+                        "current": event.index + 1,
+                    }),
+                })
+                .collect();
+            reports.push(progress(
+                &event.route,
+                event.index + 1,
+                "completed",
+                format!("Completed processing in {}", event.actor),
+            ));
+            reports
+        }
+    }
+}
+
+/// A reporter that posts to an Asya gateway in the background.
+pub struct AsyaGateway {
+    queue: mpsc::Sender<Report>,
+}
+
+impl AsyaGateway {
+    /// Starts the task that posts to the gateway at `url` (`http://…`); on the current
+    /// tokio runtime.
+    pub fn start(url: &str) -> Reporter {
+        let (queue, reports) = mpsc::channel(QUEUE);
+        let base = url.trim_end_matches('/').to_owned();
+        tokio::spawn(send_all(base, reports));
+        tracing::info!(gateway = url, "progress is reported to an Asya gateway");
+        Reporter(Arc::new(AsyaGateway { queue }))
+    }
+}
+
+impl ProgressReporter for AsyaGateway {
+    fn report(&self, event: &ProgressEvent) {
+        for report in reports_of(event) {
+            if self.queue.try_send(report).is_err() {
+                metrics()
+                    .gateway_reports
+                    .with_label_values(&["dropped"])
+                    .inc();
+            }
+        }
+    }
+}
+
+async fn send_all(base: String, mut reports: mpsc::Receiver<Report>) {
+    let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "cannot build the gateway's HTTP client; progress is not reported");
+            return;
+        }
+    };
+    while let Some(report) = reports.recv().await {
+        let url = format!("{base}{}", report.path);
+        let mut last_error = String::new();
+        let mut sent = false;
+        for attempt in 0..TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(PAUSE).await;
+            }
+            match client.post(&url).json(&report.body).send().await {
+                Ok(response) if response.status().is_success() => {
+                    sent = true;
+                    break;
+                }
+                Ok(response) => last_error = format!("answered {}", response.status()),
+                Err(error) => last_error = crate::report::chain(&error).to_string(),
+            }
+        }
+        let result = if sent { "sent" } else { "failed" };
+        metrics().gateway_reports.with_label_values(&[result]).inc();
+        if !sent {
+            tracing::warn!(
+                url,
+                error = last_error,
+                "a progress report did not reach the gateway"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(stage: Stage, children: &[&str]) -> ProgressEvent {
+        ProgressEvent {
+            seq: 1,
+            envelope_id: "e".into(),
+            branch: String::new(),
+            actor: "a".into(),
+            index: 0,
+            route: vec!["a".into(), "b".into()],
+            stage,
+            next: Vec::new(),
+            children: children.iter().map(|child| (*child).to_owned()).collect(),
+            message: None,
+            at: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_hop_is_reported_as_asyas_sidecar_reports_it() {
+        let received = reports_of(&event(Stage::Received, &[]));
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].path, "/envelopes/e/progress");
+        assert_eq!(received[0].body["status"], "received");
+        assert_eq!(received[0].body["current_actor_idx"], 0);
+        assert_eq!(received[0].body["actors"], json!(["a", "b"]));
+        let completed = reports_of(&event(Stage::Completed, &[]));
+        assert_eq!(completed[0].body["status"], "completed");
+        assert_eq!(completed[0].body["current_actor_idx"], 1);
+        assert!(reports_of(&event(Stage::Failed, &[])).is_empty());
+    }
+
+    #[test]
+    fn fan_out_children_are_registered_before_the_completion() {
+        let reports = reports_of(&event(Stage::Completed, &["e", "e-1", "e-2"]));
+        let paths: Vec<&str> = reports.iter().map(|report| report.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec!["/envelopes", "/envelopes", "/envelopes/e/progress"]
+        );
+        assert_eq!(
+            reports[0].body,
+            json!({"id": "e-1", "parent_id": "e", "actors": ["a", "b"], "current": 1})
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Where an envelope is while it runs: the progress of each hop, as events.
+//!
+//! Every hop records what happened to it (`received` and `processing` when the actor
+//! is called, `completed` or `failed` when its results were handed on), with the actor,
+//! its index in the route, the route as it stands (envelope-mode actors change it) and
+//! where the results went. [`hop`] decides the events from plain values, with no I/O;
+//! the router records them beside the submission's outcome ([`crate::outcomes`]), where
+//! the API streams them, and hands them to a [`ProgressReporter`] when one is set (an
+//! Asya gateway, for `wasya sidecar`).
+//!
+//! Events are kept per submission (a fan-out child's events go to its root) and bounded
+//! per submission ([`EVENTS_KEPT`]): a runaway fan-out keeps its first events and a count
+//! of the rest, and the final outcome is always known.
+
+pub mod event;
+pub mod gateway;
+pub mod hop;
+
+pub use event::{ProgressEvent, Stage};
+
+use std::sync::Arc;
+
+/// Events kept per submission; past this, later events are counted, not kept.
+pub const EVENTS_KEPT: usize = 1024;
+
+/// Where a hop's events go besides the node's own record (an Asya gateway).
+///
+/// `report` must not wait on the network: an implementation queues the event (bounded)
+/// and sends it in the background, dropping what it cannot keep.
+pub trait ProgressReporter: Send + Sync + 'static {
+    fn report(&self, event: &ProgressEvent);
+}
+
+/// A shared reporter.
+#[derive(Clone)]
+pub struct Reporter(pub Arc<dyn ProgressReporter>);
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Reporter")
+    }
+}

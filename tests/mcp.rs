@@ -1,0 +1,187 @@
+//! Pipelines as tools: a real MCP client (the official Python SDK) against a node
+//! started with `--tools FILE`, and Asya's `POST /tools/call`.
+
+use crate::support::python::{self, run};
+use crate::support::{Kind, NodeProcess};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+on_both_transports!(an_mcp_client_lists_and_calls_pipeline_tools);
+
+const TOOLS: &str = r#"
+defaults:
+  timeout: 60
+tools:
+- name: shout
+  description: Upper-cases a text through a two-actor pipeline
+  parameters:
+    text: {type: string, description: What to shout, required: true}
+    suffix: {type: string, default: "!"}
+  route: [echo, upper]
+- name: broken
+  description: Always fails
+  parameters:
+    reason: {type: string, default: on purpose}
+  route: [fail]
+- name: endless
+  description: Runs longer than the tool waits
+  route: [spin]
+  timeout: 1
+  metadata: {category: slow}
+"#;
+
+fn tools_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, TOOLS).expect("the tools file");
+    (dir, path)
+}
+
+async fn client(python: &PathBuf, node: &NodeProcess, args: &[&str], token: Option<&str>) -> Value {
+    let url = format!("{}/mcp", node.base);
+    let mut all = vec![url.as_str()];
+    all.extend_from_slice(args);
+    let env: Vec<(&str, &str)> = token
+        .map(|token| ("MCP_TOKEN", token))
+        .into_iter()
+        .collect();
+    let (ok, stdout, stderr) = run(python, "mcp_client.py", &all, &env).await;
+    assert!(ok, "the MCP client failed: {stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|error| panic!("{error}: {stdout}"))
+}
+
+async fn an_mcp_client_lists_and_calls_pipeline_tools(kind: Kind) {
+    let Some(python) = python::python() else {
+        return;
+    };
+    let (_dir, tools) = tools_file();
+    let tools = tools.display().to_string();
+    let node = NodeProcess::start_on(kind, &["--tools", &tools, "--actor-timeout", "spin=5s"]);
+
+    let listed = client(&python, &node, &["list"], None).await;
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["broken", "endless", "shout"]);
+    let shout = &listed["tools"][2];
+    assert_eq!(
+        shout["description"],
+        "Upper-cases a text through a two-actor pipeline"
+    );
+    assert_eq!(shout["input_schema"]["required"], json!(["text"]));
+    assert_eq!(
+        shout["input_schema"]["properties"]["suffix"]["default"],
+        "!"
+    );
+
+    let called = client(
+        &python,
+        &node,
+        &["call", "shout", r#"{"text": "hi"}"#],
+        None,
+    )
+    .await;
+    assert_eq!(called["is_error"], false, "{called}");
+    let result: Value =
+        serde_json::from_str(called["text"][0].as_str().expect("text")).expect("JSON");
+    assert_eq!(result, json!({"text": "HI", "suffix": "!"}));
+    let progress: Vec<f64> = called["progress"]
+        .as_array()
+        .expect("progress")
+        .iter()
+        .filter_map(|note| note["progress"].as_f64())
+        .collect();
+    assert!(progress.len() >= 2, "progress notifications: {called}");
+    assert!(
+        progress.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{progress:?}"
+    );
+    assert_eq!(called["progress"][0]["total"], 100.0);
+
+    // A failing pipeline is an error result that says why, not a transport error.
+    let failed = client(&python, &node, &["call", "broken", "{}"], None).await;
+    assert_eq!(failed["is_error"], true, "{failed}");
+    let text = failed["text"][0].as_str().unwrap_or_default();
+    assert!(
+        text.contains("fail always fails: on purpose") && text.contains("fail"),
+        "{text}"
+    );
+
+    let refused = client(&python, &node, &["call", "shout", "{}"], None).await;
+    assert_eq!(refused["is_error"], true);
+    assert_eq!(refused["text"][0], "missing required parameter: text");
+
+    // Past the tool's wait: the envelope's id and where to follow it.
+    let running = client(&python, &node, &["call", "endless", "{}"], None).await;
+    assert_eq!(running["is_error"], false, "{running}");
+    let answer: Value =
+        serde_json::from_str(running["text"][0].as_str().expect("text")).expect("JSON");
+    let id = answer["envelope_id"].as_str().expect("an id");
+    assert_eq!(answer["status"], "running");
+    assert_eq!(answer["events_url"], format!("/v1/envelopes/{id}/events"));
+    assert_eq!(answer["metadata"], json!({"category": "slow"}));
+}
+
+#[tokio::test]
+async fn mcp_asks_for_the_token_and_asya_tools_call_answers_at_once() {
+    let Some(python) = python::python() else {
+        return;
+    };
+    let (_dir, tools) = tools_file();
+    let tools = tools.display().to_string();
+    let node = NodeProcess::start_with(&["--tools", &tools], &[("WASYA_TOKEN", "s3cret")]);
+    let url = format!("{}/mcp", node.base);
+    let (ok, _, _) = run(&python, "mcp_client.py", &[&url, "list"], &[]).await;
+    assert!(!ok, "listed tools without the token");
+    let listed = client(&python, &node, &["list"], Some("s3cret")).await;
+    assert_eq!(listed["tools"].as_array().map(Vec::len), Some(3));
+
+    let http = reqwest::Client::new();
+    let call = |body: Value| {
+        http.post(format!("{}/tools/call", node.base))
+            .bearer_auth("s3cret")
+            .json(&body)
+            .send()
+    };
+    let response = call(json!({"name": "shout", "arguments": {"text": "asya"}}))
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    let result: Value = response.json().await.expect("JSON");
+    let text: Value =
+        serde_json::from_str(result["content"][0]["text"].as_str().expect("text")).expect("JSON");
+    let id = text["envelope_id"].as_str().expect("an id").to_owned();
+    assert_eq!(text["message"], "Envelope created successfully");
+    assert_eq!(text["stream_url"], format!("/envelopes/{id}/stream"));
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"text": "ASYA", "suffix": "!"}])
+    );
+    let refused: Value = call(json!({"name": "shout", "arguments": {}}))
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(refused["isError"], true);
+    let unknown = call(json!({"name": "nope"})).await.expect("answers");
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn a_tools_file_with_a_mistake_stops_the_start() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, "tools:\n- name: a\n  route: missing\n").expect("written");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["up", "--listen", "127.0.0.1:0", "--tools"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no route named `missing`"), "{stderr}");
+}
