@@ -175,8 +175,9 @@ async fn five_nodes_starting_at_once_on_an_empty_schema_all_come_up() {
         assert_eq!(status, 200);
     }
     assert_eq!(
-        store.query("SELECT string_agg(version::text, ',') FROM wasya_migrations"),
-        "1"
+        store.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM wasya_migrations"),
+        "1,2",
+        "every migration applied, once"
     );
     let (status, _) = nodes[0].upload("p-echo", guest("echo")).await;
     assert_eq!(status, 201);
@@ -397,4 +398,80 @@ async fn concurrent_uploads_on_two_nodes_never_share_a_version() {
         expected.join(","),
         "the history has gaps or repeats"
     );
+}
+
+#[tokio::test]
+async fn any_node_streams_the_progress_of_hops_that_ran_elsewhere() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let start = |hosts: &str| {
+        let mut flags = store.flags();
+        flags.extend([
+            "--serve".into(),
+            "none".into(),
+            "--hosts".into(),
+            hosts.into(),
+        ]);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        NodeProcess::start_on_broker(&broker, &flags)
+    };
+    let gpu = start("gpu-*");
+    let cpu = start("cpu-*");
+    let (_, upper) = gpu.upload("cpu-upper", guest("upper")).await;
+    let (_, echo) = gpu.upload("gpu-echo", guest("echo")).await;
+    served_within(
+        &cpu,
+        "cpu-upper",
+        upper["digest"].as_str().unwrap(),
+        Duration::from_secs(2),
+    )
+    .await;
+    served_within(
+        &gpu,
+        "gpu-echo",
+        echo["digest"].as_str().unwrap(),
+        Duration::from_secs(2),
+    )
+    .await;
+    let id = gpu
+        .submit(&["cpu-upper", "gpu-echo"], json!({"text": "across"}))
+        .await;
+    let follow = |node: &NodeProcess| {
+        let url = format!("{}/v1/envelopes/{id}/events", node.base);
+        async move {
+            let response = reqwest::get(url).await.expect("the node answers");
+            assert_eq!(response.status(), 200);
+            crate::support::sse::read_all(response, Duration::from_secs(30))
+                .await
+                .events
+        }
+    };
+    for node in [&gpu, &cpu] {
+        let events = follow(node).await;
+        let hops: Vec<(String, String)> = events
+            .iter()
+            .filter(|event| event.event == "progress")
+            .map(|event| {
+                let data = event.json();
+                (
+                    data["actor"].as_str().unwrap_or_default().to_owned(),
+                    data["stage"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        for actor in ["cpu-upper", "gpu-echo"] {
+            for stage in ["received", "processing", "completed"] {
+                assert!(
+                    hops.contains(&(actor.to_owned(), stage.to_owned())),
+                    "{actor} {stage} not streamed by {}: {hops:?}",
+                    node.base
+                );
+            }
+        }
+        let last = events.last().expect("events").json();
+        assert_eq!(last["status"], "succeeded");
+        assert_eq!(last["results"], json!([{"text": "ACROSS"}]));
+    }
+    let (_, envelope) = cpu.get(&format!("/envelopes/{id}")).await;
+    assert_eq!(envelope["actors_completed"], 2, "{envelope}");
 }

@@ -60,6 +60,7 @@ pub struct Metrics {
     pub outbound_in_flight: IntGaugeVec,
     pub outbound_body_limit_hits: IntCounterVec,
     pub gateway_reports: IntCounterVec,
+    pub progress_dropped: IntCounter,
 }
 
 /// Registers `metric` (made from constant names, so neither step can fail in a
@@ -271,6 +272,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_gateway_reports_total",
             "Progress reports to an Asya gateway, by result (sent, failed, dropped: the queue of reports was full).",
             &["result"],
+        ),
+        progress_dropped: register(
+            &r,
+            "wasya_progress_events_dropped_total",
+            IntCounter::new(
+                "wasya_progress_events_dropped_total",
+                "Progress events not kept in the pool's store (its queue was full, or the store was unreachable).",
+            ),
         ),
         registry: r,
     }

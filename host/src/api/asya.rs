@@ -263,7 +263,7 @@ pub async fn envelope<T: Transport>(
     let Lookup::Found(view) = outcomes.get(&id).await else {
         return not_found();
     };
-    Json(envelope_view(&id, &outcomes.events(&id), &view)).into_response()
+    Json(envelope_view(&id, &outcomes.events(&id).await, &view)).into_response()
 }
 
 /// `GET /envelopes/{id}/active` (Asya): 200 while it runs, 410 once it ended.

@@ -3,9 +3,9 @@
 //!
 //! The stream reads the submission's record from a cursor ([`Outcomes::follow`]) in
 //! small batches, and parks on a `oneshot` between events, so a follower holds no
-//! buffer of its own and a slow client only slows its own reads. In a pool the
-//! submission may end on another node: then the stream also polls the pool's store
-//! for the outcome while it waits.
+//! buffer of its own and a slow client only slows its own reads. In a pool, hops run
+//! on every node: the stream reads the events from the pool's store, polling with
+//! backoff while the submission runs, and ends with the pool's outcome.
 
 use crate::outcomes::{Followed, Lookup, OutcomeView, Outcomes, Status};
 use crate::progress::ProgressEvent;
@@ -17,8 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Events read from the record at a time.
 const BATCH: usize = 64;
-/// How often a follower in a pool asks the store whether the submission ended.
+/// How often a follower in a pool reads the store, at first and at most.
+const POOL_POLL_FIRST: Duration = Duration::from_millis(50);
 const POOL_POLL: Duration = Duration::from_millis(500);
+/// How long after a submission ended in a pool its last events are waited for.
+const POOL_FLUSH: Duration = Duration::from_millis(200);
 
 /// What a follower sees, in order.
 #[derive(Debug)]
@@ -37,6 +40,9 @@ struct Cursor {
     queue: VecDeque<Step>,
     done: bool,
     stopping: CancellationToken,
+    /// In a pool: the pause before the next read, and the outcome once it ended.
+    pause: Duration,
+    ended: Option<OutcomeView>,
 }
 
 /// Whether a submission can be followed.
@@ -72,6 +78,8 @@ pub fn follow(
         queue: VecDeque::new(),
         done: false,
         stopping,
+        pause: POOL_POLL_FIRST,
+        ended: None,
     };
     futures::stream::unfold(cursor, |mut cursor| async move {
         loop {
@@ -89,6 +97,9 @@ pub fn follow(
 impl Cursor {
     /// Reads what is new, or waits for something to be.
     async fn advance(&mut self) {
+        if self.outcomes.is_shared() {
+            return self.advance_in_pool().await;
+        }
         let wake = match self.outcomes.follow(&self.id, self.after, BATCH) {
             Followed::Known {
                 events,
@@ -109,8 +120,6 @@ impl Cursor {
                 self.finish(Step::Evicted);
                 None
             }
-            // Not (or no longer) here: in a pool it may still end on another node.
-            Followed::Unknown if self.outcomes.is_shared() => None,
             Followed::Unknown => {
                 self.finish(Step::Evicted);
                 None
@@ -119,17 +128,49 @@ impl Cursor {
         if self.done || !self.queue.is_empty() {
             return;
         }
-        let shared = self.outcomes.is_shared();
+        let Some(wake) = wake else {
+            return;
+        };
         tokio::select! {
-            _ = async { if let Some(wake) = wake { let _ = wake.await; } else { std::future::pending::<()>().await } } => {}
+            _ = wake => {}
             _ = self.stopping.cancelled() => self.done = true,
-            _ = tokio::time::sleep(POOL_POLL), if shared => {
-                if let Lookup::Found(view) = self.outcomes.get(&self.id).await
-                    && view.status != Status::Pending
-                {
-                    self.finish(Step::Ended(view));
-                }
+        }
+    }
+
+    /// In a pool: reads the store's events after the cursor, or, with none new, asks
+    /// whether the submission ended; polls, backing off, while it runs. Once it ended,
+    /// the store is read once more after [`POOL_FLUSH`], since events are written
+    /// behind the hops and the outcome is not.
+    async fn advance_in_pool(&mut self) {
+        if let Some(events) = self
+            .outcomes
+            .events_after(&self.id, self.after, BATCH)
+            .await
+            && let Some(last) = events.last()
+        {
+            self.after = last.seq;
+            self.queue.extend(events.into_iter().map(Step::Event));
+            self.pause = POOL_POLL_FIRST;
+            return;
+        }
+        if let Some(view) = self.ended.take() {
+            self.finish(Step::Ended(view));
+            return;
+        }
+        let wait = match self.outcomes.get(&self.id).await {
+            Lookup::Found(view) if view.status != Status::Pending => {
+                self.ended = Some(view);
+                POOL_FLUSH
             }
+            _ => {
+                let pause = self.pause;
+                self.pause = (self.pause * 2).min(POOL_POLL);
+                pause
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.stopping.cancelled() => self.done = true,
         }
     }
 

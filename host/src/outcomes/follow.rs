@@ -1,5 +1,6 @@
 //! Following a submission: its progress events kept beside its outcome, read from a
-//! cursor.
+//! cursor. In a pool the events go to the pool's store instead (written in batches
+//! behind the hops) and are read from there, so any node follows any submission.
 //!
 //! Events live once, in the submission's record; a follower holds only a cursor (the
 //! `seq` of the last event it read) and, while it waits, one `oneshot` in the record's
@@ -7,9 +8,11 @@
 //! record it would read anyway, bounded with the record ([`crate::progress::EVENTS_KEPT`]
 //! per submission, and the store's count and bytes bounds, oldest first).
 
-use super::{Inner, OutcomeView, Outcomes};
+use super::{Inner, OutcomeView, Outcomes, SharedOutcomes};
+use crate::metrics::metrics;
 use crate::progress::{EVENTS_KEPT, ProgressEvent};
-use tokio::sync::oneshot;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The fixed size counted per event, beside its strings.
 const EVENT_OVERHEAD: usize = 128;
@@ -44,11 +47,45 @@ fn event_size(event: &ProgressEvent) -> usize {
         + event.message.as_ref().map_or(0, String::len)
 }
 
+/// Progress events waiting for the pool's store, at most; past this they are dropped
+/// and counted (progress is advisory; the envelope is not).
+const STORE_QUEUE: usize = 16_384;
+/// Events written to the store in one statement, at most.
+const STORE_BATCH: usize = 512;
+
+/// Starts the task that writes progress events to the pool's store, in batches: what
+/// queued while one batch was written goes in the next (a group commit).
+pub(super) fn start_progress_writer(
+    shared: Arc<dyn SharedOutcomes>,
+) -> mpsc::Sender<(String, ProgressEvent)> {
+    let (queue, mut events) = mpsc::channel(STORE_QUEUE);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(STORE_BATCH);
+        while events.recv_many(&mut batch, STORE_BATCH).await > 0 {
+            let count = batch.len();
+            if let Err(error) = shared.progress(std::mem::take(&mut batch)).await {
+                metrics().progress_dropped.inc_by(count as u64);
+                tracing::debug!(error = %crate::report::chain(&error), count, "progress events did not reach the pool's store");
+            }
+        }
+    });
+    queue
+}
+
 impl Outcomes {
-    /// Records progress events of submission `root`, numbering them in order.
+    /// Records progress events of submission `root`, numbering them in order; with a
+    /// pool's store, queues them for it instead (where the store numbers them).
     /// Events for a submission evicted already are not kept (it would read as
     /// pending again).
     pub fn progress(&self, root: &str, events: impl IntoIterator<Item = ProgressEvent>) {
+        if let Some(queue) = &self.progress_queue {
+            for event in events {
+                if queue.try_send((root.to_owned(), event)).is_err() {
+                    metrics().progress_dropped.inc();
+                }
+            }
+            return;
+        }
         let mut inner = self.lock();
         if inner.evicted.ids.contains(root) {
             return;
@@ -70,13 +107,38 @@ impl Outcomes {
         self.evict(&mut inner);
     }
 
-    /// The progress events of submission `id` kept here, in order.
-    pub fn events(&self, id: &str) -> Vec<ProgressEvent> {
+    /// The progress events of submission `id`, in order: from the pool's store where
+    /// there is one (none while it is unreachable), else those kept here.
+    pub async fn events(&self, id: &str) -> Vec<ProgressEvent> {
+        if self.shared.is_some() {
+            return self
+                .events_after(id, 0, EVENTS_KEPT)
+                .await
+                .unwrap_or_default();
+        }
         self.lock()
             .records
             .get(id)
             .map(|record| record.events.clone())
             .unwrap_or_default()
+    }
+
+    /// With a pool's store: up to `max` events of submission `id` after event `after`,
+    /// as the store numbers them. `None` without a store, or when it is unreachable.
+    pub async fn events_after(
+        &self,
+        id: &str,
+        after: u64,
+        max: usize,
+    ) -> Option<Vec<ProgressEvent>> {
+        let shared = self.shared.as_ref()?;
+        match shared.events_after(id.to_owned(), after, max).await {
+            Ok(events) => Some(events),
+            Err(error) => {
+                tracing::debug!(error = %crate::report::chain(&error), "progress read from the pool's store failed");
+                None
+            }
+        }
     }
 
     /// Up to `max` events of submission `id` after event `after`, or how to wait for

@@ -114,6 +114,8 @@ pub struct Outcomes {
     inner: Mutex<Inner>,
     limits: OutcomeLimits,
     shared: Option<Arc<dyn SharedOutcomes>>,
+    /// With a pool's store: progress events on their way to it.
+    progress_queue: Option<tokio::sync::mpsc::Sender<(String, crate::progress::ProgressEvent)>>,
 }
 
 impl Default for Outcomes {
@@ -139,11 +141,14 @@ impl Outcomes {
                 bytes: limits.bytes,
             },
             shared: None,
+            progress_queue: None,
         }
     }
 
-    /// Outcomes also written to, and read from, a pool's store.
+    /// Outcomes (and progress) also written to, and read from, a pool's store. Starts
+    /// the task that writes progress there: call it on the node's runtime.
     pub fn with_shared(mut self, shared: Arc<dyn SharedOutcomes>) -> Self {
+        self.progress_queue = Some(follow::start_progress_writer(shared.clone()));
         self.shared = Some(shared);
         self
     }

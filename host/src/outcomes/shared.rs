@@ -2,9 +2,11 @@
 //!
 //! In a pool, any node's end actors may take any branch of a submission, so each node
 //! alone knows part of it. An implementation (the pool's PostgreSQL store) has every
-//! ended branch written before its message is acked, and answers for any submission.
+//! ended branch written before its message is acked, and answers for any submission;
+//! it keeps every hop's progress events too, written in batches behind the hops.
 
 use crate::envelope::Envelope;
+use crate::progress::ProgressEvent;
 use crate::records::End;
 use crate::report::Cause;
 use futures::future::BoxFuture;
@@ -30,6 +32,21 @@ pub trait SharedOutcomes: Send + Sync + 'static {
         end: End,
         envelope: &Envelope,
     ) -> BoxFuture<'a, Result<(), SharedError>>;
+
+    /// Records progress events, each with the submission it belongs to.
+    fn progress(
+        &self,
+        events: Vec<(String, ProgressEvent)>,
+    ) -> BoxFuture<'_, Result<(), SharedError>>;
+
+    /// Up to `limit` progress events of submission `root` after the one numbered
+    /// `after`, in order, each numbered (`seq`) by the store.
+    fn events_after(
+        &self,
+        root: String,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ProgressEvent>, SharedError>>;
 
     /// The ended branches of submission `id`, or `None` when it is unknown.
     fn outcome(&self, id: String) -> BoxFuture<'_, Result<Option<Ended>, SharedError>>;

@@ -1,10 +1,10 @@
 //! One progress event: what happened to one envelope at one actor.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 /// What happened at a hop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// Taken off the actor's queue.
@@ -29,7 +29,7 @@ impl Stage {
 }
 
 /// One hop of one envelope, at one stage.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgressEvent {
     /// The order of this event among its submission's events, from 1 (the SSE event id).
     pub seq: u64,
@@ -37,7 +37,7 @@ pub struct ProgressEvent {
     pub envelope_id: String,
     /// Its place in the submission's fan-out tree (`1/3` for child 1 of 3; empty for
     /// the envelope submitted).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub branch: String,
     pub actor: String,
     /// The actor's index in the route.
@@ -47,14 +47,14 @@ pub struct ProgressEvent {
     pub stage: Stage,
     /// Completed: the actors the results went to (several for a fan-out; `happy-end`
     /// at the end of the route).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next: Vec<String>,
     /// Completed with a fan-out: the ids of the envelopes it became (the first keeps
     /// the input's id).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<String>,
     /// Failed: what the actor's failure said.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// When it happened (RFC 3339, UTC).
     pub at: String,

@@ -118,28 +118,45 @@ impl Exporter {
                 .map(Into::into)
                 .collect(),
         };
+        tracing::info!(endpoint, "hop spans are exported over OTLP/HTTP");
+        // The SDK reads the endpoint, headers and timeout from the environment itself.
+        Self::build(None, &settings, runtime).map(Some)
+    }
+
+    /// An exporter to the OTLP/HTTP traces URL `url` (`http://host:4318/v1/traces`),
+    /// whatever the environment says of the endpoint. Call it as [`Self::from_env`].
+    pub fn to_url(url: &str, runtime: tokio::runtime::Handle) -> Result<Exporter, ExportError> {
+        Self::build(Some(url), &ClientSettings::default(), runtime)
+    }
+
+    fn build(
+        url: Option<&str>,
+        settings: &ClientSettings,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Exporter, ExportError> {
         let client = RuntimeClient {
-            client: build_for(&settings).map_err(ExportError::Client)?,
+            client: build_for(settings).map_err(ExportError::Client)?,
             runtime,
         };
-        let mut exporter = SpanExporter::builder()
+        let mut builder = SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
-            .with_http_client(client)
-            .build()
-            .map_err(ExportError::Exporter)?;
+            .with_http_client(client);
+        if let Some(url) = url {
+            builder = builder.with_endpoint(url);
+        }
+        let mut exporter = builder.build().map_err(ExportError::Exporter)?;
         let resource = Resource::builder()
             .with_service_name(var("OTEL_SERVICE_NAME").unwrap_or_else(|| "wasya".into()))
             .build();
         exporter.set_resource(&resource);
         let processor = BatchSpanProcessor::builder(exporter).build();
-        tracing::info!(endpoint, "hop spans are exported over OTLP/HTTP");
-        Ok(Some(Exporter {
+        Ok(Exporter {
             processor: Arc::new(processor),
             scope: InstrumentationScope::builder("wasya")
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
-        }))
+        })
     }
 
     /// Fresh ids for a hop: a trace id (used when the envelope starts a trace) and a

@@ -4,10 +4,13 @@ use super::{PgStore, store_error, transaction};
 use crate::store::StoreError;
 
 /// The migrations, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    include_str!("../../../migrations/0001_control_plane.sql"),
-)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/0001_control_plane.sql"),
+    ),
+    (2, include_str!("../../../migrations/0002_progress.sql")),
+];
 
 impl PgStore {
     /// Creates the schema and applies what migrations it lacks, one node at a time.

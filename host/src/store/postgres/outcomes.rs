@@ -4,6 +4,7 @@
 use super::{PgStore, store_error};
 use crate::envelope::Envelope;
 use crate::outcomes::shared::{Ended, SharedError, SharedOutcomes};
+use crate::progress::ProgressEvent;
 use crate::records::End;
 use crate::store::StoreError;
 use futures::FutureExt;
@@ -27,13 +28,79 @@ impl PgStore {
                     &[&seconds],
                 )
                 .await?;
-            Ok(ended + submitted)
+            let progress = client
+                .execute(
+                    "DELETE FROM progress WHERE recorded_at < now() - make_interval(secs => $1)",
+                    &[&seconds],
+                )
+                .await?;
+            Ok(ended + submitted + progress)
         })
         .await
     }
 }
 
 impl SharedOutcomes for PgStore {
+    fn progress(
+        &self,
+        events: Vec<(String, ProgressEvent)>,
+    ) -> BoxFuture<'_, Result<(), SharedError>> {
+        shared(async move {
+            let mut roots = Vec::with_capacity(events.len());
+            let mut json = Vec::with_capacity(events.len());
+            for (root, event) in events {
+                roots.push(root);
+                json.push(
+                    serde_json::to_value(&event)
+                        .map_err(|error| store_error("a progress event", error))?,
+                );
+            }
+            self.with_client("recording progress", async |client| {
+                client
+                    .execute(
+                        "INSERT INTO progress (root, event)
+                         SELECT * FROM unnest($1::text[], $2::jsonb[])",
+                        &[&roots, &json],
+                    )
+                    .await
+            })
+            .await
+            .map(drop)
+        })
+    }
+
+    fn events_after(
+        &self,
+        root: String,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ProgressEvent>, SharedError>> {
+        shared(async move {
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = self
+                .with_client("reading progress", async |client| {
+                    client
+                        .query(
+                            "SELECT id, event FROM progress WHERE root = $1 AND id > $2
+                             ORDER BY id LIMIT $3",
+                            &[&root, &after, &limit],
+                        )
+                        .await
+                })
+                .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let id: i64 = row.get(0);
+                    let mut event: ProgressEvent = serde_json::from_value(row.get(1))
+                        .map_err(|error| store_error("a stored progress event", error))?;
+                    event.seq = u64::try_from(id).unwrap_or_default();
+                    Ok(event)
+                })
+                .collect()
+        })
+    }
+
     fn submitted(&self, id: String) -> BoxFuture<'_, Result<(), SharedError>> {
         shared(async move {
             self.with_client("recording a submission", async |client| {
