@@ -5,6 +5,9 @@
 //! faults, each a defect once found. Every case starts its own node.
 //! `deploy_manifests` checks the Kubernetes manifests under `deploy/`, and `scaling`
 //! plays KEDA against real nodes to prove the scaling loop they configure.
+//! `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
+//! gateway), `mcp` calls pipelines with the official Python MCP client, and `traces`
+//! checks exported spans at a real OTLP receiver.
 
 #[macro_use]
 mod support;

@@ -107,8 +107,8 @@ async fn wasm_echo() -> Arc<dyn ActorRuntime> {
     Arc::new(actor)
 }
 
-/// The OTLP receiver role: answers every POST at once, counting the bytes; prints its
-/// port.
+/// The OTLP receiver role: answers every POST at once; prints its port, then the
+/// bytes received so far after each request.
 async fn receive_spans() {
     use hyper::service::service_fn;
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -116,17 +116,25 @@ async fn receive_spans() {
         .await
         .expect("a port");
     println!("{}", listener.local_addr().expect("an address").port());
+    let received = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let received = received.clone();
         tokio::spawn(async move {
-            let service = service_fn(
-                |request: hyper::Request<hyper::body::Incoming>| async move {
-                    let _ = http_body_util::BodyExt::collect(request.into_body()).await;
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let received = received.clone();
+                async move {
+                    let body = http_body_util::BodyExt::collect(request.into_body())
+                        .await
+                        .map(|body| body.to_bytes().len())
+                        .unwrap_or(0);
+                    let total = received.fetch_add(body, Ordering::SeqCst) + body;
+                    println!("{total}");
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::new())))
-                },
-            );
+                }
+            });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -175,6 +183,17 @@ async fn pipeline(
 
 async fn hop_cost(envelopes: usize, rounds: usize) {
     let (mut receiver, port) = child("spans", &[]);
+    // The bytes the receiver has had, as it reports them.
+    let received = Arc::new(AtomicUsize::new(0));
+    let stdout = receiver.stdout.take().expect("stdout");
+    let total = received.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(bytes) = line.parse() {
+                total.store(bytes, Ordering::SeqCst);
+            }
+        }
+    });
     let url = format!("http://127.0.0.1:{port}/v1/traces");
     let runtime = tokio::runtime::Handle::current();
     let exporter = tokio::task::spawn_blocking(move || Exporter::to_url(&url, runtime))
@@ -221,6 +240,14 @@ async fn hop_cost(envelopes: usize, rounds: usize) {
         );
     }
     exporter.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let traced_hops = rounds * envelopes * (HOPS + 1) * 2;
+    let bytes = received.load(Ordering::SeqCst);
+    println!(
+        "\nSpans of {traced_hops} hops (3 actors and happy-end per envelope, both actors' runs) exported: {:.1} MB reached the OTLP receiver, {:.0} bytes per hop.",
+        bytes as f64 / 1e6,
+        bytes as f64 / traced_hops as f64
+    );
     let _ = receiver.kill();
     let _ = receiver.wait();
 }
@@ -399,8 +426,13 @@ fn orchestrate() {
     let envelopes = env_usize("WASYA_BENCH_ENVELOPES", 20_000);
     let rounds = env_usize("WASYA_BENCH_ROUNDS", 3);
     // The cost role prints its own table.
+    // The span queue is made large enough to keep every span of a run (the SDK's
+    // default, 2048, drops most of them at this rate).
     let status = Command::new(std::env::current_exe().expect("this binary"))
         .env(ROLE, "cost")
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8192")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("WASYA_BENCH_ENVELOPES", envelopes.to_string())
         .env("WASYA_BENCH_ROUNDS", rounds.to_string())
         .status()

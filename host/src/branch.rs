@@ -18,6 +18,15 @@ pub const ROOT_HEADER: &str = "wasya-root";
 /// Header holding an envelope's path in the fan-out tree of its submission.
 pub const BRANCH_HEADER: &str = "wasya-branch";
 
+/// The id of the submission an envelope with `headers` belongs to, read without
+/// building its [`Branch`] (as [`Branch::from_headers`] would tell it).
+pub fn root_of<'a>(headers: &'a Headers, envelope_id: &'a str) -> &'a str {
+    match (headers.get(BRANCH_HEADER), headers.get(ROOT_HEADER)) {
+        (Some(path), Some(root)) if parse_path(path).is_some_and(|path| !path.is_empty()) => root,
+        _ => envelope_id,
+    }
+}
+
 /// One step of a fan-out path: child `index` of `count`. Paths order as fan-out order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Step {

@@ -91,8 +91,8 @@ pub fn percent_of(event: &ProgressEvent) -> f64 {
         Stage::Processing => 50.0,
         Stage::Completed | Stage::Failed => 100.0,
     };
-    let actors = event.route.len().max(1) as f64;
-    ((event.index as f64 * 100.0 + weight) / actors).min(100.0)
+    let actors = event.hop.route.len().max(1) as f64;
+    ((event.hop.index as f64 * 100.0 + weight) / actors).min(100.0)
 }
 
 fn round2(value: f64) -> f64 {
@@ -102,12 +102,12 @@ fn round2(value: f64) -> f64 {
 /// What an event says, in Asya's words.
 fn message_of(event: &ProgressEvent) -> String {
     match event.stage {
-        Stage::Received => format!("Received message in {}", event.actor),
-        Stage::Processing => format!("Processing in {}", event.actor),
-        Stage::Completed => format!("Completed processing in {}", event.actor),
+        Stage::Received => format!("Received message in {}", event.hop.actor),
+        Stage::Processing => format!("Processing in {}", event.hop.actor),
+        Stage::Completed => format!("Completed processing in {}", event.hop.actor),
         Stage::Failed => format!(
             "Failed in {}: {}",
-            event.actor,
+            event.hop.actor,
             event.message.as_deref().unwrap_or("error")
         ),
     }
@@ -156,7 +156,9 @@ pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> 
     let last = events.last();
     let ended = view.status != Status::Pending;
     let progress = events.iter().map(percent_of).fold(0.0, f64::max);
-    let (route, current) = last.map_or((Vec::new(), 0), |event| (event.route.clone(), event.index));
+    let (route, current) = last.map_or((Vec::new(), 0), |event| {
+        (event.hop.route.clone(), event.hop.index)
+    });
     AsyaEnvelope {
         id: id.to_owned(),
         status: if ended {
@@ -173,7 +175,7 @@ pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> 
         },
         progress_percent: if ended { 100.0 } else { round2(progress) },
         current_actor_idx: current,
-        current_actor_name: last.map(|event| event.actor.clone()),
+        current_actor_name: last.map(|event| event.hop.actor.clone()),
         message: if ended {
             Some(final_message(view))
         } else {
@@ -185,8 +187,8 @@ pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> 
             .count(),
         result: result_of(view),
         error: error_of(view).map(|(message, _)| message),
-        created_at: events.first().map(|event| event.at.clone()),
-        updated_at: last.map(|event| event.at.clone()),
+        created_at: events.first().map(|event| event.at.to_string()),
+        updated_at: last.map(|event| event.at.to_string()),
     }
 }
 
@@ -198,7 +200,7 @@ struct Updates {
 
 impl Updates {
     fn update(&mut self, step: Step) -> AsyaUpdate {
-        let now = crate::progress::event::now();
+        let now = crate::progress::event::At::now().to_string();
         match step {
             Step::Event(event) => {
                 self.progress = self.progress.max(percent_of(&event));
@@ -209,14 +211,14 @@ impl Updates {
                     result: None,
                     error: None,
                     progress_percent: round2(self.progress),
-                    actor: Some(event.actor.clone()),
-                    current_actor_idx: Some(event.index),
+                    actor: Some(event.hop.actor.clone()),
+                    current_actor_idx: Some(event.hop.index),
                     envelope_state: Some(match event.stage {
                         Stage::Failed => "completed",
                         other => other.as_str(),
                     }),
-                    actors: Some(event.route),
-                    timestamp: event.at,
+                    actors: Some(event.hop.route.clone()),
+                    timestamp: event.at.to_string(),
                 }
             }
             Step::Ended(view) => AsyaUpdate {
@@ -319,22 +321,20 @@ pub async fn health() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::event::{At, Hop};
     use serde_json::json;
 
     fn event(index: usize, stage: Stage) -> ProgressEvent {
-        ProgressEvent {
-            seq: 0,
+        let hop = Hop {
             envelope_id: "e".into(),
             branch: String::new(),
             actor: ["a", "b", "c"][index].into(),
             index,
             route: vec!["a".into(), "b".into(), "c".into()],
-            stage,
-            next: Vec::new(),
-            children: Vec::new(),
-            message: None,
-            at: format!("t{index}"),
-        }
+        };
+        let at =
+            At(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(index as u64));
+        ProgressEvent::new(std::sync::Arc::new(hop), stage, at)
     }
 
     fn view(status: Status, results: Vec<Value>, errors: Vec<Value>) -> OutcomeView {
@@ -369,7 +369,10 @@ mod tests {
         assert_eq!(envelope.total_actors, 3);
         assert_eq!(envelope.progress_percent, 50.0);
         assert_eq!(envelope.message.as_deref(), Some("Processing in b"));
-        assert_eq!(envelope.created_at.as_deref(), Some("t0"));
+        assert_eq!(
+            envelope.created_at.as_deref(),
+            Some("1970-01-01T00:00:00.000Z")
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ fn render(step: Step) -> Event {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(
-        (status = 200, description = "`event: progress` (a ProgressEvent, id = its seq) for each hop's stages, then `event: outcome` (an OutcomeView, id `end`)", content_type = "text/event-stream", body = crate::progress::ProgressEvent),
+        (status = 200, description = "`event: progress` (a ProgressEvent, id = its seq) for each hop's stages, then `event: outcome` (an OutcomeView, id `end`)", content_type = "text/event-stream", body = String),
         (status = 204, description = "Last-Event-ID was `end`: nothing more will come"),
         (status = 404, description = "No such envelope is known", body = super::error::ErrorBody),
         (status = 410, description = "Its record was evicted", body = super::error::ErrorBody),

@@ -95,10 +95,10 @@ impl<T: Transport> ServerHandler for McpTools<T> {
             let peer = peer.clone();
             let message = format!(
                 "{} {} ({}/{})",
-                event.actor,
+                event.hop.actor,
                 event.stage.as_str(),
-                event.index + 1,
-                event.route.len()
+                event.hop.index + 1,
+                event.hop.route.len()
             );
             async move {
                 let notification = ProgressNotificationParam::new(token, percent)

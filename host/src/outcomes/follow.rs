@@ -38,10 +38,10 @@ pub enum Followed {
 
 fn event_size(event: &ProgressEvent) -> usize {
     EVENT_OVERHEAD
-        + event.envelope_id.len()
-        + event.branch.len()
-        + event.actor.len()
-        + event.route.iter().map(String::len).sum::<usize>()
+        + event.hop.envelope_id.len()
+        + event.hop.branch.len()
+        + event.hop.actor.len()
+        + event.hop.route.iter().map(String::len).sum::<usize>()
         + event.next.iter().map(String::len).sum::<usize>()
         + event.children.iter().map(String::len).sum::<usize>()
         + event.message.as_ref().map_or(0, String::len)
@@ -189,23 +189,19 @@ mod tests {
     use crate::envelope::{Envelope, Route};
     use crate::outcomes::{OutcomeLimits, Status};
     use crate::progress::Stage;
+    use crate::progress::event::{At, Hop};
     use crate::records::End;
     use serde_json::json;
 
     fn event(stage: Stage) -> ProgressEvent {
-        ProgressEvent {
-            seq: 0,
+        let hop = Hop {
             envelope_id: "r".into(),
             branch: String::new(),
             actor: "a".into(),
             index: 0,
             route: vec!["a".into()],
-            stage,
-            next: Vec::new(),
-            children: Vec::new(),
-            message: None,
-            at: "t".into(),
-        }
+        };
+        ProgressEvent::new(Arc::new(hop), stage, At::now())
     }
 
     fn ended(id: &str) -> Envelope {

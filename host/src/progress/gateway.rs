@@ -39,7 +39,7 @@ pub struct Report {
 /// The requests Asya's sidecar would make for one event.
 pub fn reports_of(event: &ProgressEvent) -> Vec<Report> {
     let progress = |actors: &[String], index: usize, status: &str, message: String| Report {
-        path: format!("/envelopes/{}/progress", event.envelope_id),
+        path: format!("/envelopes/{}/progress", event.hop.envelope_id),
         body: json!({
             "actors": actors,
             "current_actor_idx": index,
@@ -49,16 +49,16 @@ pub fn reports_of(event: &ProgressEvent) -> Vec<Report> {
     };
     match event.stage {
         Stage::Received => vec![progress(
-            &event.route,
-            event.index,
+            &event.hop.route,
+            event.hop.index,
             "received",
-            format!("Received message in {}", event.actor),
+            format!("Received message in {}", event.hop.actor),
         )],
         Stage::Processing => vec![progress(
-            &event.route,
-            event.index,
+            &event.hop.route,
+            event.hop.index,
             "processing",
-            format!("Processing in {}", event.actor),
+            format!("Processing in {}", event.hop.actor),
         )],
         // Asya's sidecar reports no progress for a failed call: its error-end does.
         Stage::Failed => Vec::new(),
@@ -66,22 +66,22 @@ pub fn reports_of(event: &ProgressEvent) -> Vec<Report> {
             let mut reports: Vec<Report> = event
                 .children
                 .iter()
-                .filter(|child| **child != event.envelope_id)
+                .filter(|child| **child != event.hop.envelope_id)
                 .map(|child| Report {
                     path: "/envelopes".to_owned(),
                     body: json!({
                         "id": child,
-                        "parent_id": event.envelope_id,
-                        "actors": event.route,
-                        "current": event.index + 1,
+                        "parent_id": event.hop.envelope_id,
+                        "actors": event.hop.route,
+                        "current": event.hop.index + 1,
                     }),
                 })
                 .collect();
             reports.push(progress(
-                &event.route,
-                event.index + 1,
+                &event.hop.route,
+                event.hop.index + 1,
                 "completed",
-                format!("Completed processing in {}", event.actor),
+                format!("Completed processing in {}", event.hop.actor),
             ));
             reports
         }
@@ -158,21 +158,19 @@ async fn send_all(base: String, mut reports: mpsc::Receiver<Report>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::event::{At, Hop};
 
     fn event(stage: Stage, children: &[&str]) -> ProgressEvent {
-        ProgressEvent {
-            seq: 1,
+        let hop = Hop {
             envelope_id: "e".into(),
             branch: String::new(),
             actor: "a".into(),
             index: 0,
             route: vec!["a".into(), "b".into()],
-            stage,
-            next: Vec::new(),
-            children: children.iter().map(|child| (*child).to_owned()).collect(),
-            message: None,
-            at: "t".into(),
-        }
+        };
+        let mut event = ProgressEvent::new(Arc::new(hop), stage, At::now());
+        event.children = children.iter().map(|child| (*child).to_owned()).collect();
+        event
     }
 
     #[test]

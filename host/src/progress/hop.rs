@@ -1,84 +1,71 @@
 //! The events of one hop, decided from plain values: the envelope taken, and the
 //! dispatches its results became. No clock here; the caller passes the time.
 
-use super::event::{ProgressEvent, Stage};
-use crate::branch::Branch;
+use super::event::{At, Hop, ProgressEvent, Stage};
+use crate::branch::BRANCH_HEADER;
 use crate::envelope::Envelope;
 use crate::records::ERROR_END;
 use crate::routing::Dispatch;
+use std::sync::Arc;
 
-/// The submission an envelope belongs to, and the event of its hop at `stage`.
-fn event(actor: &str, envelope: &Envelope, stage: Stage, at: &str) -> (String, ProgressEvent) {
-    let branch = Branch::from_headers(&envelope.headers);
-    let root = branch.root_id(&envelope.id).to_owned();
-    let event = ProgressEvent {
-        seq: 0,
+/// Who and where, for the events of `envelope`'s hop at `actor`.
+pub fn hop_of(actor: &str, envelope: &Envelope) -> Arc<Hop> {
+    Arc::new(Hop {
         envelope_id: envelope.id.clone(),
-        branch: branch.path_text(),
+        branch: envelope
+            .headers
+            .get(BRANCH_HEADER)
+            .cloned()
+            .unwrap_or_default(),
         actor: actor.to_owned(),
         index: envelope.route.current,
         route: envelope.route.actors.clone(),
-        stage,
-        next: Vec::new(),
-        children: Vec::new(),
-        message: None,
-        at: at.to_owned(),
-    };
-    (root, event)
+    })
 }
 
 /// `received` and `processing`: the envelope was taken and handed to its actor.
-pub fn started(actor: &str, envelope: &Envelope, at: &str) -> (String, [ProgressEvent; 2]) {
-    let (root, received) = event(actor, envelope, Stage::Received, at);
-    let processing = ProgressEvent {
-        stage: Stage::Processing,
-        ..received.clone()
-    };
-    (root, [received, processing])
+pub fn started(hop: &Arc<Hop>, at: At) -> [ProgressEvent; 2] {
+    [
+        ProgressEvent::new(hop.clone(), Stage::Received, at),
+        ProgressEvent::new(hop.clone(), Stage::Processing, at),
+    ]
 }
 
 /// `completed` (with where the results went) or `failed` (the envelope went to
 /// error-end, with the failure's message).
-pub fn finished(
-    actor: &str,
-    input: &Envelope,
-    dispatches: &[&Dispatch],
-    at: &str,
-) -> (String, ProgressEvent) {
-    let failed = dispatches
+pub fn finished(hop: &Arc<Hop>, dispatches: &[&Dispatch], at: At) -> ProgressEvent {
+    if let Some(failed) = dispatches
         .iter()
-        .find(|dispatch| dispatch.actor == ERROR_END);
-    match failed {
-        Some(failed) => {
-            let (root, mut event) = event(actor, input, Stage::Failed, at);
-            let payload = &failed.envelope.payload;
-            event.message = payload["details"]["message"]
-                .as_str()
-                .or(payload["error"].as_str())
-                .map(str::to_owned);
-            (root, event)
-        }
-        None => {
-            let (root, mut event) = event(actor, input, Stage::Completed, at);
-            event.next = dispatches
-                .iter()
-                .map(|dispatch| dispatch.actor.clone())
-                .collect();
-            if dispatches.len() > 1 {
-                event.children = dispatches
-                    .iter()
-                    .map(|dispatch| dispatch.envelope.id.clone())
-                    .collect();
-            }
-            // Envelope mode: the route the results carry on with.
-            if let Some(first) = dispatches.first()
-                && first.envelope.route.actors != input.route.actors
-            {
-                event.route = first.envelope.route.actors.clone();
-            }
-            (root, event)
-        }
+        .find(|dispatch| dispatch.actor == ERROR_END)
+    {
+        let payload = &failed.envelope.payload;
+        let mut event = ProgressEvent::new(hop.clone(), Stage::Failed, at);
+        event.message = payload["details"]["message"]
+            .as_str()
+            .or(payload["error"].as_str())
+            .map(str::to_owned);
+        return event;
     }
+    // Envelope mode: the route the results carry on with.
+    let hop = match dispatches.first() {
+        Some(first) if first.envelope.route.actors != hop.route => Arc::new(Hop {
+            route: first.envelope.route.actors.clone(),
+            ..Hop::clone(hop)
+        }),
+        _ => hop.clone(),
+    };
+    let mut event = ProgressEvent::new(hop, Stage::Completed, at);
+    event.next = dispatches
+        .iter()
+        .map(|dispatch| dispatch.actor.clone())
+        .collect();
+    if dispatches.len() > 1 {
+        event.children = dispatches
+            .iter()
+            .map(|dispatch| dispatch.envelope.id.clone())
+            .collect();
+    }
+    event
 }
 
 #[cfg(test)]
@@ -103,28 +90,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_hop_starts_with_received_then_processing_at_its_index() {
-        let input = envelope(&["a", "b"], 1);
-        let (root, [received, processing]) = started("b", &input, "t");
-        assert_eq!(root, "e1");
-        assert_eq!(received.stage, Stage::Received);
-        assert_eq!(processing.stage, Stage::Processing);
-        assert_eq!(received.index, 1);
-        assert_eq!(received.route, vec!["a", "b"]);
-        assert_eq!(received.branch, "");
+    fn finish(actor: &str, input: &Envelope, outcome: Outcome) -> ProgressEvent {
+        let dispatches = route_outcome(actor, input, outcome);
+        let refs: Vec<&Dispatch> = dispatches.iter().collect();
+        finished(&hop_of(actor, input), &refs, At::now())
     }
 
     #[test]
-    fn a_completed_hop_names_the_next_actors() {
+    fn a_hop_starts_with_received_then_processing_at_its_index() {
+        let input = envelope(&["a", "b"], 1);
+        let [received, processing] = started(&hop_of("b", &input), At::now());
+        assert_eq!(received.stage, Stage::Received);
+        assert_eq!(processing.stage, Stage::Processing);
+        assert_eq!(received.hop.index, 1);
+        assert_eq!(received.hop.route, vec!["a", "b"]);
+        assert_eq!(received.hop.branch, "");
+        assert!(
+            Arc::ptr_eq(&received.hop, &processing.hop),
+            "one hop, shared"
+        );
+    }
+
+    #[test]
+    fn a_completed_hop_names_the_next_actors_and_the_children() {
         let input = envelope(&["a", "b"], 0);
-        let dispatches = route_outcome(
+        let event = finish(
             "a",
             &input,
             Outcome::Outputs(vec![Output::payload(json!(1)), Output::payload(json!(2))]),
         );
-        let (root, event) = finished("a", &input, &dispatches.iter().collect::<Vec<_>>(), "t");
-        assert_eq!(root, "e1");
         assert_eq!(event.stage, Stage::Completed);
         assert_eq!(event.next, vec!["b", "b"]);
         assert_eq!(event.children, vec!["e1", "e1-1"]);
@@ -132,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fan_out_child_reports_to_its_root_with_its_branch() {
+    fn a_fan_out_child_carries_its_branch() {
         let input = envelope(&["a", "b"], 0);
         let dispatches = route_outcome(
             "a",
@@ -140,21 +134,19 @@ mod tests {
             Outcome::Outputs(vec![Output::payload(json!(1)), Output::payload(json!(2))]),
         );
         let child = &dispatches[1].envelope;
-        let (root, [received, _]) = started("b", child, "t");
-        assert_eq!(root, "e1");
-        assert_eq!(received.branch, "1/2");
-        assert_ne!(received.envelope_id, "e1");
+        let [received, _] = started(&hop_of("b", child), At::now());
+        assert_eq!(received.hop.branch, "1/2");
+        assert_ne!(received.hop.envelope_id, "e1");
     }
 
     #[test]
     fn a_failed_hop_says_why() {
         let input = envelope(&["a"], 0);
         let failure = Failure::processing(Kind::InvalidRoute, "no such step".to_owned());
-        let dispatches = route_outcome("a", &input, Outcome::Failed(failure));
-        let (_, event) = finished("a", &input, &dispatches.iter().collect::<Vec<_>>(), "t");
+        let event = finish("a", &input, Outcome::Failed(failure));
         assert_eq!(event.stage, Stage::Failed);
         assert!(event.next.is_empty());
-        assert!(event.message.is_some(), "{event:?}");
+        assert_eq!(event.message.as_deref(), Some("no such step"));
     }
 
     #[test]
@@ -168,20 +160,18 @@ mod tests {
             }),
             ..Output::payload(json!(1))
         };
-        let dispatches = route_outcome("a", &input, Outcome::Outputs(vec![changed]));
-        let (_, event) = finished("a", &input, &dispatches.iter().collect::<Vec<_>>(), "t");
-        assert_eq!(event.route, vec!["a", "b", "c"]);
+        let event = finish("a", &input, Outcome::Outputs(vec![changed]));
+        assert_eq!(event.hop.route, vec!["a", "b", "c"]);
     }
 
     #[test]
     fn the_last_hop_goes_to_happy_end() {
         let input = envelope(&["a"], 0);
-        let dispatches = route_outcome(
+        let event = finish(
             "a",
             &input,
             Outcome::Outputs(vec![Output::payload(json!(1))]),
         );
-        let (_, event) = finished("a", &input, &dispatches.iter().collect::<Vec<_>>(), "t");
         assert_eq!(event.next, vec!["happy-end"]);
     }
 }

@@ -11,10 +11,12 @@ use crate::envelope::limits::check_depth;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
+use crate::progress::event::{At, Hop};
 use crate::records::{ERROR_END, HAPPY_END};
 use crate::routing::{self, Dispatch};
 use crate::transport::{AckHandle, Delivery, Transport, TransportError};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// A dispatch and its bytes, serialised once.
 struct Outgoing {
@@ -36,12 +38,13 @@ impl<T: Transport> Router<T> {
         &self,
         actor: &str,
         input: Option<&Envelope>,
+        hop: Option<&Arc<Hop>>,
         dispatches: Vec<Dispatch>,
         ack: AckOf<T>,
     ) -> bool {
         let outgoing = self.prepare(actor, input, dispatches);
-        if let Some(input) = input {
-            self.finished(actor, input, &outgoing);
+        if let (Some(input), Some(hop)) = (input, hop) {
+            self.finished(input, hop, &outgoing);
         }
         let sends = outgoing
             .into_iter()
@@ -67,12 +70,12 @@ impl<T: Transport> Router<T> {
 
     /// Notes where the results of `input`'s hop went (recorded before they are sent,
     /// so a follower sees the hop end before the submission does).
-    fn finished(&self, actor: &str, input: &Envelope, outgoing: &[Outgoing]) {
+    fn finished(&self, input: &Envelope, hop: &Arc<Hop>, outgoing: &[Outgoing]) {
         let dispatches: Vec<&Dispatch> =
             outgoing.iter().map(|outgoing| &outgoing.dispatch).collect();
-        let at = crate::progress::event::now();
-        let (root, event) = crate::progress::hop::finished(actor, input, &dispatches, &at);
-        self.note_progress(&root, [event]);
+        let event = crate::progress::hop::finished(hop, &dispatches, At::now());
+        let root = crate::branch::root_of(&input.headers, &input.id);
+        self.note_progress(root, [event]);
     }
 
     /// Serialises the dispatches, failing the call when an output is out of bounds.

@@ -20,6 +20,7 @@ use crate::envelope::Envelope;
 use crate::envelope::limits::SizeLimit;
 use crate::metrics::metrics;
 use crate::outcomes::Outcomes;
+use crate::progress::event::{At, Hop};
 use crate::progress::{ProgressEvent, Reporter};
 use crate::queues::QueueNames;
 use crate::records::EndNames;
@@ -258,7 +259,8 @@ impl<T: Transport> Router<T> {
             Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
                 Ok(mut envelope) => {
                     let span = self.open_span(&format!("process {actor}"), actor, &mut envelope);
-                    match self.started(actor, &envelope).call(slot, &envelope).await {
+                    let hop = self.started(actor, &envelope);
+                    match self.call(slot, &envelope).await {
                         Some(outcome) => {
                             let mut dispatches = routing::route_outcome(actor, &envelope, outcome);
                             let end = span.as_ref().map(|span| {
@@ -272,7 +274,13 @@ impl<T: Transport> Router<T> {
                                 crate::trace::hop::end_of(&dispatches)
                             });
                             let failed = self
-                                .dispatch_then_ack(actor, Some(&envelope), dispatches, delivery.ack)
+                                .dispatch_then_ack(
+                                    actor,
+                                    Some(&envelope),
+                                    hop.as_ref(),
+                                    dispatches,
+                                    delivery.ack,
+                                )
                                 .await;
                             if let (Some(span), Some(end)) = (span, end) {
                                 self.close_span(span, end.confirmed(failed));
@@ -300,7 +308,7 @@ impl<T: Transport> Router<T> {
                         .with_label_values(&[queue.as_str(), rejected.error.kind().as_str()])
                         .inc();
                     let dispatch = routing::reject(actor, *rejected, routing::unidentified);
-                    self.dispatch_then_ack(actor, None, vec![dispatch], delivery.ack)
+                    self.dispatch_then_ack(actor, None, None, vec![dispatch], delivery.ack)
                         .await
                 }
             },
@@ -348,12 +356,16 @@ impl<T: Transport> Router<T> {
         }
     }
 
-    /// Notes that `envelope` was taken and handed to its actor.
-    fn started(&self, actor: &str, envelope: &Envelope) -> &Self {
-        let at = crate::progress::event::now();
-        let (root, events) = crate::progress::hop::started(actor, envelope, &at);
-        self.note_progress(&root, events);
-        self
+    /// Notes that `envelope` was taken and handed to its actor; the hop, for the
+    /// note of its end (none when progress goes nowhere).
+    fn started(&self, actor: &str, envelope: &Envelope) -> Option<Arc<Hop>> {
+        if !self.settings.keep_progress && self.settings.reporter.is_none() {
+            return None;
+        }
+        let hop = crate::progress::hop::hop_of(actor, envelope);
+        let root = crate::branch::root_of(&envelope.headers, &envelope.id);
+        self.note_progress(root, crate::progress::hop::started(&hop, At::now()));
+        Some(hop)
     }
 
     /// Records progress events, and hands them to the reporter where there is one.
