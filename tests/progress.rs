@@ -335,3 +335,15 @@ async fn the_sidecar_reports_progress_to_an_asya_gateway() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn without_progress_a_stream_carries_only_the_outcome() {
+    let node = NodeProcess::start(&["--no-progress"]);
+    let id = node
+        .submit(&["echo", "upper"], json!({"text": "quiet"}))
+        .await;
+    let events = events_of(&node, &id, &[]).await;
+    let names: Vec<&str> = events.iter().map(|event| event.event.as_str()).collect();
+    assert_eq!(names, vec!["outcome"], "{events:?}");
+    assert_eq!(events[0].json()["results"], json!([{"text": "QUIET"}]));
+}

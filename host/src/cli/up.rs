@@ -99,6 +99,10 @@ pub struct UpArgs {
     /// Leave `happy-end` / `error-end` to other nodes: record no outcomes here.
     #[arg(long, env = "WASYA_NO_END_ACTORS")]
     pub no_end_actors: bool,
+    /// Keep no progress events (`/v1/envelopes/{id}/events` then streams only the
+    /// outcome): the most hops per second, for pipelines nobody follows.
+    #[arg(long, env = "WASYA_NO_PROGRESS")]
+    pub no_progress: bool,
     /// An actor served by an external runtime on a Unix socket, NAME=PATH (repeatable).
     #[arg(long = "socket-actor", env = "WASYA_SOCKET_ACTORS", value_delimiter = ',', value_parser = parse_key_value)]
     pub socket_actors: Vec<(String, String)>,
@@ -291,6 +295,7 @@ impl UpArgs {
                     max_redeliveries: self.max_redeliveries,
                 }),
             end_actors: !self.no_end_actors,
+            keep_progress: !self.no_progress,
             socket_actors: self
                 .socket_actors
                 .into_iter()
