@@ -33,6 +33,11 @@ fn pool_node_with(
     NodeProcess::start_on_broker(broker, &flags)
 }
 
+/// A pool node that hosts only the deployed actors matching `hosts`.
+fn hosting(broker: &Arc<Broker>, store: &Postgres, hosts: &str) -> NodeProcess {
+    pool_node_with(broker, store, None, &["--hosts", hosts])
+}
+
 /// Polls `node` until actor `name` is served with `digest`; the time it took.
 async fn served_within(node: &NodeProcess, name: &str, digest: &str, limit: Duration) -> Duration {
     let started = Instant::now();
@@ -285,17 +290,7 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
 async fn each_node_hosts_only_the_actors_it_is_told_to() {
     let broker = Arc::new(Broker::new());
     let store = Postgres::new();
-    let start = |hosts: &str| {
-        let mut flags = store.flags();
-        flags.extend([
-            "--serve".into(),
-            "none".into(),
-            "--hosts".into(),
-            hosts.into(),
-        ]);
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        NodeProcess::start_on_broker(&broker, &flags)
-    };
+    let start = |hosts: &str| hosting(&broker, &store, hosts);
     let gpu = start("gpu-*");
     let cpu = start("cpu-*");
     let (status, deployed) = gpu.upload("cpu-upper", guest("upper")).await;
@@ -404,17 +399,7 @@ async fn concurrent_uploads_on_two_nodes_never_share_a_version() {
 async fn any_node_streams_the_progress_of_hops_that_ran_elsewhere() {
     let broker = Arc::new(Broker::new());
     let store = Postgres::new();
-    let start = |hosts: &str| {
-        let mut flags = store.flags();
-        flags.extend([
-            "--serve".into(),
-            "none".into(),
-            "--hosts".into(),
-            hosts.into(),
-        ]);
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        NodeProcess::start_on_broker(&broker, &flags)
-    };
+    let start = |hosts: &str| hosting(&broker, &store, hosts);
     let gpu = start("gpu-*");
     let cpu = start("cpu-*");
     let (_, upper) = gpu.upload("cpu-upper", guest("upper")).await;

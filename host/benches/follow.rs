@@ -20,10 +20,10 @@
 mod common;
 
 use bytes::Bytes;
+use common::env_usize;
+use common::pipeline::{HOPS, NativeEcho, echo_component, pipeline};
 use common::runtime::{RuntimeProcess, repository};
-use common::{env_usize, envelope};
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use http_body_util::Full;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -31,22 +31,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use wasya::actors::ActorSlot;
 use wasya::config::{ActorOverrides, NodeConfig};
-use wasya::envelope::Envelope;
 use wasya::lag::LagMonitor;
 use wasya::node::Node;
-use wasya::outcomes::{Outcomes, Status};
-use wasya::router::{Router, RouterSettings};
-use wasya::routing::{Outcome, Output};
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::runtime::{ActorLimits, ActorRuntime, Unavailable};
+use wasya::router::RouterSettings;
+use wasya::runtime::ActorRuntime;
 use wasya::trace::Exporter;
-use wasya::transport::memory::MemoryTransport;
 
 const ROLE: &str = "WASYA_BENCH_ROLE";
-const HOPS: usize = 3;
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
@@ -81,32 +73,6 @@ fn next_line(child: &mut Child) -> String {
 
 // ---- 1. the cost on the hop ----
 
-struct NativeEcho;
-
-impl ActorRuntime for NativeEcho {
-    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
-        Box::pin(async move {
-            Ok(Outcome::Outputs(vec![Output::payload(
-                envelope.payload.clone(),
-            )]))
-        })
-    }
-}
-
-async fn wasm_echo() -> Arc<dyn ActorRuntime> {
-    let engine = WasmEngine::new(&EngineOptions::default()).expect("engine");
-    let bytes = wasya::bundled::BUNDLED_ACTORS
-        .iter()
-        .find(|(name, _)| *name == "echo")
-        .expect("echo is bundled")
-        .1;
-    let (actor, _) = engine
-        .load("echo", Arc::from(bytes), ActorLimits::default())
-        .await
-        .expect("echo loads");
-    Arc::new(actor)
-}
-
 /// The OTLP receiver role: answers every POST at once; prints its port, then the
 /// bytes received so far after each request.
 async fn receive_spans() {
@@ -140,45 +106,6 @@ async fn receive_spans() {
                 .await;
         });
     }
-}
-
-/// Hops per second of the 3-actor pipeline with these settings.
-async fn pipeline(
-    runtime: Arc<dyn ActorRuntime>,
-    settings: RouterSettings,
-    envelopes: usize,
-) -> f64 {
-    let concurrency = std::thread::available_parallelism().map_or(1, usize::from);
-    let transport = Arc::new(MemoryTransport::new(10_000));
-    let outcomes = Arc::new(Outcomes::new(envelopes + 16));
-    let router = Router::configured(transport, outcomes.clone(), settings);
-    router.serve_end_actors().await.expect("end actors");
-    let actors: Vec<String> = (0..HOPS).map(|hop| format!("echo-{hop}")).collect();
-    for name in &actors {
-        let slot = ActorSlot::new(name.clone(), runtime.clone(), concurrency);
-        router.serve(Arc::new(slot)).await.expect("serve");
-    }
-    let window = Arc::new(Semaphore::new(1024));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..envelopes {
-        let permit = window.clone().acquire_owned().await.expect("window");
-        let (router, outcomes, envelope) = (router.clone(), outcomes.clone(), envelope(n, &actors));
-        tasks.spawn(async move {
-            router.submit(&envelope).await.expect("submit");
-            let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
-            drop(permit);
-            view.view().map(|view| view.status)
-        });
-    }
-    let mut succeeded = 0;
-    while let Some(status) = tasks.join_next().await {
-        succeeded += usize::from(status.expect("task") == Some(Status::Succeeded));
-    }
-    let elapsed = started.elapsed();
-    assert_eq!(succeeded, envelopes, "every envelope must succeed");
-    router.shutdown(Duration::from_secs(5)).await;
-    (envelopes * HOPS) as f64 / elapsed.as_secs_f64()
 }
 
 async fn hop_cost(envelopes: usize, rounds: usize) {
@@ -217,7 +144,7 @@ async fn hop_cost(envelopes: usize, rounds: usize) {
             "native Rust echo",
             Arc::new(NativeEcho) as Arc<dyn ActorRuntime>,
         ),
-        ("wasm echo", wasm_echo().await),
+        ("wasm echo", echo_component(true).await),
     ] {
         let mut best = [0.0f64; 3];
         // Alternate the three settings, so drift on a shared machine hits all alike.
@@ -226,7 +153,9 @@ async fn hop_cost(envelopes: usize, rounds: usize) {
                 .into_iter()
                 .enumerate()
             {
-                let figure = pipeline(actor.clone(), settings(progress, traces), envelopes).await;
+                let figure = pipeline(actor.clone(), settings(progress, traces), envelopes, 0)
+                    .await
+                    .hops_per_second;
                 best[slot] = best[slot].max(figure);
             }
         }

@@ -13,115 +13,13 @@
 
 mod common;
 
+use common::pipeline::{HOPS, NativeEcho, echo_component, pipeline};
 use common::{env_usize, envelope};
-use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use wasya::actors::ActorSlot;
-use wasya::envelope::Envelope;
-use wasya::outcomes::{Outcomes, Status};
-use wasya::router::Router;
-use wasya::routing::{Outcome, Output};
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::runtime::{ActorLimits, ActorRuntime, Unavailable};
-use wasya::transport::memory::MemoryTransport;
-
-const HOPS: usize = 3;
-
-/// The baseline: an echo actor in native Rust, behind the same trait.
-struct NativeEcho;
-
-impl ActorRuntime for NativeEcho {
-    fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
-        Box::pin(async move {
-            Ok(Outcome::Outputs(vec![Output::payload(
-                envelope.payload.clone(),
-            )]))
-        })
-    }
-}
-
-async fn echo_component(pooling: bool) -> Arc<dyn ActorRuntime> {
-    let engine = WasmEngine::new(&EngineOptions {
-        pooling,
-        ..EngineOptions::default()
-    })
-    .expect("engine");
-    let bytes = wasya::bundled::BUNDLED_ACTORS
-        .iter()
-        .find(|(name, _)| *name == "echo")
-        .expect("echo is bundled")
-        .1;
-    let (actor, _) = engine
-        .load("echo", Arc::from(bytes), ActorLimits::default())
-        .await
-        .expect("echo loads");
-    Arc::new(actor)
-}
-
-#[derive(Clone, Copy)]
-struct PipelineFigures {
-    hops_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-async fn pipeline(
-    runtime: Arc<dyn ActorRuntime>,
-    envelopes: usize,
-    samples: usize,
-) -> PipelineFigures {
-    let concurrency = std::thread::available_parallelism().map_or(1, usize::from);
-    let transport = Arc::new(MemoryTransport::new(10_000));
-    let outcomes = Arc::new(Outcomes::new(envelopes + samples + 16));
-    let router = Router::new(transport, outcomes.clone());
-    router.serve_end_actors().await.expect("end actors");
-    let actors: Vec<String> = (0..HOPS).map(|hop| format!("echo-{hop}")).collect();
-    for name in &actors {
-        let slot = ActorSlot::new(name.clone(), runtime.clone(), concurrency);
-        router.serve(Arc::new(slot)).await.expect("serve");
-    }
-
-    // Throughput: keep a window of envelopes in flight.
-    let window = Arc::new(Semaphore::new(1024));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..envelopes {
-        let permit = window.clone().acquire_owned().await.expect("window");
-        let (router, outcomes, envelope) = (router.clone(), outcomes.clone(), envelope(n, &actors));
-        tasks.spawn(async move {
-            router.submit(&envelope).await.expect("submit");
-            let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
-            drop(permit);
-            view.view().map(|view| view.status)
-        });
-    }
-    let mut succeeded = 0;
-    while let Some(status) = tasks.join_next().await {
-        succeeded += usize::from(status.expect("task") == Some(Status::Succeeded));
-    }
-    let elapsed = started.elapsed();
-    assert_eq!(succeeded, envelopes, "every envelope must succeed");
-
-    // Latency: one envelope at a time.
-    let mut latencies = Vec::with_capacity(samples);
-    for n in 0..samples {
-        let envelope = envelope(n, &actors);
-        let started = Instant::now();
-        router.submit(&envelope).await.expect("submit");
-        let view = outcomes.wait(&envelope.id, Duration::from_secs(60)).await;
-        latencies.push(started.elapsed());
-        assert_eq!(view.view().map(|view| view.status), Some(Status::Succeeded));
-    }
-    latencies.sort();
-    router.shutdown(Duration::from_secs(5)).await;
-    PipelineFigures {
-        hops_per_second: (envelopes * HOPS) as f64 / elapsed.as_secs_f64(),
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-    }
-}
+use wasya::router::RouterSettings;
+use wasya::routing::Outcome;
+use wasya::runtime::ActorRuntime;
 
 async fn bare_calls(runtime: &dyn ActorRuntime, calls: usize) -> (Duration, Duration) {
     let actors = vec!["echo".to_owned()];
@@ -160,7 +58,7 @@ async fn run() {
         "| actor runtime | hops/s | ratio to native | e2e p50 | e2e p99 | per hop p50 (e2e ÷ 3) | per hop p99 |"
     );
     println!("|---|---|---|---|---|---|---|");
-    let baseline = pipeline(native, envelopes, samples).await;
+    let baseline = pipeline(native, RouterSettings::default(), envelopes, samples).await;
     for (name, runtime) in [
         ("native Rust echo (baseline)", None),
         ("wasm echo, pooling on", Some(pooled.clone())),
@@ -168,7 +66,7 @@ async fn run() {
     ] {
         let figures = match runtime {
             None => baseline,
-            Some(runtime) => pipeline(runtime, envelopes, samples).await,
+            Some(runtime) => pipeline(runtime, RouterSettings::default(), envelopes, samples).await,
         };
         println!(
             "| {name} | {:.0} | {:.2} | {} | {} | {} | {} |",

@@ -5,7 +5,13 @@
 //! connections, which touches no other test. Dropped with the handle.
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Held while a role is granted or revoked its right on the database: PostgreSQL
+/// refuses two concurrent changes of one database's privileges ("tuple concurrently
+/// updated"), and the tests make roles in parallel.
+static GRANTS: Mutex<()> = Mutex::new(());
 
 fn psql(sql: &str) -> String {
     let output = Command::new("psql")
@@ -45,6 +51,9 @@ impl Postgres {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
+        let _grants = GRANTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         psql(&format!(
             "DROP SCHEMA IF EXISTS {name} CASCADE; DROP ROLE IF EXISTS {name}; \
              CREATE ROLE {name} LOGIN; GRANT CREATE ON DATABASE test TO {name};"
@@ -87,6 +96,9 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        let _grants = GRANTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = Command::new("psql")
             .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qtAc"])
             .arg(format!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hop;
+pub mod pipeline;
 pub mod runtime;
 
 use serde_json::json;
