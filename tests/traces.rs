@@ -169,3 +169,44 @@ async fn without_an_endpoint_headers_pass_unchanged() {
         traceparent.as_str()
     );
 }
+
+#[tokio::test]
+async fn a_sampler_that_keeps_nothing_exports_nothing_and_says_so_downstream() {
+    let Some(python) = python::python() else {
+        return;
+    };
+    let (receiver, endpoint) = receiver(&python).await;
+    let headers = Runtime::start("headers_seen", "envelope", &[]);
+    let actor = socket_actor("s-headers", &headers);
+    let node = NodeProcess::start_with(
+        &["--socket-actor", &actor],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_TRACES_SAMPLER", "always_off"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let id = node
+        .submit_body(json!({
+            "route": ["echo", "s-headers"],
+            "payload": {},
+            "headers": {"traceparent": format!("00-{TRACE}-{CALLER}-01")},
+        }))
+        .await;
+    let view = node.outcome(&id).await;
+    let seen = view["results"][0]["headers"]["traceparent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        seen.starts_with(&format!("00-{TRACE}-")) && seen.ends_with("-00"),
+        "the runtime is told the trace is not sampled: {seen}"
+    );
+    // Give the exporter several of its 100 ms rounds.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        receiver.lines.lock().expect("a lock").len() == 1,
+        "spans were exported: {:?}",
+        receiver.lines.lock().expect("a lock")
+    );
+}

@@ -26,7 +26,7 @@ use crate::queues::QueueNames;
 use crate::records::EndNames;
 use crate::routing;
 use crate::trace::hop::{HopEnd, HopFacts};
-use crate::trace::{Exporter, HopSpan, TRACEPARENT};
+use crate::trace::{Exporter, HopSpan, TRACEPARENT, TraceParent};
 use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -332,7 +332,7 @@ impl<T: Transport> Router<T> {
         actor: &str,
         envelope: &mut Envelope,
     ) -> Option<HopSpan> {
-        self.settings.tracer.as_ref()?;
+        let tracer = self.settings.tracer.as_ref()?;
         let (trace, span) = Exporter::new_ids();
         let facts = HopFacts {
             name: name.to_owned(),
@@ -343,7 +343,8 @@ impl<T: Transport> Router<T> {
             transport: self.transport.name(),
         };
         let incoming = envelope.headers.get(TRACEPARENT).map(String::as_str);
-        let hop = HopSpan::begin(incoming, facts, trace, span, std::time::SystemTime::now());
+        let mut hop = HopSpan::begin(incoming, facts, trace, span, std::time::SystemTime::now());
+        tracer.sample(&mut hop, incoming.and_then(TraceParent::parse).as_ref());
         envelope
             .headers
             .insert(TRACEPARENT.to_owned(), hop.traceparent());

@@ -7,7 +7,9 @@
 //! export, so the HTTP request itself is run on the node's tokio runtime through the
 //! node's own client (rustls with ring, the same roots as actors' outbound HTTPS).
 
+use super::context::TraceParent;
 use super::hop::{HopEnd, HopSpan};
+use super::sampler::Sampler;
 use crate::outbound::client::{ClientError, ClientSettings, build_for};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -79,6 +81,7 @@ impl HttpClient for RuntimeClient {
 pub struct Exporter {
     processor: Arc<BatchSpanProcessor>,
     scope: InstrumentationScope,
+    sampler: Sampler,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -151,11 +154,18 @@ impl Exporter {
             .build();
         exporter.set_resource(&resource);
         let processor = BatchSpanProcessor::builder(exporter).build();
+        let name = var("OTEL_TRACES_SAMPLER");
+        let sampler = Sampler::from_names(name.as_deref(), var("OTEL_TRACES_SAMPLER_ARG").as_deref())
+            .unwrap_or_else(|| {
+                tracing::warn!(sampler = name.as_deref().unwrap_or_default(), "OTEL_TRACES_SAMPLER names a sampler this node does not know; every trace is recorded (parentbased_always_on)");
+                Sampler::default()
+            });
         Ok(Exporter {
             processor: Arc::new(processor),
             scope: InstrumentationScope::builder("wasya")
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
+            sampler,
         })
     }
 
@@ -171,6 +181,12 @@ impl Exporter {
             trace[15] = 1;
         }
         (trace, span)
+    }
+
+    /// Decides whether `span` is recorded, as the sampler says, setting its flags (and
+    /// so those of the `traceparent` it hands on).
+    pub fn sample(&self, span: &mut HopSpan, incoming: Option<&TraceParent>) {
+        span.context.flags = self.sampler.flags(&span.context.trace_id, incoming);
     }
 
     /// Ends a hop's span and queues it for export (unsampled traces are not kept).

@@ -18,10 +18,12 @@
 pub mod context;
 pub mod export;
 pub mod hop;
+pub mod sampler;
 
 pub use context::TraceParent;
 pub use export::{ExportError, Exporter};
 pub use hop::HopSpan;
+pub use sampler::Sampler;
 
 /// The envelope header that carries the trace context.
 pub const TRACEPARENT: &str = "traceparent";
