@@ -1,9 +1,12 @@
 //! The node's HTTP API (axum).
 //!
-//! One file per resource: [`envelopes`] (submit, look up, raw publish), [`actors`]
-//! (deploy, options, list, remove), [`health`] (liveness, readiness, metrics), and
-//! [`openapi`], the document generated from the handlers. Errors are JSON `{"error": code,
-//! "message": …}` with a status code that says whose fault it is.
+//! One file per resource: [`envelopes`] (submit, look up, raw publish), [`events`]
+//! (a submission's progress as Server-Sent Events, read through [`follow`]),
+//! [`actors`] (deploy, options, list, remove), [`health`] (liveness, readiness,
+//! metrics), [`tools`] and [`mcp`] (pipelines as tools), [`asya`] (Asya gateway's
+//! paths over the same data), and [`openapi`], the document generated from the
+//! handlers. Errors are JSON `{"error": code, "message": …}` with a status code that
+//! says whose fault it is.
 
 pub mod actors;
 pub mod asya;
