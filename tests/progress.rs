@@ -299,8 +299,17 @@ async fn the_sidecar_reports_progress_to_an_asya_gateway() {
             })
             .collect()
     };
+    // g-split's sidecar reports its hop in order; g-echo's sidecar may report its own
+    // hop of the same envelope in between, so its reports are left out here.
+    let split_hop: Vec<(String, Value)> = progress_of(&id)
+        .into_iter()
+        .filter(|(status, index)| match status.as_str() {
+            "completed" => *index == json!(1),
+            _ => *index == json!(0),
+        })
+        .collect();
     assert_eq!(
-        progress_of(&id)[..3],
+        split_hop,
         [
             ("received".to_owned(), json!(0)),
             ("processing".to_owned(), json!(0)),

@@ -49,6 +49,23 @@ async fn received_spans(receiver: &PythonProcess, trace: &str, count: usize) -> 
     }
 }
 
+/// The `traceparent` the `s-headers` socket actor saw, after `echo`, for an envelope
+/// submitted with the caller's context `00-{TRACE}-{CALLER}-01`.
+async fn traceparent_seen(node: &NodeProcess) -> String {
+    let id = node
+        .submit_body(json!({
+            "route": ["echo", "s-headers"],
+            "payload": {},
+            "headers": {"traceparent": format!("00-{TRACE}-{CALLER}-01")},
+        }))
+        .await;
+    let view = node.outcome(&id).await;
+    view["results"][0]["headers"]["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no traceparent reached the runtime: {view}"))
+        .to_owned()
+}
+
 fn socket_actor(name: &str, runtime: &Runtime) -> String {
     format!("{name}={}", runtime.socket().display())
 }
@@ -124,18 +141,7 @@ async fn every_hop_is_a_span_of_the_envelopes_trace(kind: Kind) {
     }
 
     // A socket runtime receives the traceparent of its own hop.
-    let id = node
-        .submit_body(json!({
-            "route": ["echo", "s-headers"],
-            "payload": {},
-            "headers": {"traceparent": format!("00-{TRACE}-{CALLER}-01")},
-        }))
-        .await;
-    let view = node.outcome(&id).await;
-    let seen = view["results"][0]["headers"]["traceparent"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no traceparent reached the runtime: {view}"))
-        .to_owned();
+    let seen = traceparent_seen(&node).await;
     let spans = received_spans(&receiver, TRACE, 6 + 3).await;
     let hop = spans
         .iter()
@@ -155,18 +161,9 @@ async fn without_an_endpoint_headers_pass_unchanged() {
     let headers = Runtime::start("headers_seen", "envelope", &[]);
     let actor = socket_actor("s-headers", &headers);
     let node = NodeProcess::start(&["--socket-actor", &actor]);
-    let traceparent = format!("00-{TRACE}-{CALLER}-01");
-    let id = node
-        .submit_body(json!({
-            "route": ["echo", "s-headers"],
-            "payload": {},
-            "headers": {"traceparent": traceparent},
-        }))
-        .await;
-    let view = node.outcome(&id).await;
     assert_eq!(
-        view["results"][0]["headers"]["traceparent"],
-        traceparent.as_str()
+        traceparent_seen(&node).await,
+        format!("00-{TRACE}-{CALLER}-01")
     );
 }
 
@@ -186,18 +183,7 @@ async fn a_sampler_that_keeps_nothing_exports_nothing_and_says_so_downstream() {
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );
-    let id = node
-        .submit_body(json!({
-            "route": ["echo", "s-headers"],
-            "payload": {},
-            "headers": {"traceparent": format!("00-{TRACE}-{CALLER}-01")},
-        }))
-        .await;
-    let view = node.outcome(&id).await;
-    let seen = view["results"][0]["headers"]["traceparent"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let seen = traceparent_seen(&node).await;
     assert!(
         seen.starts_with(&format!("00-{TRACE}-")) && seen.ends_with("-00"),
         "the runtime is told the trace is not sampled: {seen}"

@@ -175,6 +175,19 @@ pub fn unknown_actor(from: &str, dispatch: Dispatch) -> Dispatch {
     to_error_end(from, dispatch.envelope, failure)
 }
 
+/// What an error-end payload says went wrong: its `details.message`, else its `error`
+/// code (a payload an outside producer wrote may have only that).
+pub fn error_message(payload: &Value) -> Option<&str> {
+    payload["details"]["message"]
+        .as_str()
+        .or(payload["error"].as_str())
+}
+
+/// The actor an error-end payload says failed.
+pub fn error_actor(payload: &Value) -> Option<&str> {
+    payload["details"]["actor"].as_str()
+}
+
 /// The payload of an error-end envelope. What the node adds is cut to fit the room
 /// kept for it (see [`crate::envelope::limits`]).
 fn error_payload(actor: &str, failure: &Failure, original: Value) -> Value {

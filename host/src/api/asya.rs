@@ -12,9 +12,8 @@
 //! counts 10, processing 50 and completed 100 of that actor's share, and the figure
 //! never goes back (a fan-out's slower branch does not lower it).
 
-use super::events::not_followable;
-use super::follow::{self, Known, Step};
-use super::{ApiError, ApiState};
+use super::ApiState;
+use super::follow::{self, Step};
 use crate::defaults::SSE_KEEP_ALIVE;
 use crate::outcomes::{Lookup, OutcomeView, Status};
 use crate::progress::{ProgressEvent, Stage};
@@ -122,29 +121,8 @@ fn final_status(view: &OutcomeView) -> &'static str {
     }
 }
 
-/// The result Asya reports: the one happy-end payload, or all of them after a fan-out.
-fn result_of(view: &OutcomeView) -> Option<Value> {
-    match view.results.as_slice() {
-        [] => None,
-        [one] => Some(one.clone()),
-        many => Some(Value::Array(many.to_vec())),
-    }
-}
-
-/// The first error's message, and the actor it failed at.
-fn error_of(view: &OutcomeView) -> Option<(String, Option<String>)> {
-    let first = view.errors.first()?;
-    let message = first["details"]["message"]
-        .as_str()
-        .or(first["error"].as_str())
-        .unwrap_or("failed")
-        .to_owned();
-    let actor = first["details"]["actor"].as_str().map(str::to_owned);
-    Some((message, actor))
-}
-
 fn final_message(view: &OutcomeView) -> String {
-    match error_of(view) {
+    match view.first_failure() {
         Some((message, Some(actor))) => format!("Envelope failed at actor '{actor}': {message}"),
         Some((message, None)) => format!("Envelope failed: {message}"),
         None => "Envelope completed successfully".to_owned(),
@@ -185,8 +163,8 @@ pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> 
             .iter()
             .filter(|event| event.stage == Stage::Completed)
             .count(),
-        result: result_of(view),
-        error: error_of(view).map(|(message, _)| message),
+        result: view.result(),
+        error: view.first_failure().map(|(message, _)| message.to_owned()),
         created_at: events.first().map(|event| event.at.to_string()),
         updated_at: last.map(|event| event.at.to_string()),
     }
@@ -200,7 +178,7 @@ struct Updates {
 
 impl Updates {
     fn update(&mut self, step: Step) -> AsyaUpdate {
-        let now = crate::progress::event::At::now().to_string();
+        let now = || crate::progress::event::At::now().to_string();
         match step {
             Step::Event(event) => {
                 self.progress = self.progress.max(percent_of(&event));
@@ -225,14 +203,14 @@ impl Updates {
                 id: self.id.clone(),
                 status: final_status(&view),
                 message: Some(final_message(&view)),
-                result: result_of(&view),
-                error: error_of(&view).map(|(message, _)| message),
+                result: view.result(),
+                error: view.first_failure().map(|(message, _)| message.to_owned()),
                 progress_percent: 100.0,
                 actor: None,
                 actors: None,
                 current_actor_idx: None,
                 envelope_state: None,
-                timestamp: now,
+                timestamp: now(),
             },
             Step::Evicted => AsyaUpdate {
                 id: self.id.clone(),
@@ -245,7 +223,7 @@ impl Updates {
                 actors: None,
                 current_actor_idx: None,
                 envelope_state: None,
-                timestamp: now,
+                timestamp: now(),
             },
         }
     }
@@ -288,11 +266,10 @@ pub async fn active<T: Transport>(
 pub async fn stream<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Response {
     let outcomes = state.router.outcomes().clone();
-    let known = follow::known(&outcomes, &id).await;
-    if known != Known::Yes {
-        return Err(not_followable(&id, known));
+    if !matches!(outcomes.get(&id).await, Lookup::Found(_)) {
+        return not_found();
     }
     let mut updates = Updates {
         id: id.clone(),
@@ -308,9 +285,9 @@ pub async fn stream<T: Transport>(
                 .unwrap_or_else(|_| Event::default().event("update").data("{}")),
         )
     });
-    Ok(Sse::new(events)
+    Sse::new(events)
         .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE).text("keepalive"))
-        .into_response())
+        .into_response()
 }
 
 /// `GET /health` (Asya).

@@ -282,8 +282,14 @@ pub async fn get<T: Transport>(
         }
         None => outcomes.get(&id).await,
     };
+    found(&id, lookup).map(Json)
+}
+
+/// The view a lookup found, or the error that says why there is none: `410` for a
+/// submission the node knew and evicted, `404` for one it never knew.
+pub(super) fn found(id: &str, lookup: Lookup) -> Result<OutcomeView, ApiError> {
     match lookup {
-        Lookup::Found(view) => Ok(Json(view)),
+        Lookup::Found(view) => Ok(view),
         Lookup::Evicted => Err(ApiError::new(
             StatusCode::GONE,
             "evicted",

@@ -6,7 +6,7 @@
 //! `204 No Content`, which stops an `EventSource` from reconnecting. Comments keep the
 //! connection alive through proxies while an actor works.
 
-use super::follow::{self, Known, Step};
+use super::follow::{self, Step};
 use super::{ApiError, ApiState};
 use crate::defaults::SSE_KEEP_ALIVE;
 use crate::transport::Transport;
@@ -42,24 +42,6 @@ fn resume_of(headers: &HeaderMap) -> Result<Resume, ApiError> {
             format!("Last-Event-ID `{text}` is not an event id this stream sent"),
         )
     })
-}
-
-/// An unknown or evicted submission, as the API says it.
-pub(super) fn not_followable(id: &str, known: Known) -> ApiError {
-    match known {
-        Known::Evicted => ApiError::new(
-            StatusCode::GONE,
-            "evicted",
-            format!(
-                "the record of `{id}` was evicted to keep the node within --outcome-capacity and --outcome-memory"
-            ),
-        ),
-        _ => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_envelope",
-            format!("no envelope `{id}` is known"),
-        ),
-    }
 }
 
 fn json_event(name: &'static str, value: &impl serde::Serialize) -> Event {
@@ -103,10 +85,7 @@ pub async fn stream<T: Transport>(
         Resume::After(after) => after,
     };
     let outcomes = state.router.outcomes().clone();
-    let known = follow::known(&outcomes, &id).await;
-    if known != Known::Yes {
-        return Err(not_followable(&id, known));
-    }
+    super::envelopes::found(&id, outcomes.get(&id).await)?;
     let stopping = state.router.stopping().clone();
     let events =
         follow::follow(outcomes, id, after, stopping).map(|step| Ok::<_, Infallible>(render(step)));

@@ -20,8 +20,9 @@ const BATCH: usize = 64;
 /// How often a follower in a pool reads the store, at first and at most.
 const POOL_POLL_FIRST: Duration = Duration::from_millis(50);
 const POOL_POLL: Duration = Duration::from_millis(500);
-/// How long after a submission ended in a pool its last events are waited for.
-const POOL_FLUSH: Duration = Duration::from_millis(200);
+/// How long the store must stay without new events of a submission that ended in a
+/// pool before its stream ends (events are written behind the hops).
+const POOL_FLUSH: Duration = Duration::from_millis(500);
 
 /// What a follower sees, in order.
 #[derive(Debug)]
@@ -40,27 +41,11 @@ struct Cursor {
     queue: VecDeque<Step>,
     done: bool,
     stopping: CancellationToken,
-    /// In a pool: the pause before the next read, and the outcome once it ended.
+    /// In a pool: the pause before the next read, the outcome once it ended, and
+    /// whether the store stayed without new events for [`POOL_FLUSH`] since.
     pause: Duration,
     ended: Option<OutcomeView>,
-}
-
-/// Whether a submission can be followed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Known {
-    Yes,
-    /// Known once, and dropped to keep the node within its bounds.
-    Evicted,
-    No,
-}
-
-/// Whether submission `id` is known here (or, in a pool, in the store).
-pub async fn known(outcomes: &Outcomes, id: &str) -> Known {
-    match outcomes.get(id).await {
-        Lookup::Found(_) => Known::Yes,
-        Lookup::Evicted => Known::Evicted,
-        Lookup::Unknown => Known::No,
-    }
+    settled: bool,
 }
 
 /// Follows submission `id` from after event `after` to its end; the stream ends early
@@ -80,6 +65,7 @@ pub fn follow(
         stopping,
         pause: POOL_POLL_FIRST,
         ended: None,
+        settled: false,
     };
     futures::stream::unfold(cursor, |mut cursor| async move {
         loop {
@@ -116,11 +102,8 @@ impl Cursor {
                 }
                 wake
             }
-            Followed::Evicted => {
-                self.finish(Step::Evicted);
-                None
-            }
-            Followed::Unknown => {
+            // Known when the stream began: gone since, to keep the node in its bounds.
+            Followed::Evicted | Followed::Unknown => {
                 self.finish(Step::Evicted);
                 None
             }
@@ -139,8 +122,8 @@ impl Cursor {
 
     /// In a pool: reads the store's events after the cursor, or, with none new, asks
     /// whether the submission ended; polls, backing off, while it runs. Once it ended,
-    /// the store is read once more after [`POOL_FLUSH`], since events are written
-    /// behind the hops and the outcome is not.
+    /// the stream ends when a read [`POOL_FLUSH`] after the last new event finds
+    /// nothing more, since events are written behind the hops and the outcome is not.
     async fn advance_in_pool(&mut self) {
         if let Some(events) = self
             .outcomes
@@ -151,22 +134,29 @@ impl Cursor {
             self.after = last.seq;
             self.queue.extend(events.into_iter().map(Step::Event));
             self.pause = POOL_POLL_FIRST;
+            self.settled = false;
             return;
         }
-        if let Some(view) = self.ended.take() {
+        if self.settled
+            && let Some(view) = self.ended.take()
+        {
             self.finish(Step::Ended(view));
             return;
         }
-        let wait = match self.outcomes.get(&self.id).await {
-            Lookup::Found(view) if view.status != Status::Pending => {
-                self.ended = Some(view);
-                POOL_FLUSH
-            }
-            _ => {
-                let pause = self.pause;
-                self.pause = (self.pause * 2).min(POOL_POLL);
-                pause
-            }
+        if self.ended.is_none()
+            && let Lookup::Found(view) = self.outcomes.get(&self.id).await
+            && view.status != Status::Pending
+        {
+            self.ended = Some(view);
+        }
+        let wait = if self.ended.is_some() {
+            // Ended: one more read after the store has had time to catch up.
+            self.settled = true;
+            POOL_FLUSH
+        } else {
+            let pause = self.pause;
+            self.pause = (self.pause * 2).min(POOL_POLL);
+            pause
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -12,7 +12,7 @@
 //! endpoint does. Without a token the node listens on loopback only, and MCP's
 //! `Host` check (against DNS rebinding) stays on; with one, the token guards it.
 
-use super::tools::{self, Answer};
+use super::tools;
 use super::{ApiState, auth};
 use crate::tools::Tool as PipelineTool;
 use crate::transport::Transport;
@@ -117,9 +117,10 @@ impl<T: Transport> ServerHandler for McpTools<T> {
             }
         };
         let content = vec![ContentBlock::text(answer.text())];
-        Ok(match answer {
-            Answer::Succeeded(_) | Answer::Running(_) => CallToolResult::success(content),
-            Answer::Failed(_) | Answer::Refused(_) => CallToolResult::error(content),
+        Ok(if answer.is_error() {
+            CallToolResult::error(content)
+        } else {
+            CallToolResult::success(content)
         }
         .into())
     }

@@ -12,7 +12,7 @@ use super::follow::{self, Step};
 use super::{ApiError, ApiState};
 use crate::defaults::MAX_WAIT;
 use crate::envelope::Headers;
-use crate::outcomes::{OutcomeView, Status};
+use crate::outcomes::OutcomeView;
 use crate::progress::ProgressEvent;
 use crate::tools::Tool;
 use crate::transport::Transport;
@@ -68,20 +68,12 @@ pub fn where_to_follow(id: &str, tool: &Tool) -> Value {
 }
 
 fn answer_of(view: OutcomeView) -> Answer {
-    match view.status {
-        Status::Failed => {
-            let first = view.errors.first().cloned().unwrap_or(Value::Null);
-            let message = first["details"]["message"]
-                .as_str()
-                .or(first["error"].as_str())
-                .unwrap_or("the pipeline failed");
-            let actor = first["details"]["actor"].as_str().unwrap_or("an actor");
-            Answer::Failed(format!("the pipeline failed at {actor}: {message}"))
-        }
-        _ => Answer::Succeeded(match view.results.as_slice() {
-            [one] => one.clone(),
-            many => Value::Array(many.to_vec()),
-        }),
+    match view.first_failure() {
+        Some((message, actor)) => Answer::Failed(format!(
+            "the pipeline failed at {}: {message}",
+            actor.unwrap_or("an actor")
+        )),
+        None => Answer::Succeeded(view.result().unwrap_or(Value::Array(Vec::new()))),
     }
 }
 

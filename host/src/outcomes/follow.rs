@@ -97,7 +97,8 @@ impl Outcomes {
                 record.events_dropped += 1;
                 continue;
             }
-            event.seq = record.events.len() as u64 + record.events_dropped + 1;
+            // Nothing is kept past the bound, so an event's number is its position.
+            event.seq = record.events.len() as u64 + 1;
             added += event_size(&event);
             record.events.push(event);
         }
@@ -155,18 +156,11 @@ impl Outcomes {
                 Followed::Unknown
             };
         };
-        let events: Vec<ProgressEvent> = record
-            .events
-            .iter()
-            .filter(|event| event.seq > after)
-            .take(max)
-            .cloned()
-            .collect();
-        let read_all = record.events.last().is_none_or(|last| {
-            events
-                .last()
-                .map_or(last.seq <= after, |event| event.seq == last.seq)
-        });
+        let kept = record.events.len();
+        let start = usize::try_from(after).map_or(kept, |after| after.min(kept));
+        let end = start.saturating_add(max).min(kept);
+        let events = record.events[start..end].to_vec();
+        let read_all = end == kept;
         let ended = (read_all && record.is_complete()).then(|| record.view(id));
         let wake = (events.is_empty() && ended.is_none()).then(|| {
             let (sender, receiver) = oneshot::channel();
@@ -186,7 +180,8 @@ impl Outcomes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{Envelope, Route};
+    use crate::envelope::Headers;
+    use crate::outcomes::tests::envelope;
     use crate::outcomes::{OutcomeLimits, Status};
     use crate::progress::Stage;
     use crate::progress::event::{At, Hop};
@@ -204,17 +199,13 @@ mod tests {
         ProgressEvent::new(Arc::new(hop), stage, At::now())
     }
 
-    fn ended(id: &str) -> Envelope {
-        Envelope {
-            id: id.into(),
-            parent_id: None,
-            route: Route {
-                actors: vec!["a".into()],
-                current: 1,
-                metadata: None,
-            },
-            headers: Default::default(),
-            payload: json!("done"),
+    /// The wait a follow of `id` offers, with nothing new to read.
+    fn wait_offered(outcomes: &Outcomes, id: &str) -> oneshot::Receiver<()> {
+        match outcomes.follow(id, 0, 10) {
+            Followed::Known {
+                wake: Some(wake), ..
+            } => wake,
+            other => panic!("no wait offered: {other:?}"),
         }
     }
 
@@ -250,12 +241,7 @@ mod tests {
     async fn a_follower_waits_and_is_woken_by_the_next_event() {
         let outcomes = Outcomes::default();
         outcomes.submitted("r").await;
-        let Followed::Known {
-            wake: Some(wake), ..
-        } = outcomes.follow("r", 0, 10)
-        else {
-            panic!("no wait offered");
-        };
+        let wake = wait_offered(&outcomes, "r");
         outcomes.progress("r", [event(Stage::Received)]);
         wake.await.expect("woken by the event");
     }
@@ -266,7 +252,7 @@ mod tests {
         outcomes.submitted("r").await;
         outcomes.progress("r", [event(Stage::Received), event(Stage::Completed)]);
         outcomes
-            .record(End::Happy, ended("r"), 10)
+            .record(End::Happy, envelope("r", Headers::new(), json!("done")), 10)
             .await
             .expect("recorded");
         let (events, ended, _) = known(outcomes.follow("r", 0, 1));
@@ -301,12 +287,7 @@ mod tests {
             bytes: usize::MAX,
         });
         outcomes.submitted("r").await;
-        let Followed::Known {
-            wake: Some(wake), ..
-        } = outcomes.follow("r", 0, 10)
-        else {
-            panic!("no wait offered");
-        };
+        let wake = wait_offered(&outcomes, "r");
         outcomes.submitted("s").await;
         assert!(wake.await.is_err(), "woken by the record going");
         assert!(matches!(outcomes.follow("r", 0, 10), Followed::Evicted));

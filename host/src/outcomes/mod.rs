@@ -376,7 +376,7 @@ mod tests {
     use crate::envelope::{Headers, Route};
     use serde_json::{Value, json};
 
-    fn envelope(id: &str, headers: Headers, payload: Value) -> Envelope {
+    pub(super) fn envelope(id: &str, headers: Headers, payload: Value) -> Envelope {
         Envelope {
             id: id.into(),
             parent_id: None,

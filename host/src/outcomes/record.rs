@@ -31,6 +31,26 @@ pub struct OutcomeView {
     pub ended: Vec<EndedView>,
 }
 
+impl OutcomeView {
+    /// The result a caller reads: the one happy-end payload, or all of a fan-out's.
+    pub fn result(&self) -> Option<Value> {
+        match self.results.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => Some(Value::Array(many.to_vec())),
+        }
+    }
+
+    /// What the first error-end said went wrong, and the actor it failed at.
+    pub fn first_failure(&self) -> Option<(&str, Option<&str>)> {
+        let first = self.errors.first()?;
+        Some((
+            crate::routing::error_message(first).unwrap_or("failed"),
+            crate::routing::error_actor(first),
+        ))
+    }
+}
+
 /// One ended envelope in a view: which end actor took it, and the envelope as taken.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EndedView {

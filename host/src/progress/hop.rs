@@ -38,12 +38,8 @@ pub fn finished(hop: &Arc<Hop>, dispatches: &[&Dispatch], at: At) -> ProgressEve
         .iter()
         .find(|dispatch| dispatch.actor == ERROR_END)
     {
-        let payload = &failed.envelope.payload;
         let mut event = ProgressEvent::new(hop.clone(), Stage::Failed, at);
-        event.message = payload["details"]["message"]
-            .as_str()
-            .or(payload["error"].as_str())
-            .map(str::to_owned);
+        event.message = crate::routing::error_message(&failed.envelope.payload).map(str::to_owned);
         return event;
     }
     // Envelope mode: the route the results carry on with.

@@ -36,8 +36,7 @@ impl<T: Transport> Router<T> {
         let size = delivery.body.len();
         let recorded = match Envelope::parse(&delivery.body) {
             Ok(mut envelope) => {
-                let name = self.settings.ends.of(end).to_owned();
-                let span = self.open_span(&format!("record {name}"), &name, &mut envelope);
+                let span = self.open_span("record", self.settings.ends.of(end), &mut envelope);
                 let recorded = self.outcomes.record(end, envelope, size).await;
                 if let Some(span) = span {
                     self.close_span(

@@ -26,7 +26,7 @@ use crate::queues::QueueNames;
 use crate::records::EndNames;
 use crate::routing;
 use crate::trace::hop::{HopEnd, HopFacts};
-use crate::trace::{Exporter, HopSpan, TRACEPARENT, TraceParent};
+use crate::trace::{Exporter, HopSpan, TRACEPARENT};
 use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -258,7 +258,7 @@ impl<T: Transport> Router<T> {
             Err(error) => self.dead_letter(actor, delivery, error).await,
             Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
                 Ok(mut envelope) => {
-                    let span = self.open_span(&format!("process {actor}"), actor, &mut envelope);
+                    let span = self.open_span("process", actor, &mut envelope);
                     let hop = self.started(actor, &envelope);
                     match self.call(slot, &envelope).await {
                         Some(outcome) => {
@@ -326,16 +326,18 @@ impl<T: Transport> Router<T> {
 
     /// Opens the span of a hop when traces are exported, and hands the hop's own
     /// context on in the envelope's `traceparent`.
+    /// `verb` names what the hop does (`process`, `record`); nothing is built
+    /// without an exporter.
     pub(super) fn open_span(
         &self,
-        name: &str,
+        verb: &str,
         actor: &str,
         envelope: &mut Envelope,
     ) -> Option<HopSpan> {
         let tracer = self.settings.tracer.as_ref()?;
         let (trace, span) = Exporter::new_ids();
         let facts = HopFacts {
-            name: name.to_owned(),
+            name: format!("{verb} {actor}"),
             actor: actor.to_owned(),
             queue: self.settings.queues.for_actor(actor),
             envelope_id: envelope.id.clone(),
@@ -344,7 +346,7 @@ impl<T: Transport> Router<T> {
         };
         let incoming = envelope.headers.get(TRACEPARENT).map(String::as_str);
         let mut hop = HopSpan::begin(incoming, facts, trace, span, std::time::SystemTime::now());
-        tracer.sample(&mut hop, incoming.and_then(TraceParent::parse).as_ref());
+        tracer.sample(&mut hop);
         envelope
             .headers
             .insert(TRACEPARENT.to_owned(), hop.traceparent());

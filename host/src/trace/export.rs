@@ -7,7 +7,6 @@
 //! export, so the HTTP request itself is run on the node's tokio runtime through the
 //! node's own client (rustls with ring, the same roots as actors' outbound HTTPS).
 
-use super::context::TraceParent;
 use super::hop::{HopEnd, HopSpan};
 use super::sampler::Sampler;
 use crate::outbound::client::{ClientError, ClientSettings, build_for};
@@ -185,8 +184,9 @@ impl Exporter {
 
     /// Decides whether `span` is recorded, as the sampler says, setting its flags (and
     /// so those of the `traceparent` it hands on).
-    pub fn sample(&self, span: &mut HopSpan, incoming: Option<&TraceParent>) {
-        span.context.flags = self.sampler.flags(&span.context.trace_id, incoming);
+    pub fn sample(&self, span: &mut HopSpan) {
+        let parent_flags = span.parent.map(|_| span.context.flags);
+        span.context.flags = self.sampler.flags(&span.context.trace_id, parent_flags);
     }
 
     /// Ends a hop's span and queues it for export (unsampled traces are not kept).

@@ -60,16 +60,11 @@ pub fn end_of(dispatches: &[Dispatch]) -> HopEnd {
         .iter()
         .find(|dispatch| dispatch.actor == ERROR_END)
     {
-        Some(failed) => {
-            let payload = &failed.envelope.payload;
-            HopEnd::Failed {
-                message: payload["details"]["message"]
-                    .as_str()
-                    .or(payload["error"].as_str())
-                    .unwrap_or("failed")
-                    .to_owned(),
-            }
-        }
+        Some(failed) => HopEnd::Failed {
+            message: crate::routing::error_message(&failed.envelope.payload)
+                .unwrap_or("failed")
+                .to_owned(),
+        },
         None => HopEnd::Completed {
             next: dispatches
                 .iter()
