@@ -7,7 +7,8 @@
 //! plays KEDA against real nodes to prove the scaling loop they configure.
 //! `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
 //! gateway), `mcp` calls pipelines with the official Python MCP client, and `traces`
-//! checks exported spans at a real OTLP receiver.
+//! checks exported spans at a real OTLP receiver. `durability` kills and restarts
+//! nodes on the embedded queue's store, and fills its disk.
 
 #[macro_use]
 mod support;
@@ -15,6 +16,7 @@ mod support;
 mod cluster;
 mod deploy;
 mod deploy_manifests;
+mod durability;
 mod faults;
 mod languages;
 mod lifecycle;

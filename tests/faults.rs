@@ -239,9 +239,15 @@ async fn outcomes_are_bounded_by_bytes_and_an_evicted_one_says_so() {
 }
 
 #[tokio::test]
-async fn sigterm_drains_accepted_work_with_the_api_up_and_exits_when_done() {
+async fn sigterm_on_an_ephemeral_queue_drains_accepted_work_with_the_api_up() {
     let grace = Duration::from_secs(60);
-    let mut node = NodeProcess::start(&["--actor-concurrency", "spin=2", "--grace-period", "60s"]);
+    let mut node = NodeProcess::start(&[
+        "--ephemeral",
+        "--actor-concurrency",
+        "spin=2",
+        "--grace-period",
+        "60s",
+    ]);
     let mut ids = Vec::new();
     for _ in 0..20 {
         ids.push(node.submit(&["spin"], json!({"for_ms": 100})).await);
@@ -294,6 +300,7 @@ async fn sigterm_drains_accepted_work_with_the_api_up_and_exits_when_done() {
 #[tokio::test]
 async fn sigterm_at_the_grace_ceiling_counts_what_is_lost() {
     let mut node = NodeProcess::start(&[
+        "--ephemeral",
         "--actor-concurrency",
         "spin=2",
         "--actor-timeout",

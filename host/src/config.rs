@@ -28,8 +28,14 @@ pub struct NodeConfig {
     pub limits: ActorLimits,
     /// Settings of single actors that differ from the node's defaults.
     pub per_actor: BTreeMap<String, ActorOverrides>,
-    /// Compiled-component cache and other node state; `None` disables the cache.
+    /// Compiled-component cache, deployments and, unless `ephemeral`, the embedded
+    /// queue's store; `None` keeps nothing on disk.
     pub data_dir: Option<PathBuf>,
+    /// Keep the embedded queue and outcomes in memory only, even with a data directory.
+    pub ephemeral: bool,
+    /// Redeliveries of one message on the embedded queue before it goes to its
+    /// queue's `-dlq` (a broker's limit is in [`AmqpSettings`]).
+    pub max_redeliveries: u32,
     /// How long a stop waits for queued and in-flight messages.
     pub grace_period: Duration,
     /// Use the pooling instance allocator.
@@ -123,6 +129,8 @@ impl Default for NodeConfig {
             limits: ActorLimits::default(),
             per_actor: BTreeMap::new(),
             data_dir: default_data_dir(),
+            ephemeral: false,
+            max_redeliveries: defaults::MAX_REDELIVERIES,
             grace_period: defaults::GRACE_PERIOD,
             pooling: true,
             max_instances: defaults::MAX_INSTANCES,

@@ -6,7 +6,8 @@
 //!
 //! - [`envelope`] and [`routing`] are plain data and pure functions: what an envelope is
 //!   and where its results go; no I/O.
-//! - [`transport`] moves bytes between queues (embedded in memory, or a broker).
+//! - [`transport`] moves bytes between queues (embedded, or a broker); [`journal`]
+//!   keeps what the embedded queue accepted in the data directory.
 //! - [`runtime`] runs one actor call (a WebAssembly component in-process).
 //! - [`router`] is the loop that ties them together: receive, run, route, ack.
 //! - [`outcomes`] records what reached `happy-end` / `error-end`; [`api`] serves it.
@@ -21,6 +22,7 @@ pub mod defaults;
 pub mod deployments;
 pub mod envelope;
 pub mod failure;
+pub mod journal;
 pub mod lag;
 pub mod metrics;
 pub mod node;

@@ -27,6 +27,10 @@ const SIZE_BUCKETS: &[f64] = &[
     64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
     67108864.0,
 ];
+/// Buckets for the writes one store commit carries, 1 to 4096.
+const GROUP_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0,
+];
 /// Buckets for event-loop lag, 100 µs to 1 s.
 const LAG_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -61,6 +65,10 @@ pub struct Metrics {
     pub outbound_body_limit_hits: IntCounterVec,
     pub gateway_reports: IntCounterVec,
     pub progress_dropped: IntCounter,
+    pub store_commits: IntCounterVec,
+    pub store_commit_duration: Histogram,
+    pub store_group_entries: Histogram,
+    pub store_recovered: IntCounterVec,
 }
 
 /// Registers `metric` (made from constant names, so neither step can fail in a
@@ -280,6 +288,30 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 "wasya_progress_events_dropped_total",
                 "Progress events not kept in the pool's store (its queue was full, or the store was unreachable).",
             ),
+        ),
+        store_commits: counter(
+            &r,
+            "wasya_store_commits_total",
+            "Commits of the data directory's store (the embedded queue, outcomes, progress), by result (ok, failed).",
+            &["result"],
+        ),
+        store_commit_duration: plain_histogram(
+            &r,
+            "wasya_store_commit_duration_seconds",
+            "One commit of the store, its sync included.",
+            DURATION_BUCKETS,
+        ),
+        store_group_entries: plain_histogram(
+            &r,
+            "wasya_store_group_entries",
+            "Writes one commit of the store carried (group commit).",
+            GROUP_BUCKETS,
+        ),
+        store_recovered: counter(
+            &r,
+            "wasya_store_recovered_messages_total",
+            "Messages read back from the store at start, by state (queued; in_flight: held by a consumer when the node stopped, delivered again and counted as a redelivery).",
+            &["state"],
         ),
         registry: r,
     }

@@ -17,6 +17,7 @@ use crate::config::NodeConfig;
 use crate::control_plane::ControlPlane;
 use crate::deployments::Deployments;
 use crate::envelope::limits::SizeLimit;
+use crate::journal::{Journal, Recovered, StoredSubmission};
 use crate::lag::LagMonitor;
 use crate::outbound::ClientSettings;
 use crate::outcomes::{OutcomeLimits, Outcomes};
@@ -70,6 +71,8 @@ pub enum NodeError {
     Deploy(#[from] crate::deployments::DeployError),
     #[error("the shared store")]
     Store(#[source] crate::store::StoreError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     #[error("traces")]
     Trace(#[source] ExportError),
     #[error("cannot listen on {addr}")]
@@ -101,8 +104,25 @@ impl Node {
         let (engine, loaded) = load_actors(&config, pool.as_ref()).await?;
         match &config.amqp {
             None => {
-                let transport = MemoryTransport::new(config.queue_capacity);
-                run(Arc::new(transport), engine, loaded, config, pool).await
+                let kept = match (&config.data_dir, config.ephemeral) {
+                    (Some(dir), false) => Some(Journal::open(dir).await?),
+                    _ => None,
+                };
+                let (transport, restored) = match kept {
+                    Some((journal, recovered)) => {
+                        log_recovered(&recovered);
+                        let outcomes = (journal.clone(), recovered.submissions);
+                        let transport = MemoryTransport::durable(
+                            config.queue_capacity,
+                            journal,
+                            recovered.messages,
+                        );
+                        (transport, Some(outcomes))
+                    }
+                    None => (MemoryTransport::new(config.queue_capacity), None),
+                };
+                let transport = transport.with_max_redeliveries(config.max_redeliveries);
+                run(Arc::new(transport), engine, loaded, config, pool, restored).await
             }
             Some(amqp) => {
                 let options = AmqpOptions {
@@ -112,7 +132,7 @@ impl Node {
                     ..AmqpOptions::new(amqp.url.clone())
                 };
                 let transport = AmqpTransport::connect(options).await?;
-                run(Arc::new(transport), engine, loaded, config, pool).await
+                run(Arc::new(transport), engine, loaded, config, pool, None).await
             }
         }
     }
@@ -238,13 +258,30 @@ async fn load_wasm_actors(
     futures::future::try_join_all(loads).await
 }
 
-/// Starts routing on `transport` and binds the API.
+/// Says what the data directory's store held at start.
+fn log_recovered(recovered: &Recovered) {
+    let in_flight = recovered
+        .messages
+        .iter()
+        .filter(|message| message.was_in_flight)
+        .count();
+    tracing::info!(
+        messages = recovered.messages.len(),
+        in_flight,
+        submissions = recovered.submissions.len(),
+        "embedded queue opened from the data directory (messages in flight at the last stop are delivered again, counted as redeliveries)"
+    );
+}
+
+/// Starts routing on `transport` and binds the API; `restored`: the data directory's
+/// store and the submissions it kept, where outcomes are kept there.
 async fn run<T: Transport>(
     transport: Arc<T>,
     engine: WasmEngine,
     loaded: Vec<LoadedActor>,
     config: NodeConfig,
     pool: Option<Arc<PgStore>>,
+    restored: Option<(Journal, Vec<StoredSubmission>)>,
 ) -> Result<Node, NodeError> {
     let mut outcomes = Outcomes::bounded(OutcomeLimits {
         count: config.outcome_capacity,
@@ -252,6 +289,10 @@ async fn run<T: Transport>(
     });
     if let Some(pool) = &pool {
         outcomes = outcomes.with_shared(pool.clone());
+    }
+    if let Some((journal, submissions)) = restored {
+        outcomes = outcomes.with_journal(journal);
+        outcomes.restore(submissions);
     }
     let outcomes = Arc::new(outcomes);
     let runtime = tokio::runtime::Handle::current();
@@ -302,6 +343,7 @@ async fn run<T: Transport>(
         }
     }
     let restored = deployments.restore().await?;
+    transport.start_delivering();
     if restored > 0 {
         tracing::info!(
             restored,
@@ -393,18 +435,24 @@ fn log_stop(transport: &str, report: &StopReport, outcomes: &Outcomes) {
             "grace period over with calls still running"
         );
     }
-    match report.messages_left {
-        Some(messages_lost) => tracing::info!(
+    match (report.kept, report.messages_left) {
+        (true, Some(messages_kept)) => tracing::info!(
             transport,
             calls_cut_off = report.calls_cut_off,
-            messages_lost,
-            submissions_lost = outcomes.unfinished(),
-            "stopped routing (the embedded queue keeps nothing across a restart)"
+            messages_kept,
+            "stopped routing (the data directory keeps what is queued for the next start; calls cut off are delivered again)"
         ),
-        None => tracing::info!(
+        (true, None) => tracing::info!(
             transport,
             calls_cut_off = report.calls_cut_off,
             "stopped routing (the broker keeps what is queued, and redelivers what was cut off)"
+        ),
+        (false, messages_lost) => tracing::info!(
+            transport,
+            calls_cut_off = report.calls_cut_off,
+            messages_lost = messages_lost.unwrap_or(0),
+            submissions_lost = outcomes.unfinished(),
+            "stopped routing (the ephemeral embedded queue keeps nothing across a restart)"
         ),
     }
 }

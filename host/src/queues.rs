@@ -35,8 +35,16 @@ impl QueueNames {
 
 /// The dead-letter queue of `queue`.
 pub fn dead_letter_queue(queue: &str) -> String {
-    format!("{queue}-dlq")
+    format!("{queue}{DEAD_LETTER_SUFFIX}")
 }
+
+/// Whether `queue` is a dead-letter queue (whose messages are not limited in
+/// redeliveries: they are there to be looked at).
+pub fn is_dead_letter_queue(queue: &str) -> bool {
+    queue.ends_with(DEAD_LETTER_SUFFIX)
+}
+
+const DEAD_LETTER_SUFFIX: &str = "-dlq";
 
 #[cfg(test)]
 mod tests {

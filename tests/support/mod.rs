@@ -44,13 +44,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A data directory of a node's own, whose compiled-component cache is shared by
-/// every node the tests start (so only the first compiles); deployments stay apart.
-fn data_dir() -> tempfile::TempDir {
+/// every node the tests start (so only the first compiles); deployments and queues
+/// stay apart.
+pub fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a data directory");
+    link_compile_cache(dir.path());
+    dir
+}
+
+/// Points `dir/compiled` at the compile cache the test nodes share.
+pub fn link_compile_cache(dir: &std::path::Path) {
     let shared = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasya-e2e-compiled");
     std::fs::create_dir_all(&shared).expect("the shared compile cache");
-    let dir = tempfile::tempdir().expect("a data directory");
-    std::os::unix::fs::symlink(&shared, dir.path().join("compiled")).expect("a link to the cache");
-    dir
+    std::os::unix::fs::symlink(&shared, dir.join("compiled")).expect("a link to the cache");
 }
 
 /// Which transport a node runs on.

@@ -14,6 +14,7 @@ use wasya::router::{Router, RouterSettings};
 use wasya::routing::{Outcome, Output};
 use wasya::runtime::wasm::{EngineOptions, WasmEngine};
 use wasya::runtime::{ActorLimits, ActorRuntime, Unavailable};
+use wasya::transport::Transport;
 use wasya::transport::memory::MemoryTransport;
 
 /// Actors in the pipeline.
@@ -59,17 +60,35 @@ pub struct PipelineFigures {
     pub p99: Duration,
 }
 
-/// Runs `envelopes` through the pipeline of `runtime`, then `samples` one at a time.
+/// Queues the embedded pipeline holds in this run.
+pub const QUEUE_CAPACITY: usize = 10_000;
+
+/// Runs `envelopes` through the pipeline of `runtime`, then `samples` one at a time,
+/// on ephemeral embedded queues.
 pub async fn pipeline(
     runtime: Arc<dyn ActorRuntime>,
     settings: RouterSettings,
     envelopes: usize,
     samples: usize,
 ) -> PipelineFigures {
+    let transport = MemoryTransport::new(QUEUE_CAPACITY);
+    let outcomes = Outcomes::new(envelopes + samples + 16);
+    pipeline_on(runtime, settings, transport, outcomes, envelopes, samples).await
+}
+
+/// [`pipeline`] on the queues and outcomes given (durable ones, say).
+pub async fn pipeline_on(
+    runtime: Arc<dyn ActorRuntime>,
+    settings: RouterSettings,
+    transport: MemoryTransport,
+    outcomes: Outcomes,
+    envelopes: usize,
+    samples: usize,
+) -> PipelineFigures {
     let concurrency = std::thread::available_parallelism().map_or(1, usize::from);
-    let transport = Arc::new(MemoryTransport::new(10_000));
-    let outcomes = Arc::new(Outcomes::new(envelopes + samples + 16));
-    let router = Router::configured(transport, outcomes.clone(), settings);
+    let transport = Arc::new(transport);
+    let outcomes = Arc::new(outcomes);
+    let router = Router::configured(transport.clone(), outcomes.clone(), settings);
     router.serve_end_actors().await.expect("end actors");
     let actors: Vec<String> = (0..HOPS).map(|hop| format!("echo-{hop}")).collect();
     for name in &actors {
@@ -110,6 +129,7 @@ pub async fn pipeline(
     }
     latencies.sort();
     router.shutdown(Duration::from_secs(5)).await;
+    transport.close().await;
     let quantile = |q: f64| {
         latencies
             .get((latencies.len() as f64 * q) as usize)

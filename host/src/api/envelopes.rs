@@ -226,6 +226,14 @@ fn submit_error(error: SubmitError, actor: &str) -> ApiError {
             "unknown_actor",
             format!("no actor named `{actor}` is served"),
         ),
+        SubmitError::Transport(TransportError::Store(store)) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!(
+                "{}; nothing was accepted, retry later",
+                crate::report::chain(&store)
+            ),
+        ),
         SubmitError::Transport(other) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "transport_error",

@@ -30,7 +30,11 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
         return unavailable("stopping".into());
     }
     if !state.router.transport().is_ready() {
-        return unavailable("transport disconnected".into());
+        let reason = match state.router.transport().name() {
+            "memory" => "the data directory's store cannot write (is the disk full?)",
+            _ => "transport disconnected",
+        };
+        return unavailable(reason.into());
     }
     if let Some(pool) = &state.pool
         && !pool.is_reachable()

@@ -60,9 +60,15 @@ pub struct UpArgs {
     /// route per tool).
     #[arg(long, env = "WASYA_TOOLS")]
     pub tools: Option<PathBuf>,
-    /// Node state (the compiled-component cache); default $XDG_DATA_HOME/wasya.
+    /// Node state: the embedded queue's store, outcomes, deployments and the
+    /// compiled-component cache; default $XDG_DATA_HOME/wasya.
     #[arg(long, env = "WASYA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the embedded queue and outcomes in memory only: faster, and lost with the
+    /// process (a stop drains the queues first). Without it, every envelope accepted
+    /// is on disk in the data directory before it is acknowledged.
+    #[arg(long, env = "WASYA_EPHEMERAL")]
+    pub ephemeral: bool,
     /// How long a stop waits for queued and in-flight messages.
     #[arg(long, env = "WASYA_GRACE_PERIOD", default_value = defaults::GRACE_PERIOD_TEXT, value_parser = parse_duration)]
     pub grace_period: Duration,
@@ -89,7 +95,8 @@ pub struct UpArgs {
     /// The RabbitMQ topic exchange actors' queues are bound to.
     #[arg(long, env = "WASYA_EXCHANGE", default_value = defaults::EXCHANGE)]
     pub exchange: String,
-    /// Redeliveries of one message before it goes to its queue's `-dlq`.
+    /// Redeliveries of one message before it goes to its queue's `-dlq` (embedded
+    /// queue and RabbitMQ).
     #[arg(long, env = "WASYA_MAX_REDELIVERIES", default_value_t = defaults::MAX_REDELIVERIES)]
     pub max_redeliveries: u32,
     /// Serve only these of the available wasm actors (comma-separated; `none` for
@@ -275,6 +282,8 @@ impl UpArgs {
             },
             outbound_ca: self.outbound_ca,
             data_dir: self.data_dir.or_else(default_data_dir),
+            ephemeral: self.ephemeral,
+            max_redeliveries: self.max_redeliveries,
             grace_period: self.grace_period,
             pooling: !self.no_pooling,
             max_instances: self.max_instances,

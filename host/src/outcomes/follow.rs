@@ -9,6 +9,7 @@
 //! per submission, and the store's count and bytes bounds, oldest first).
 
 use super::{Inner, OutcomeView, Outcomes, SharedOutcomes};
+use crate::journal::Op;
 use crate::metrics::metrics;
 use crate::progress::{EVENTS_KEPT, ProgressEvent};
 use std::sync::Arc;
@@ -72,6 +73,26 @@ pub(super) fn start_progress_writer(
     queue
 }
 
+/// Puts back events the data directory's store kept (JSON, in order) into `record`;
+/// the bytes they take.
+pub(super) fn restore_events(record: &mut super::record::Record, events: Vec<Vec<u8>>) -> usize {
+    let mut added = 0;
+    for json in events {
+        if record.events.len() >= EVENTS_KEPT {
+            break;
+        }
+        match serde_json::from_slice::<ProgressEvent>(&json) {
+            Ok(event) => {
+                added += event_size(&event);
+                record.events.push(event);
+            }
+            Err(error) => tracing::warn!(%error, "a progress event in the store cannot be read"),
+        }
+    }
+    record.bytes += added;
+    added
+}
+
 impl Outcomes {
     /// Records progress events of submission `root`, numbering them in order; with a
     /// pool's store, queues them for it instead (where the store numbers them).
@@ -92,6 +113,7 @@ impl Outcomes {
         }
         let record = self.entry(&mut inner, root);
         let mut added = 0;
+        let mut kept = Vec::new();
         for mut event in events {
             if record.events.len() >= EVENTS_KEPT {
                 record.events_dropped += 1;
@@ -100,12 +122,32 @@ impl Outcomes {
             // Nothing is kept past the bound, so an event's number is its position.
             event.seq = record.events.len() as u64 + 1;
             added += event_size(&event);
+            if self.journal.is_some() {
+                kept.push(event.clone());
+            }
             record.events.push(event);
         }
         record.bytes += added;
         record.wake_followers();
         inner.bytes += added;
         self.evict(&mut inner);
+        drop(inner);
+        if let Some(journal) = &self.journal
+            && !kept.is_empty()
+        {
+            let ops = kept
+                .into_iter()
+                .filter_map(|event| {
+                    let json = serde_json::to_vec(&event).ok()?;
+                    Some(Op::Event {
+                        root: root.to_owned(),
+                        seq: event.seq,
+                        event: json,
+                    })
+                })
+                .collect();
+            journal.write_behind(ops);
+        }
     }
 
     /// The progress events of submission `id`, in order: from the pool's store where

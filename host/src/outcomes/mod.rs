@@ -15,6 +15,11 @@
 //! With a pool's store ([`shared`]), every ended branch is written there before its
 //! message is acked, and a submission is read from there on any node; the local record
 //! answers while the store is unreachable.
+//!
+//! With the data directory's store ([`crate::journal`]), what is kept here is also
+//! written there: an ended branch before its message is acked, submissions, progress
+//! and evictions behind. At start [`Outcomes::restore`] reads it back, oldest first,
+//! within the same bounds, so outcomes recorded before a crash are still answered.
 
 pub mod follow;
 pub mod record;
@@ -22,6 +27,7 @@ pub mod shared;
 
 use crate::branch::Branch;
 use crate::envelope::Envelope;
+use crate::journal::{Journal, JournalError, Op, StoredSubmission};
 use crate::metrics::metrics;
 use crate::records::End;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -34,6 +40,15 @@ pub use record::{EndedView, OutcomeView, Status, fold};
 pub use shared::{SharedError, SharedOutcomes};
 
 use record::Record;
+
+/// Why an outcome could not be kept: the message stays queued until it can be.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Shared(#[from] SharedError),
+    #[error("the outcome could not be kept in the data directory")]
+    Journal(#[source] JournalError),
+}
 
 /// How often a wait polls the shared store, at first and at most.
 const POLL_FIRST: Duration = Duration::from_millis(10);
@@ -116,6 +131,8 @@ pub struct Outcomes {
     shared: Option<Arc<dyn SharedOutcomes>>,
     /// With a pool's store: progress events on their way to it.
     progress_queue: Option<tokio::sync::mpsc::Sender<(String, crate::progress::ProgressEvent)>>,
+    /// The data directory's store, where outcomes outlive the process.
+    journal: Option<Journal>,
 }
 
 impl Default for Outcomes {
@@ -142,7 +159,48 @@ impl Outcomes {
             },
             shared: None,
             progress_queue: None,
+            journal: None,
         }
+    }
+
+    /// Outcomes and progress also kept in the data directory's store.
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Takes back what the data directory's store kept (oldest first), within the
+    /// bounds; what no longer fits is dropped from the store too.
+    pub fn restore(&self, submissions: Vec<StoredSubmission>) {
+        let mut inner = self.lock();
+        for submission in submissions {
+            let mut added = 0;
+            let mut failed = false;
+            let record = self.entry_noted(&mut inner, &submission.id, false);
+            for ended in submission.ended {
+                match Envelope::parse(&ended.envelope) {
+                    Ok(envelope) => {
+                        if record.add(ended.end, envelope, ended.size) {
+                            added += ended.size;
+                            failed |= ended.end == End::Error;
+                        }
+                    }
+                    Err(rejected) => tracing::warn!(
+                        envelope_id = %submission.id,
+                        "an ended branch in the store cannot be read: {}", rejected.error
+                    ),
+                }
+            }
+            added += follow::restore_events(record, submission.events);
+            inner.bytes += added;
+            if failed {
+                inner.failed.push_back(submission.id);
+            }
+        }
+        while inner.failed.len() > self.limits.count.min(FAILED_LISTED) {
+            inner.failed.pop_front();
+        }
+        self.evict(&mut inner);
     }
 
     /// Outcomes (and progress) also written to, and read from, a pool's store. Starts
@@ -180,9 +238,20 @@ impl Outcomes {
     }
 
     fn entry<'a>(&self, inner: &'a mut Inner, id: &str) -> &'a mut Record {
+        self.entry_noted(inner, id, true)
+    }
+
+    /// The record of `id`, made when missing (and, with `note`, noted in the store).
+    fn entry_noted<'a>(&self, inner: &'a mut Inner, id: &str, note: bool) -> &'a mut Record {
         if !inner.records.contains_key(id) {
             inner.order.push_back(id.to_owned());
             inner.evicted.ids.remove(id);
+            if note && let Some(journal) = &self.journal {
+                journal.write_behind(vec![Op::Submitted {
+                    id: id.to_owned(),
+                    order: journal.next_seq(),
+                }]);
+            }
         }
         inner.records.entry(id.to_owned()).or_default()
     }
@@ -200,6 +269,9 @@ impl Outcomes {
                 // Dropping the waiters' senders wakes them.
                 drop(record);
             }
+            if let Some(journal) = &self.journal {
+                journal.write_behind(vec![Op::Forget { id: oldest.clone() }]);
+            }
             inner.evicted.remember(oldest, self.limits.count);
             metrics().outcomes_evicted.inc();
         }
@@ -209,20 +281,32 @@ impl Outcomes {
     }
 
     /// Records an envelope taken by an end actor (`size`: its bytes on the queue): in
-    /// the shared store first (a failure there is returned, so the message can stay
-    /// queued), then here.
+    /// the shared store or the data directory's first (a failure there is returned,
+    /// so the message can stay queued), then here.
     pub async fn record(
         &self,
         end: End,
         envelope: Envelope,
         size: usize,
-    ) -> Result<(), SharedError> {
+    ) -> Result<(), RecordError> {
         let branch = Branch::from_headers(&envelope.headers);
         let root = branch.root_id(&envelope.id).to_owned();
         if let Some(shared) = &self.shared {
             shared
                 .ended(root.clone(), branch.path_text(), end, &envelope)
                 .await?;
+        }
+        if let Some(journal) = &self.journal {
+            journal
+                .write(vec![Op::Ended {
+                    root: root.clone(),
+                    branch: branch.path_text(),
+                    end,
+                    size: size as u64,
+                    envelope: envelope.to_bytes(),
+                }])
+                .await
+                .map_err(RecordError::Journal)?;
         }
         self.record_here(root, end, envelope, size);
         Ok(())
@@ -325,6 +409,9 @@ impl Outcomes {
         if inner.records.get(id).is_some_and(Record::is_untouched) {
             inner.records.remove(id);
             inner.order.retain(|known| known != id);
+            if let Some(journal) = &self.journal {
+                journal.write_behind(vec![Op::Forget { id: id.to_owned() }]);
+            }
         }
     }
 
@@ -535,5 +622,52 @@ mod tests {
             .unwrap();
         let view = found(waiter.await.unwrap());
         assert_eq!(view.status, Status::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn outcomes_kept_in_the_data_directory_come_back_within_the_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).await.unwrap();
+        let outcomes = Outcomes::new(2).with_journal(journal.clone());
+        for id in ["old", "kept", "pending"] {
+            outcomes.submitted(id).await;
+        }
+        outcomes
+            .record(End::Happy, envelope("kept", Headers::new(), json!("k")), 1)
+            .await
+            .unwrap();
+        let hop = Arc::new(crate::progress::event::Hop {
+            envelope_id: "kept".into(),
+            branch: String::new(),
+            actor: "a".into(),
+            index: 0,
+            route: vec!["a".into()],
+        });
+        outcomes.progress(
+            "kept",
+            [crate::progress::ProgressEvent::new(
+                hop,
+                crate::progress::event::Stage::Received,
+                crate::progress::event::At::now(),
+            )],
+        );
+        journal.close().await;
+
+        let (journal, recovered) = Journal::open(dir.path()).await.unwrap();
+        let outcomes = Outcomes::new(2).with_journal(journal.clone());
+        outcomes.restore(recovered.submissions);
+        assert_eq!(
+            outcomes.get("old").await,
+            Lookup::Unknown,
+            "evicted before the restart, and dropped from the store"
+        );
+        let kept = found(outcomes.get("kept").await);
+        assert_eq!(
+            (kept.status, kept.results),
+            (Status::Succeeded, vec![json!("k")])
+        );
+        assert_eq!(outcomes.events("kept").await.len(), 1);
+        assert_eq!(found(outcomes.get("pending").await).status, Status::Pending);
+        journal.close().await;
     }
 }

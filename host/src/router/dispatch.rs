@@ -4,7 +4,8 @@
 //! An output the next hop could not take (too large for a queue, too deep to wrap)
 //! fails the call instead, so the input (which fit) goes to error-end whole. A send
 //! to an actor nobody serves becomes an `unknown_actor` failure; any other send
-//! failure gives the input back to its queue, since then nothing was lost yet.
+//! failure gives the input back to its queue, since then nothing was lost yet (when
+//! the node's own store refused, uncounted and after a pause).
 
 use super::{AckOf, Router};
 use crate::envelope::limits::check_depth;
@@ -53,6 +54,13 @@ impl<T: Transport> Router<T> {
         for result in futures::future::join_all(sends).await {
             match result {
                 Ok(to_error_end) => failed |= to_error_end,
+                Err(error @ TransportError::Store(_)) => {
+                    // The node's own disk refused: no fault of the message, so it goes
+                    // back uncounted, after a pause.
+                    tracing::warn!(actor, error = %crate::report::chain(&error), "could not hand on every result; the input goes back to its queue");
+                    self.give_back(actor, ack).await;
+                    return failed;
+                }
                 Err(error) => {
                     tracing::warn!(actor, error = %crate::report::chain(&error), "could not hand on every result; the input goes back to its queue");
                     if let Err(error) = ack.requeue().await {

@@ -1,11 +1,12 @@
 //! The graceful stop of the routing loop.
 //!
-//! New envelopes are refused at once. On a broker, consumers stop taking deliveries
-//! at once too: what is queued stays on the broker. The embedded queue keeps nothing
-//! across a restart, so there the envelopes already accepted are routed on until the
-//! queues being consumed are empty (a queue nobody consumes is not waited for). Either
-//! way the stop returns as soon as nothing is in flight: the grace period is a
-//! ceiling, not a wait. The report says what happened to what was left.
+//! New envelopes are refused at once. Where what is queued outlives the process (a
+//! broker, or the embedded queue with its store), consumers stop taking deliveries at
+//! once too, and what is queued stays for the next start. An ephemeral embedded queue
+//! keeps nothing across a restart, so there the envelopes already accepted are routed
+//! on until the queues being consumed are empty (a queue nobody consumes is not waited
+//! for). Either way the stop returns as soon as nothing is in flight: the grace period
+//! is a ceiling, not a wait. The report says what happened to what was left.
 
 use super::Router;
 use crate::transport::Transport;
@@ -17,12 +18,13 @@ const DRAIN_TICK: Duration = Duration::from_millis(10);
 /// What a stop left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopReport {
-    /// Calls still running at the end of the grace period (their messages go back to
-    /// a broker; on the embedded queue they are lost).
+    /// Calls still running at the end of the grace period (where the transport keeps
+    /// what is queued, their messages are delivered again; otherwise they are lost).
     pub calls_cut_off: usize,
-    /// Messages the embedded queue still held (lost); `None` on a broker, which keeps
-    /// them.
+    /// Messages the transport still held, where it can tell.
     pub messages_left: Option<usize>,
+    /// Whether those messages outlive the process (kept for the next start).
+    pub kept: bool,
 }
 
 impl<T: Transport> Router<T> {
@@ -31,7 +33,8 @@ impl<T: Transport> Router<T> {
     pub async fn shutdown(&self, grace: Duration) -> StopReport {
         let deadline = tokio::time::Instant::now() + grace;
         self.stopping.cancel();
-        if self.transport.pending().is_some() {
+        let kept = self.transport.keeps_queued();
+        if !kept {
             self.drain(deadline).await;
         }
         self.stop_consuming.cancel();
@@ -47,6 +50,7 @@ impl<T: Transport> Router<T> {
         StopReport {
             calls_cut_off: if finished { 0 } else { self.messages.len() },
             messages_left: self.transport.pending(),
+            kept,
         }
     }
 

@@ -6,17 +6,24 @@
 //! so capacity bounds queued *and* in-flight messages, and memory stays bounded. A
 //! requeue puts the message back with its slot, so giving work back never waits and
 //! never deadlocks. A delivery dropped without being settled is requeued, as a broker
-//! does when a consumer's channel closes.
+//! does when a consumer's channel closes. A message delivered more than
+//! `max_redeliveries` times moves to the dead-letter queue, as on RabbitMQ.
 //!
 //! A retired queue (its actor was removed) refuses new messages and keeps the ones it
 //! holds, for a later deploy. A message the node cannot handle moves to the queue's
 //! dead-letter queue, `{actor}-dlq`, as on a broker.
 //!
-//! What is queued here lives in memory only: a process that exits loses it. The node
-//! drains these queues before it stops; for durability use a broker.
+//! With a [`Journal`] (the default of `wasya up`, in its data directory) the queues
+//! are durable: a send returns once the message is on disk, a delivery is marked (so
+//! one cut off by a crash counts as redelivered), and an ack removes it behind the
+//! hop's outputs, which were on disk before the ack was asked. At start the queues
+//! hold what the store kept. The channels still carry the bodies, so a delivery never
+//! reads the disk. Without one (`--ephemeral`) the queues live in memory only, and
+//! the node drains them before it stops.
 
 use super::{AckHandle, Delivery, Subscription, Transport, TransportError};
-use crate::queues::dead_letter_queue;
+use crate::journal::{Journal, Op, StoredMessage};
+use crate::queues::{dead_letter_queue, is_dead_letter_queue};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +33,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 struct Message {
     body: Bytes,
     redeliveries: u32,
-    _slot: OwnedSemaphorePermit,
+    /// Its key in the journal, on a durable queue.
+    key: Option<u64>,
+    /// `None` for a message read back at start past the queue's capacity.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 struct Queue {
+    name: Arc<str>,
     sender: async_channel::Sender<Message>,
     receiver: async_channel::Receiver<Message>,
     slots: Arc<Semaphore>,
@@ -37,18 +48,87 @@ struct Queue {
     open: AtomicBool,
 }
 
+impl Queue {
+    fn new(name: &str, capacity: usize, open: bool) -> Arc<Queue> {
+        let (sender, receiver) = async_channel::unbounded();
+        Arc::new(Queue {
+            name: Arc::from(name),
+            sender,
+            receiver,
+            slots: Arc::new(Semaphore::new(capacity)),
+            open: AtomicBool::new(open),
+        })
+    }
+}
+
 /// In-process queues, one per actor.
 pub struct MemoryTransport {
     queues: RwLock<HashMap<String, Arc<Queue>>>,
     capacity: usize,
+    max_redeliveries: u32,
+    journal: Option<Journal>,
+    /// False while the node starts on queues read back: no delivery until every
+    /// actor's queue is declared, or a hop could find its next actor missing.
+    delivering: tokio::sync::watch::Sender<bool>,
 }
 
 impl MemoryTransport {
+    /// Queues in memory only.
     pub fn new(capacity: usize) -> Self {
         MemoryTransport {
             queues: RwLock::new(HashMap::new()),
             capacity: capacity.max(1),
+            max_redeliveries: crate::defaults::MAX_REDELIVERIES,
+            journal: None,
+            delivering: tokio::sync::watch::Sender::new(true),
         }
+    }
+
+    /// Queues kept in `journal`, holding at first the messages it kept (`recovered`,
+    /// in the order they were accepted). A queue read back is closed to new messages
+    /// until its actor is declared again.
+    pub fn durable(capacity: usize, journal: Journal, recovered: Vec<StoredMessage>) -> Self {
+        let mut transport = MemoryTransport::new(capacity);
+        let mut queues = HashMap::new();
+        for message in recovered {
+            let queue = queues
+                .entry(message.queue.to_string())
+                .or_insert_with(|| Queue::new(&message.queue, transport.capacity, false));
+            let state = if message.was_in_flight {
+                "in_flight"
+            } else {
+                "queued"
+            };
+            crate::metrics::metrics()
+                .store_recovered
+                .with_label_values(&[state])
+                .inc();
+            let stored = Message {
+                body: message.body,
+                redeliveries: message.redeliveries,
+                key: Some(message.seq),
+                _slot: queue.slots.clone().try_acquire_owned().ok(),
+            };
+            // The channel is unbounded and its receiver is held here: this succeeds.
+            let _ = queue.sender.try_send(stored);
+        }
+        if !queues.is_empty() {
+            transport.delivering.send_replace(false);
+        }
+        transport.queues = RwLock::new(queues);
+        transport.journal = Some(journal);
+        transport
+    }
+
+    /// Deliveries past `limit` redeliveries go to the dead-letter queue.
+    pub fn with_max_redeliveries(mut self, limit: u32) -> Self {
+        self.max_redeliveries = limit;
+        self
+    }
+
+    /// The store the queues are kept in, where they are durable.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
     }
 
     fn queue(&self, actor: &str) -> Result<Arc<Queue>, TransportError> {
@@ -62,17 +142,18 @@ impl MemoryTransport {
     /// The queue of `actor`, made when missing, and open.
     fn open(&self, actor: &str) -> Result<Arc<Queue>, TransportError> {
         let mut queues = self.queues.write().map_err(|_| TransportError::Closed)?;
-        let queue = queues.entry(actor.to_owned()).or_insert_with(|| {
-            let (sender, receiver) = async_channel::unbounded();
-            Arc::new(Queue {
-                sender,
-                receiver,
-                slots: Arc::new(Semaphore::new(self.capacity)),
-                open: AtomicBool::new(true),
-            })
-        });
+        let queue = queues
+            .entry(actor.to_owned())
+            .or_insert_with(|| Queue::new(actor, self.capacity, true));
         queue.open.store(true, Ordering::SeqCst);
         Ok(queue.clone())
+    }
+
+    fn counted(&self, queue: &Queue) -> usize {
+        queue
+            .receiver
+            .len()
+            .max(self.capacity - queue.slots.available_permits())
     }
 }
 
@@ -104,7 +185,16 @@ impl Transport for MemoryTransport {
         Ok(MemorySubscription {
             receiver: queue.receiver.clone(),
             sender: queue.sender.clone(),
-            dead,
+            settle: Settle {
+                dead,
+                journal: self.journal.clone(),
+            },
+            delivering: Some(self.delivering.subscribe()),
+            max_redeliveries: if is_dead_letter_queue(actor) {
+                u32::MAX
+            } else {
+                self.max_redeliveries
+            },
         })
     }
 
@@ -119,10 +209,26 @@ impl Transport for MemoryTransport {
             .acquire_owned()
             .await
             .map_err(|_| TransportError::Closed)?;
+        let key = match &self.journal {
+            Some(journal) => {
+                let seq = journal.next_seq();
+                journal
+                    .write(vec![Op::PutMessage {
+                        seq,
+                        queue: queue.name.clone(),
+                        redeliveries: 0,
+                        body: body.clone(),
+                    }])
+                    .await?;
+                Some(seq)
+            }
+            None => None,
+        };
         let message = Message {
             body,
             redeliveries: 0,
-            _slot: slot,
+            key,
+            _slot: Some(slot),
         };
         queue
             .sender
@@ -132,17 +238,30 @@ impl Transport for MemoryTransport {
 
     fn depth(&self, actor: &str) -> Option<usize> {
         let queue = self.queue(actor).ok()?;
-        Some(self.capacity - queue.slots.available_permits())
+        Some(self.counted(&queue))
     }
 
     fn pending(&self) -> Option<usize> {
         let queues = self.queues.read().ok()?;
-        Some(
-            queues
-                .values()
-                .map(|queue| self.capacity - queue.slots.available_permits())
-                .sum(),
-        )
+        Some(queues.values().map(|queue| self.counted(queue)).sum())
+    }
+
+    fn keeps_queued(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    fn start_delivering(&self) {
+        self.delivering.send_replace(true);
+    }
+
+    fn is_ready(&self) -> bool {
+        self.journal.as_ref().is_none_or(Journal::is_healthy)
+    }
+
+    async fn close(&self) {
+        if let Some(journal) = &self.journal {
+            journal.close().await;
+        }
     }
 }
 
@@ -150,23 +269,59 @@ impl Transport for MemoryTransport {
 pub struct MemorySubscription {
     receiver: async_channel::Receiver<Message>,
     sender: async_channel::Sender<Message>,
+    settle: Settle,
+    max_redeliveries: u32,
+    /// Until the node has started: the gate to wait at.
+    delivering: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Where a delivery of one queue goes when it is settled.
+#[derive(Clone)]
+struct Settle {
     dead: Arc<Queue>,
+    journal: Option<Journal>,
 }
 
 impl Subscription for MemorySubscription {
     type Ack = MemoryAck;
 
     async fn next(&mut self) -> Option<Delivery<MemoryAck>> {
-        let message = self.receiver.recv().await.ok()?;
-        Some(Delivery {
-            body: message.body.clone(),
-            redeliveries: message.redeliveries,
-            ack: MemoryAck {
+        if let Some(mut gate) = self.delivering.take() {
+            gate.wait_for(|open| *open).await.ok()?;
+        }
+        loop {
+            let message = self.receiver.recv().await.ok()?;
+            let ack = MemoryAck {
                 message: Some(message),
                 sender: self.sender.clone(),
-                dead: self.dead.clone(),
-            },
-        })
+                settle: self.settle.clone(),
+            };
+            let redeliveries = ack.message.as_ref().map_or(0, |m| m.redeliveries);
+            if redeliveries > self.max_redeliveries {
+                let reason = format!(
+                    "redelivered {redeliveries} times without being settled (limit {}): it crashes or stalls whatever consumes it",
+                    self.max_redeliveries
+                );
+                tracing::warn!(queue = %self.settle.dead.name, "a message goes to the dead-letter queue: {reason}");
+                if let Err(error) = ack.dead_letter(reason).await {
+                    tracing::warn!(error = %crate::report::chain(&error), "could not dead-letter a message");
+                }
+                continue;
+            }
+            let message = ack.message.as_ref()?;
+            if let (Some(journal), Some(seq)) = (&self.settle.journal, message.key) {
+                journal.write_behind(vec![Op::Delivery {
+                    seq,
+                    redeliveries,
+                    in_flight: true,
+                }]);
+            }
+            return Some(Delivery {
+                body: message.body.clone(),
+                redeliveries,
+                ack,
+            });
+        }
     }
 }
 
@@ -174,70 +329,98 @@ impl Subscription for MemorySubscription {
 pub struct MemoryAck {
     message: Option<Message>,
     sender: async_channel::Sender<Message>,
-    dead: Arc<Queue>,
+    settle: Settle,
 }
 
 impl MemoryAck {
-    fn give_back(&mut self) -> Result<(), TransportError> {
-        match self.message.take() {
-            Some(mut message) => {
-                message.redeliveries += 1;
-                self.sender
-                    .try_send(message)
-                    .map_err(|_| TransportError::Closed)
-            }
-            None => Ok(()),
+    /// Puts the message back on its queue, its redeliveries raised by `counted`.
+    fn put_back(&mut self, counted: u32) -> Result<(), TransportError> {
+        let Some(mut message) = self.message.take() else {
+            return Ok(());
+        };
+        message.redeliveries += counted;
+        if let (Some(journal), Some(seq)) = (&self.settle.journal, message.key) {
+            journal.write_behind(vec![Op::Delivery {
+                seq,
+                redeliveries: message.redeliveries,
+                in_flight: false,
+            }]);
         }
+        self.sender
+            .try_send(message)
+            .map_err(|_| TransportError::Closed)
     }
 }
 
 impl AckHandle for MemoryAck {
     async fn ack(mut self) -> Result<(), TransportError> {
-        self.message = None;
+        if let Some(message) = self.message.take()
+            && let (Some(journal), Some(seq)) = (&self.settle.journal, message.key)
+        {
+            journal.write_behind(vec![Op::RemoveMessage { seq }]);
+        }
         Ok(())
     }
 
     async fn requeue(mut self) -> Result<(), TransportError> {
-        self.give_back()
+        self.put_back(1)
     }
 
     async fn release(mut self) -> Result<(), TransportError> {
-        match self.message.take() {
-            Some(message) => self
-                .sender
-                .try_send(message)
-                .map_err(|_| TransportError::Closed),
-            None => Ok(()),
-        }
+        self.put_back(0)
     }
 
     async fn dead_letter(mut self, reason: String) -> Result<(), TransportError> {
         let Some(message) = self.message.take() else {
             return Ok(());
         };
-        let Ok(slot) = self.dead.slots.clone().try_acquire_owned() else {
+        let dead = self.settle.dead.clone();
+        let Ok(slot) = dead.slots.clone().try_acquire_owned() else {
             self.message = Some(message);
-            self.give_back()?;
+            self.put_back(1)?;
             return Err(TransportError::Other(
                 "the dead-letter queue is full; the message went back to its queue".into(),
             ));
         };
+        let key = match (&self.settle.journal, message.key) {
+            (Some(journal), Some(seq)) => {
+                let moved = journal.next_seq();
+                let written = journal
+                    .write(vec![
+                        Op::PutMessage {
+                            seq: moved,
+                            queue: dead.name.clone(),
+                            redeliveries: message.redeliveries,
+                            body: message.body.clone(),
+                        },
+                        Op::RemoveMessage { seq },
+                    ])
+                    .await;
+                if let Err(error) = written {
+                    self.message = Some(message);
+                    self.put_back(0)?;
+                    return Err(error.into());
+                }
+                Some(moved)
+            }
+            _ => None,
+        };
         tracing::debug!(%reason, "moved to the dead-letter queue");
-        let dead = Message {
+        let moved = Message {
             body: message.body.clone(),
             redeliveries: message.redeliveries,
-            _slot: slot,
+            key,
+            _slot: Some(slot),
         };
-        self.dead
-            .sender
-            .try_send(dead)
+        dead.sender
+            .try_send(moved)
             .map_err(|_| TransportError::Closed)
     }
 }
 
 impl Drop for MemoryAck {
     fn drop(&mut self) {
-        if self.message.is_some() && self.give_back().is_err() {
+        if self.message.is_some() && self.put_back(1).is_err() {
             tracing::warn!("an unsettled delivery could not be requeued: the queue is gone");
         }
     }
@@ -342,5 +525,66 @@ mod tests {
             transport.send("nope", Bytes::new()).await,
             Err(TransportError::NoSuchQueue(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn past_the_redelivery_limit_a_message_moves_to_the_dead_letter_queue() {
+        let transport = transport(10).await.with_max_redeliveries(1);
+        let mut sub = transport.subscribe("q", 1).await.unwrap();
+        transport.send("q", Bytes::from("poison")).await.unwrap();
+        for _ in 0..2 {
+            sub.next().await.unwrap().ack.requeue().await.unwrap();
+        }
+        let next = tokio::time::timeout(Duration::from_millis(50), sub.next()).await;
+        assert!(
+            next.is_err(),
+            "a third delivery past the limit of one redelivery"
+        );
+        assert_eq!(transport.depth("q-dlq"), Some(1));
+        let mut dead = transport.subscribe("q-dlq", 1).await.unwrap();
+        let moved = dead.next().await.unwrap();
+        assert_eq!(
+            (moved.body.as_ref(), moved.redeliveries),
+            (b"poison".as_ref(), 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_durable_queue_gives_back_after_a_crash_what_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).await.unwrap();
+        let transport = MemoryTransport::durable(10, journal.clone(), Vec::new());
+        transport.declare("q").await.unwrap();
+        let mut sub = transport.subscribe("q", 2).await.unwrap();
+        for body in ["a", "b", "c"] {
+            transport.send("q", Bytes::from(body)).await.unwrap();
+        }
+        sub.next().await.unwrap().ack.ack().await.unwrap();
+        let held = sub.next().await.unwrap();
+        assert_eq!(held.body, "b");
+        journal.close().await;
+        // The process dies holding `b`: it is neither acked nor given back.
+        std::mem::forget(held);
+
+        let (journal, recovered) = Journal::open(dir.path()).await.unwrap();
+        let transport = MemoryTransport::durable(10, journal.clone(), recovered.messages);
+        assert!(
+            matches!(
+                transport.send("q", Bytes::from("x")).await,
+                Err(TransportError::NoSuchQueue(_))
+            ),
+            "a queue read back takes nothing until its actor is declared"
+        );
+        transport.declare("q").await.unwrap();
+        assert_eq!(transport.depth("q"), Some(2));
+        let mut sub = transport.subscribe("q", 2).await.unwrap();
+        let again = sub.next().await.unwrap();
+        assert_eq!(
+            (again.body.as_ref(), again.redeliveries),
+            (b"b".as_ref(), 1)
+        );
+        let next = sub.next().await.unwrap();
+        assert_eq!((next.body.as_ref(), next.redeliveries), (b"c".as_ref(), 0));
+        journal.close().await;
     }
 }

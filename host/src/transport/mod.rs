@@ -29,6 +29,9 @@ pub enum TransportError {
         #[source]
         source: lapin::Error,
     },
+    /// The embedded queue's store could not take the message (a full disk).
+    #[error(transparent)]
+    Store(#[from] crate::journal::JournalError),
     #[error("{0}")]
     Other(String),
 }
@@ -100,14 +103,23 @@ pub trait Transport: Send + Sync + 'static {
         body: Bytes,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
-    /// Messages queued or in flight, where the transport can tell (the embedded queue
-    /// drains them before a stop; a broker keeps them).
+    /// Messages queued or in flight, where the transport can tell.
     fn pending(&self) -> Option<usize>;
+
+    /// Whether what is queued outlives the process (a broker; the embedded queue
+    /// with its store), so that a stop leaves it queued instead of draining it.
+    fn keeps_queued(&self) -> bool {
+        false
+    }
 
     /// Messages queued or in flight for `actor`, where the transport can tell.
     fn depth(&self, _actor: &str) -> Option<usize> {
         None
     }
+
+    /// Lets deliveries begin once the node has declared every actor's queue (the
+    /// embedded queue holds back what it read back at start until then).
+    fn start_delivering(&self) {}
 
     /// Whether messages can move now (false while a broker is unreachable).
     fn is_ready(&self) -> bool {

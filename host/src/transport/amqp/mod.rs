@@ -215,6 +215,10 @@ impl Transport for AmqpTransport {
         None
     }
 
+    fn keeps_queued(&self) -> bool {
+        true
+    }
+
     fn is_ready(&self) -> bool {
         self.sessions.is_connected()
     }

@@ -1,0 +1,255 @@
+//! The data directory's store: what the embedded queue accepted, and the outcomes
+//! and progress of submissions, kept across a crash.
+//!
+//! One [redb] file (`queue.redb`) holds it all; redb is an embedded, crash-safe
+//! key-value store with checksummed pages, so a record is either whole or absent
+//! after a crash. One writer thread owns the file and commits in groups
+//! ([`writer`]): whatever was asked while one commit was being synced goes into the
+//! next, so one `fsync` makes many envelopes durable and throughput survives it.
+//!
+//! Two kinds of write: [`Journal::write`] returns once its ops are on disk (a send
+//! on the embedded queue, an ended branch); [`Journal::write_behind`] only queues
+//! them (an ack, a delivery mark, a progress event). The writer takes both in the
+//! order they were asked, so an ack queued behind is never on disk before the
+//! durable writes that came before it: a crash can make a message be delivered
+//! again, never lost. The queue of ops is bounded by what feeds it: every hop waits
+//! for its own durable send, and that send is written after everything queued
+//! before it.
+//!
+//! [`Journal::open`] refuses a store it cannot read, or one of a newer format, and
+//! leaves it as it was; it never starts empty over it.
+
+mod layout;
+mod recover;
+mod writer;
+
+pub use layout::FORMAT;
+pub use recover::{Recovered, StoredEnd, StoredMessage, StoredSubmission};
+
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// The file the store lives in, inside the data directory.
+pub const FILE_NAME: &str = "queue.redb";
+
+/// Why the store cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "the store {path} cannot be read: {detail}. It was left as it is; move it aside to start with empty queues, or restore it from a backup"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the store {path} was written in format {found}, newer than this wasya reads ({supported}). It was left as it is; run a newer wasya on it"
+    )]
+    NewerFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error(
+        "the store {path} is in use by another process (is another node running on this data directory?)"
+    )]
+    InUse { path: PathBuf },
+    #[error("cannot open the store {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: crate::report::Cause,
+    },
+    /// A commit failed (the disk is full, or failing); nothing it held was accepted.
+    #[error("the node's store could not write: {0}")]
+    Write(String),
+    #[error("the node's store is closed")]
+    Closed,
+}
+
+/// One change to the store.
+#[derive(Debug)]
+pub enum Op {
+    /// A message on queue `queue`, kept until removed.
+    PutMessage {
+        seq: u64,
+        queue: Arc<str>,
+        redeliveries: u32,
+        body: Bytes,
+    },
+    /// The message is settled (acked, or moved): it and its delivery mark go.
+    RemoveMessage { seq: u64 },
+    /// A delivery of the message: how often it was delivered before, and whether a
+    /// consumer holds it now (one held at a crash is delivered again, counted).
+    Delivery {
+        seq: u64,
+        redeliveries: u32,
+        in_flight: bool,
+    },
+    /// A submission the node took in, numbered in the order it was known.
+    Submitted { id: String, order: u64 },
+    /// An ended branch of submission `root`, as its end actor took it.
+    Ended {
+        root: String,
+        branch: String,
+        end: crate::records::End,
+        size: u64,
+        envelope: Vec<u8>,
+    },
+    /// A progress event of submission `root`, numbered `seq` (JSON).
+    Event {
+        root: String,
+        seq: u64,
+        event: Vec<u8>,
+    },
+    /// The submission went (evicted or withdrawn): its ends and events go too.
+    Forget { id: String },
+}
+
+/// Ops the writer commits together, and who waits for them.
+struct Entry {
+    ops: Vec<Op>,
+    done: Option<oneshot::Sender<Result<(), JournalError>>>,
+    /// The writer stops after this entry.
+    last: bool,
+}
+
+struct Shared {
+    entries: mpsc::UnboundedSender<Entry>,
+    next_seq: AtomicU64,
+    /// False from a failed commit until one succeeds.
+    healthy: Arc<AtomicBool>,
+    stopped: tokio::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The data directory's store, shared by the embedded queue and the outcomes.
+#[derive(Clone)]
+pub struct Journal {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Journal").finish_non_exhaustive()
+    }
+}
+
+/// How the writer commits (the benchmark turns grouping off to show what it buys).
+#[derive(Debug, Clone, Copy)]
+pub struct JournalOptions {
+    /// Entries committed together, at most (1: one commit per write).
+    pub max_group: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            max_group: writer::MAX_GROUP,
+        }
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the store in `dir` and reads back what it holds.
+    pub async fn open(dir: &Path) -> Result<(Journal, Recovered), JournalError> {
+        Self::open_with(dir, JournalOptions::default()).await
+    }
+
+    /// [`Journal::open`] with the writer's options.
+    pub async fn open_with(
+        dir: &Path,
+        options: JournalOptions,
+    ) -> Result<(Journal, Recovered), JournalError> {
+        let path = dir.join(FILE_NAME);
+        let opening = path.clone();
+        let dir = dir.to_owned();
+        let opened = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|error| JournalError::Open {
+                path: opening.clone(),
+                source: crate::report::cause(error),
+            })?;
+            let db = layout::open(&opening)?;
+            let recovered = recover::read(&db, &opening)?;
+            Ok::<_, JournalError>((db, recovered))
+        })
+        .await;
+        let (db, recovered) = match opened {
+            Ok(result) => result?,
+            // The engine asserts on some damage instead of returning an error.
+            Err(join) => {
+                return Err(JournalError::Corrupt {
+                    path,
+                    detail: format!("reading it failed ({join})"),
+                });
+            }
+        };
+        let (entries, receiver) = mpsc::unbounded_channel();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let thread = writer::spawn(db, path, receiver, healthy.clone(), options)?;
+        let journal = Journal {
+            shared: Arc::new(Shared {
+                entries,
+                next_seq: AtomicU64::new(recovered.next_seq),
+                healthy,
+                stopped: tokio::sync::Mutex::new(Some(thread)),
+            }),
+        };
+        Ok((journal, recovered))
+    }
+
+    /// A new number, larger than any the store holds: the key of a message, the
+    /// order of a submission.
+    pub fn next_seq(&self) -> u64 {
+        self.shared.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether the last commit succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Writes `ops` in one commit; returns once they are on disk.
+    pub async fn write(&self, ops: Vec<Op>) -> Result<(), JournalError> {
+        let (done, written) = oneshot::channel();
+        self.shared
+            .entries
+            .send(Entry {
+                ops,
+                done: Some(done),
+                last: false,
+            })
+            .map_err(|_| JournalError::Closed)?;
+        written.await.unwrap_or(Err(JournalError::Closed))
+    }
+
+    /// Queues `ops` for the next commit, in order after every write asked before.
+    pub fn write_behind(&self, ops: Vec<Op>) {
+        let entry = Entry {
+            ops,
+            done: None,
+            last: false,
+        };
+        if self.shared.entries.send(entry).is_err() {
+            tracing::debug!("the store is closed; a write behind was dropped");
+        }
+    }
+
+    /// Commits what is queued and closes the store; later writes fail as closed.
+    pub async fn close(&self) {
+        let (done, written) = oneshot::channel();
+        let entry = Entry {
+            ops: Vec::new(),
+            done: Some(done),
+            last: true,
+        };
+        if self.shared.entries.send(entry).is_ok() {
+            let _ = written.await;
+        }
+        if let Some(thread) = self.shared.stopped.lock().await.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
