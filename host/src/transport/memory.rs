@@ -286,8 +286,9 @@ impl Subscription for MemorySubscription {
     type Ack = MemoryAck;
 
     async fn next(&mut self) -> Option<Delivery<MemoryAck>> {
-        if let Some(mut gate) = self.delivering.take() {
+        if let Some(gate) = &mut self.delivering {
             gate.wait_for(|open| *open).await.ok()?;
+            self.delivering = None;
         }
         loop {
             let message = self.receiver.recv().await.ok()?;
@@ -578,6 +579,12 @@ mod tests {
         transport.declare("q").await.unwrap();
         assert_eq!(transport.depth("q"), Some(2));
         let mut sub = transport.subscribe("q", 2).await.unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(50), sub.next()).await;
+        assert!(
+            early.is_err(),
+            "nothing is delivered before the node has started"
+        );
+        transport.start_delivering();
         let again = sub.next().await.unwrap();
         assert_eq!(
             (again.body.as_ref(), again.redeliveries),
