@@ -5,7 +5,8 @@
 //! run's own.
 //!
 //! 1. Start to serving: a node with an empty data directory starts while the store
-//!    records 10 deployed actors; from spawning the process to its API listening
+//!    records 10 deployed actors (then 100: the same ten components under ninety more
+//!    names); from spawning the process to its API listening
 //!    (which it does once every recorded actor is served). With the compiled forms
 //!    shared in the store, against the same start after they were deleted from it (so
 //!    the node compiles all 10), alternating.
@@ -220,32 +221,21 @@ fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }
 
-fn main() {
-    let repeats = env_usize("WASYA_BENCH_REPEATS", 3);
-    let http = reqwest::blocking::Client::new();
-    let pool = Pool::new();
-    let (first, _) = pool.start();
-    for actor in ACTORS {
-        upload(&http, &first, &format!("b-{actor}"), guest(actor));
-    }
-    println!("start to serving 10 recorded actors, empty data directory (median of {repeats}):");
+/// Starts a node on the pool while the store records `count` actors, with the
+/// compiled forms shared and without them, alternating; prints the medians.
+fn cold_starts(pool: &Pool, http: &reqwest::blocking::Client, repeats: usize, count: usize) {
+    println!(
+        "start to serving {count} recorded actors, empty data directory (median of {repeats}):"
+    );
     let (mut shared, mut compiled) = (Vec::new(), Vec::new());
     for _ in 0..repeats {
         let (node, took) = pool.start();
-        assert_eq!(
-            served(&http, &node),
-            ACTORS.len(),
-            "every recorded actor is served"
-        );
+        assert_eq!(served(http, &node), count, "every recorded actor is served");
         shared.push(took);
         drop(node);
         psql(&format!("DELETE FROM {}.artifacts", pool.name));
         let (node, took) = pool.start();
-        assert_eq!(
-            served(&http, &node),
-            ACTORS.len(),
-            "every recorded actor is served"
-        );
+        assert_eq!(served(http, &node), count, "every recorded actor is served");
         compiled.push(took);
         drop(node);
     }
@@ -256,6 +246,24 @@ fn main() {
         "  ratio (shared / compiled): {:.3}",
         shared.as_secs_f64() / compiled.as_secs_f64()
     );
+}
+
+fn main() {
+    let repeats = env_usize("WASYA_BENCH_REPEATS", 3);
+    let http = reqwest::blocking::Client::new();
+    let pool = Pool::new();
+    let (first, _) = pool.start();
+    for actor in ACTORS {
+        upload(&http, &first, &format!("b-{actor}"), guest(actor));
+    }
+    cold_starts(&pool, &http, repeats, ACTORS.len());
+    // The same ten components under ninety more names: a hundred actors to serve.
+    for copy in 1..10 {
+        for actor in ACTORS {
+            upload(&http, &first, &format!("b-{actor}-{copy}"), guest(actor));
+        }
+    }
+    cold_starts(&pool, &http, repeats, ACTORS.len() * 10);
 
     let (second, _) = pool.start();
     let (third, _) = pool.start();

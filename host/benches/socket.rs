@@ -2,7 +2,9 @@
 //!
 //! 1. One socket hop against one wasm hop doing the same work (echo) on the same
 //!    router, same run: throughput with many envelopes in flight, and latency of one
-//!    at a time.
+//!    at a time. The socket hop runs against the reference runtime twice: serving one
+//!    call at a time, as Asya's runtime does (the baseline a user would otherwise run),
+//!    and on threads.
 //! 2. The node's per-message overhead on the socket path: the latency of a socket hop
 //!    through the node against a bare client that only frames, sends and reads on the
 //!    same runtime.
@@ -95,37 +97,47 @@ async fn run() {
         .await
         .expect("echo");
     let wasm: Arc<dyn ActorRuntime> = Arc::new(wasm);
+    // The runtime Asya users run serves one call at a time; the threaded one is ours.
+    let sequential = reference_echo(false);
     let runtime = reference_echo(true);
+    let socket_sequential = socket_actor(&sequential.socket(), 8, Duration::from_secs(30));
     let socket = socket_actor(&runtime.socket(), 8, Duration::from_secs(30));
 
     println!(
         "## One hop, same work (echo), same router, same run ({envelopes} envelopes, 8 at once; {samples} latency samples)\n"
     );
-    println!("| actor | envelopes/s | e2e p50 | e2e p99 |");
-    println!("|---|---|---|---|");
+    println!(
+        "| actor | envelopes/s | e2e p50 | e2e p99 | wasm ÷ this, throughput | this ÷ wasm, p50 |"
+    );
+    println!("|---|---|---|---|---|---|");
     let payload: Arc<dyn Fn(usize) -> Value + Send + Sync> =
         Arc::new(|n| serde_json::json!({"n": n, "text": "a small payload of a few dozen bytes"}));
     let wasm_figures = one_hop(wasm, 8, envelopes, samples, payload.clone()).await;
+    let sequential_figures =
+        one_hop(socket_sequential, 8, envelopes, samples, payload.clone()).await;
     let socket_figures = one_hop(socket.clone(), 8, envelopes, samples, payload).await;
     for (name, figures) in [
         ("wasm `echo` (in-process component)", &wasm_figures),
-        ("socket `echo` (reference Python runtime)", &socket_figures),
+        (
+            "socket `echo`, reference Python runtime one call at a time (as Asya's)",
+            &sequential_figures,
+        ),
+        (
+            "socket `echo`, reference Python runtime on threads",
+            &socket_figures,
+        ),
     ] {
         println!(
-            "| {name} | {:.0} | {} | {} |",
+            "| {name} | {:.0} | {} | {} | {:.1}× | {:.1}× |",
             figures.per_second,
             ms(figures.p50),
-            ms(figures.p99)
+            ms(figures.p99),
+            wasm_figures.per_second / figures.per_second,
+            figures.p50.as_secs_f64() / wasm_figures.p50.as_secs_f64(),
         );
     }
-    println!(
-        "\nsocket / wasm throughput: {:.3}; socket / wasm p50 latency: {:.1}x",
-        socket_figures.per_second / wasm_figures.per_second,
-        socket_figures.p50.as_secs_f64() / wasm_figures.p50.as_secs_f64()
-    );
 
     let (bare_p50, bare_p99) = bare_client(&runtime.socket(), samples).await;
-    let sequential = reference_echo(false);
     let (serial_bare_p50, _) = bare_client(&sequential.socket(), samples).await;
     println!(
         "\n## Per-message overhead of the node on the socket path ({samples} calls, one at a time)\n"

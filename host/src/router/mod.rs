@@ -146,22 +146,18 @@ impl<T: Transport> Router<T> {
         stop: CancellationToken,
     ) -> Result<(), TransportError> {
         self.transport.declare(slot.name()).await?;
-        let subscription = self
-            .transport
-            .subscribe(slot.name(), slot.concurrency())
-            .await?;
+        let window = self.transport.handoff_window(slot.concurrency());
+        let subscription = self.transport.subscribe(slot.name(), window).await?;
         let name = slot.name().to_owned();
-        let concurrency = slot.concurrency();
-        self.consume(
-            name,
-            subscription,
-            concurrency,
-            stop,
-            move |router, delivery| {
-                let slot = slot.clone();
-                async move { router.handle(&slot, delivery).await }
-            },
-        );
+        // The actor runs `concurrency` calls at once; the messages whose results are
+        // on their way (sends waiting for the broker's confirm or the disk's commit,
+        // then the ack) hold a place in the wider window only, so the next call does
+        // not wait for the previous one's hand-off.
+        let calls = Arc::new(Semaphore::new(slot.concurrency()));
+        self.consume(name, subscription, window, stop, move |router, delivery| {
+            let (slot, calls) = (slot.clone(), calls.clone());
+            async move { router.handle(&slot, &calls, delivery).await }
+        });
         Ok(())
     }
 
@@ -240,8 +236,9 @@ impl<T: Transport> Router<T> {
             .collect()
     }
 
-    /// One message of one actor, from delivery to ack.
-    async fn handle(&self, slot: &ActorSlot, delivery: Delivery<AckOf<T>>) {
+    /// One message of one actor, from delivery to ack; the call itself holds one of
+    /// the actor's `calls`.
+    async fn handle(&self, slot: &ActorSlot, calls: &Semaphore, delivery: Delivery<AckOf<T>>) {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);
         let m = metrics();
@@ -260,7 +257,11 @@ impl<T: Transport> Router<T> {
                 Ok(mut envelope) => {
                     let span = self.open_span("process", actor, &mut envelope);
                     let hop = self.started(actor, &envelope);
-                    match self.call(slot, &envelope).await {
+                    let called = match calls.acquire().await {
+                        Ok(_call) => self.call(slot, &envelope).await,
+                        Err(_) => None,
+                    };
+                    match called {
                         Some(outcome) => {
                             let mut dispatches = routing::route_outcome(actor, &envelope, outcome);
                             let end = span.as_ref().map(|span| {

@@ -30,6 +30,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Messages per actor, past its calls, that may wait for their hand-off to be
+/// committed.
+const DURABLE_HANDOFF: usize = 128;
+
 struct Message {
     body: Bytes,
     redeliveries: u32,
@@ -248,6 +252,15 @@ impl Transport for MemoryTransport {
 
     fn keeps_queued(&self) -> bool {
         self.journal.is_some()
+    }
+
+    /// On disk, a hand-off waits for a commit (a sync) that many hops share: many
+    /// messages in flight per actor are what fill a commit. In memory, none.
+    fn handoff_window(&self, concurrency: usize) -> usize {
+        match self.journal {
+            Some(_) => concurrency.saturating_add(DURABLE_HANDOFF),
+            None => concurrency,
+        }
     }
 
     fn start_delivering(&self) {

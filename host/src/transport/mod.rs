@@ -117,6 +117,14 @@ pub trait Transport: Send + Sync + 'static {
         None
     }
 
+    /// Messages of one actor in flight at once, when it runs `concurrency` calls at
+    /// once: the calls, and those whose results are being handed on (waiting for a
+    /// broker's confirm or a disk's commit), so the next call need not wait for the
+    /// previous hand-off. Where a hand-off is immediate, the calls alone.
+    fn handoff_window(&self, concurrency: usize) -> usize {
+        concurrency
+    }
+
     /// Lets deliveries begin once the node has declared every actor's queue (the
     /// embedded queue holds back what it read back at start until then).
     fn start_delivering(&self) {}

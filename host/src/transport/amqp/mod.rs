@@ -219,6 +219,12 @@ impl Transport for AmqpTransport {
         true
     }
 
+    /// Twice the calls: while one waits for its output's confirm, the next is called.
+    /// The broker may hand this node that many messages (at prefetch 1, two).
+    fn handoff_window(&self, concurrency: usize) -> usize {
+        concurrency.saturating_mul(2)
+    }
+
     fn is_ready(&self) -> bool {
         self.sessions.is_connected()
     }
