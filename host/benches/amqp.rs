@@ -4,8 +4,9 @@
 //! run uses a virtual host of its own, made and removed with `rabbitmqctl`).
 //!
 //! Both sides move the same messages the same way: persistent, publisher confirms,
-//! ack after the confirm, the same prefetch per stage, and a consumer at the end of
-//! the line that acks what arrives.
+//! ack after the confirm, the same prefetch per stage (the node's is four times its
+//! calls at once, so it runs a quarter of the prefetch as calls), and a consumer at the
+//! end of the line that acks what arrives.
 //! - baseline: a raw lapin loop per stage: consume → publish-with-confirm → ack,
 //!   routed through a durable topic exchange as the node's messages are;
 //! - node: the wasya router with `echo` wasm actors (1 and 3 hops) and its end actor.
@@ -225,6 +226,9 @@ async fn node(
     prefetch: usize,
     engine: &WasmEngine,
 ) -> f64 {
+    // The same messages unacked per stage as the raw loop: the node's prefetch is
+    // its hand-off window, four times the calls.
+    let calls = (prefetch / 4).max(1);
     let names = QueueNames::new(format!("node-{hops}-"));
     let options = AmqpOptions {
         exchange: format!("bench-{hops}"),
@@ -277,7 +281,7 @@ async fn node(
             .serve(Arc::new(ActorSlot::new(
                 name.clone(),
                 Arc::new(actor),
-                prefetch,
+                calls,
             )))
             .await
             .expect("serve");

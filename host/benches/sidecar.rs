@@ -8,7 +8,8 @@
 //!
 //! - baseline, Asya-style: a raw lapin loop doing what Asya's Go sidecar does: take
 //!   one delivery (prefetch 1), call the runtime over its socket, build the next
-//!   envelope, publish it *without* publisher confirms, ack; then the next;
+//!   envelope, publish it *without* publisher confirms, ack; then the next; its end
+//!   of the line is a consumer that acks each envelope, as Asya's `happy-end` does;
 //! - wasya: the router `wasya sidecar` runs (RabbitMQ transport, socket actor, one
 //!   call at a time), which keeps its confirms: an input is acked only once the broker
 //!   confirmed its output, and its end actor records the outcome.
@@ -130,10 +131,7 @@ async fn asya_style(url: &str, socket: &Path, messages: usize) -> f64 {
         .basic_consume(
             "asya-style-happy-end".into(),
             "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
+            BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await
@@ -167,7 +165,11 @@ async fn asya_style(url: &str, socket: &Path, messages: usize) -> f64 {
     };
     let end = async {
         for _ in 0..messages {
-            ended.next().await.expect("an end").expect("ok");
+            let end = ended.next().await.expect("an end").expect("ok");
+            end.acker
+                .ack(BasicAckOptions::default())
+                .await
+                .expect("ack");
         }
     };
     futures::join!(sidecar, end);

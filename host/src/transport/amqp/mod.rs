@@ -219,10 +219,11 @@ impl Transport for AmqpTransport {
         true
     }
 
-    /// Twice the calls: while one waits for its output's confirm, the next is called.
-    /// The broker may hand this node that many messages (at prefetch 1, two).
+    /// Four times the calls: a persistent message's confirm waits for the broker's
+    /// disk, so while outputs wait for theirs, the next messages are called. The
+    /// broker may hand this node that many messages (at prefetch 1, four).
     fn handoff_window(&self, concurrency: usize) -> usize {
-        concurrency.saturating_mul(2)
+        concurrency.saturating_mul(4)
     }
 
     fn is_ready(&self) -> bool {
