@@ -154,9 +154,10 @@ impl<T: Transport> Router<T> {
         // then the ack) hold a place in the wider window only, so the next call does
         // not wait for the previous one's hand-off.
         let calls = Arc::new(Semaphore::new(slot.concurrency()));
+        let stopped = stop.clone();
         self.consume(name, subscription, window, stop, move |router, delivery| {
-            let (slot, calls) = (slot.clone(), calls.clone());
-            async move { router.handle(&slot, &calls, delivery).await }
+            let (slot, calls, stopped) = (slot.clone(), calls.clone(), stopped.clone());
+            async move { router.handle(&slot, &calls, &stopped, delivery).await }
         });
         Ok(())
     }
@@ -238,7 +239,13 @@ impl<T: Transport> Router<T> {
 
     /// One message of one actor, from delivery to ack; the call itself holds one of
     /// the actor's `calls`.
-    async fn handle(&self, slot: &ActorSlot, calls: &Semaphore, delivery: Delivery<AckOf<T>>) {
+    async fn handle(
+        &self,
+        slot: &ActorSlot,
+        calls: &Semaphore,
+        stop: &CancellationToken,
+        delivery: Delivery<AckOf<T>>,
+    ) {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);
         let m = metrics();
@@ -257,9 +264,25 @@ impl<T: Transport> Router<T> {
                 Ok(mut envelope) => {
                     let span = self.open_span("process", actor, &mut envelope);
                     let hop = self.started(actor, &envelope);
-                    let called = match calls.acquire().await {
-                        Ok(_call) => self.call(slot, &envelope).await,
-                        Err(_) => None,
+                    // A message taken into the window whose actor stopped (removed,
+                    // replaced, the node stopping) before a call was free goes back
+                    // untouched: it was never called.
+                    let called = tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => {
+                            if let Some(span) = span {
+                                self.close_span(span, HopEnd::Requeued);
+                            }
+                            active.dec();
+                            if let Err(error) = delivery.ack.release().await {
+                                tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                            }
+                            return;
+                        }
+                        call = calls.acquire() => match call {
+                            Ok(_call) => self.call(slot, &envelope).await,
+                            Err(_) => None,
+                        },
                     };
                     match called {
                         Some(outcome) => {
