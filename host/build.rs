@@ -17,6 +17,8 @@
 //!   built with, found through `cargo metadata`. `wasya build --python` gives them to
 //!   componentize-py, so a Python actor's `wasi:http` is the one the node implements.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -74,8 +76,7 @@ fn main() {
         guests_dir.join("Cargo.lock").display()
     );
 
-    let mut crates = Vec::new();
-    find_guest_crates(&guests_dir, &guests_target, &mut crates);
+    let crates = guest_crates(&guests_dir);
     for krate in &crates {
         println!(
             "cargo:rerun-if-changed={}",
@@ -223,71 +224,48 @@ fn build_guests(guests_dir: &Path, guests_target: &Path) {
     );
 }
 
-/// Collects the crates under `dir` (directories with a `Cargo.toml` and a `[package]`),
-/// skipping the build output and hidden directories.
-fn find_guest_crates(dir: &Path, guests_target: &Path, crates: &mut Vec<GuestCrate>) {
-    let manifest = dir.join("Cargo.toml");
-    if manifest.is_file() {
-        let text = fs::read_to_string(&manifest)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
-        if let Some(name) = package_name(&text) {
-            crates.push(GuestCrate {
-                dir: dir.to_path_buf(),
-                name,
-                cdylib: is_cdylib(&text),
-            });
-        }
+/// The crates of the guests workspace, as cargo reads them (`cargo metadata`).
+fn guest_crates(guests_dir: &Path) -> Vec<GuestCrate> {
+    let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(guests_dir)
+        .args(["metadata", "--format-version", "1", "--no-deps"]);
+    for var in LEAKING_VARS {
+        command.env_remove(var);
     }
-
-    let entries =
-        fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
-    let mut subdirs = Vec::new();
-    for entry in entries {
-        let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if path.is_dir() && !hidden && path != guests_target {
-            subdirs.push(path);
-        }
-    }
-    subdirs.sort();
-    for subdir in subdirs {
-        find_guest_crates(&subdir, guests_target, crates);
-    }
-}
-
-/// The `name` of the `[package]` table of a manifest, if it has one.
-fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package && let Some(value) = key_value(line, "name") {
-            return Some(value.trim_matches('"').to_owned());
-        }
-    }
-    None
-}
-
-/// Whether the `[lib]` table of a manifest has `cdylib` among its `crate-type`s.
-fn is_cdylib(manifest: &str) -> bool {
-    let mut in_lib = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_lib = line == "[lib]";
-        } else if in_lib && let Some(value) = key_value(line, "crate-type") {
-            return value.contains("\"cdylib\"");
-        }
-    }
-    false
-}
-
-/// The value of `key = value` on a manifest line, without a trailing comment.
-fn key_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let (k, v) = line.split_once('=')?;
-    if k.trim() != key {
-        return None;
-    }
-    let v = v.split_once('#').map_or(v, |(v, _)| v);
-    Some(v.trim())
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo metadata in {}: {e}", guests_dir.display()));
+    assert!(
+        output.status.success(),
+        "cargo metadata failed in {}: {}",
+        guests_dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("cargo metadata printed no JSON: {e}"));
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    packages
+        .iter()
+        .map(|package| {
+            let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
+            let cdylib = package["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|target| {
+                    target["crate_types"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|kind| kind == "cdylib")
+                });
+            GuestCrate {
+                dir: manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
+                name: package["name"].as_str().unwrap_or_default().to_owned(),
+                cdylib,
+            }
+        })
+        .collect()
 }

@@ -252,6 +252,7 @@ async fn the_cli_deploys_lists_shows_and_removes() {
             ]),
             wasya(&["actors", "--node", &base]),
             wasya(&["actor", "--node", &base, "cli-upper"]),
+            wasya(&["actors", "--node", &base, "-o", "json"]),
             wasya(&["rm", "--node", &base, "cli-upper"]),
             wasya(&["actor", "--node", &base, "cli-upper"]),
             wasya(&["deploy", "--node", &base, "cli-bad", "/nonexistent.wasm"]),
@@ -283,15 +284,18 @@ async fn the_cli_deploys_lists_shows_and_removes() {
     assert_eq!(&columns[1..5], ["wasm", "1", "2", "1.5s"], "{table}");
     let shown: Value = serde_json::from_str(&stdout(3)).unwrap();
     assert_eq!(shown["versions"][0]["version"], 1);
-    assert!(outputs[4].status.success(), "{}", stderr(4));
-    assert!(!outputs[5].status.success());
-    assert_eq!(stderr(5).lines().count(), 1, "{}", stderr(5));
-    assert!(stderr(5).contains("404"), "{}", stderr(5));
+    let listed: Value = serde_json::from_str(&stdout(4)).unwrap();
+    assert_eq!(listed[0]["name"], "cli-upper", "{listed}");
+    assert_eq!(listed[0]["concurrency"], 2, "{listed}");
+    assert!(outputs[5].status.success(), "{}", stderr(5));
     assert!(!outputs[6].status.success());
+    assert_eq!(stderr(6).lines().count(), 1, "{}", stderr(6));
+    assert!(stderr(6).contains("404"), "{}", stderr(6));
+    assert!(!outputs[7].status.success());
     assert!(
-        stderr(6).contains("cannot read /nonexistent.wasm"),
+        stderr(7).contains("cannot read /nonexistent.wasm"),
         "{}",
-        stderr(6)
+        stderr(7)
     );
 }
 
@@ -355,4 +359,120 @@ fn a_public_address_without_a_token_is_refused() {
         stderr.contains("refusing to listen on 0.0.0.0:0 without a token"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn send_exit_codes_tell_how_it_ended() {
+    let node = NodeProcess::start(&["--actor-timeout", "spin=10m"]);
+    let base = node.base.clone();
+    let payload = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(payload.path(), r#"{"text": "from a file"}"#).unwrap();
+    let file = format!("@{}", payload.path().display());
+    let codes = tokio::task::spawn_blocking(move || {
+        let send = |route: &str, payload: &str, node: &str| {
+            let output = wasya(&[
+                "send",
+                "--node",
+                node,
+                "--route",
+                route,
+                "--payload",
+                payload,
+                "--wait",
+                "--timeout",
+                "2s",
+            ]);
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        };
+        [
+            send("upper", &file, &base),
+            send("fail", "{}", &base),
+            send("spin", "{}", &base),
+            send("echo", "{}", "http://127.0.0.1:9"),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(codes[0].0, Some(0), "succeeded");
+    assert!(
+        codes[0].1.contains("FROM A FILE"),
+        "the payload came from the file: {}",
+        codes[0].1
+    );
+    assert_eq!(codes[1].0, Some(3), "failed");
+    assert_eq!(codes[2].0, Some(4), "still pending");
+    assert_eq!(codes[3].0, Some(5), "unreachable");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = wasya(&["completions", shell]);
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("wasya") && script.contains("sidecar") && script.contains("payload"),
+            "{shell}: {script}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_reaches_a_node_behind_tls() {
+    let node = NodeProcess::start(&[]);
+    let target = node.base.trim_start_matches("http://").to_owned();
+    let proxy = crate::support::web::TlsProxy::to(target).await;
+    let (url, ca) = (proxy.url(), proxy.ca_file.clone());
+    let outputs = tokio::task::spawn_blocking(move || {
+        let ca = ca.to_str().unwrap().to_owned();
+        let run = |args: &[&str], env: &[(&str, &str)]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+                .args(args)
+                .env_remove("SSL_CERT_FILE")
+                .envs(env.iter().copied())
+                .output()
+                .expect("wasya runs")
+        };
+        [
+            run(&["actors", "--node", &url], &[]),
+            run(&["actors", "--node", &url, "--ca-file", &ca], &[]),
+            run(
+                &["actors", "--node", &url],
+                &[("SSL_CERT_FILE", ca.as_str())],
+            ),
+            run(
+                &[
+                    "send",
+                    "--node",
+                    &url,
+                    "--ca-file",
+                    &ca,
+                    "--route",
+                    "upper",
+                    "--payload",
+                    r#"{"text": "tls"}"#,
+                    "--wait",
+                ],
+                &[],
+            ),
+        ]
+    })
+    .await
+    .unwrap();
+    let stderr = |i: usize| String::from_utf8_lossy(&outputs[i].stderr).into_owned();
+    let stdout = |i: usize| String::from_utf8_lossy(&outputs[i].stdout).into_owned();
+    assert_eq!(
+        outputs[0].status.code(),
+        Some(5),
+        "an unknown CA is refused: {}",
+        stderr(0)
+    );
+    assert!(outputs[1].status.success(), "--ca-file: {}", stderr(1));
+    assert!(stdout(1).contains("echo"), "{}", stdout(1));
+    assert!(outputs[2].status.success(), "SSL_CERT_FILE: {}", stderr(2));
+    assert!(outputs[3].status.success(), "send over TLS: {}", stderr(3));
+    assert!(stdout(3).contains("TLS"), "{}", stdout(3));
 }

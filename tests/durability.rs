@@ -84,7 +84,7 @@ fn opened(node: &NodeProcess) -> (u64, u64) {
     let event = node
         .log_event("embedded queue opened from the data directory")
         .expect("the node says what its store held");
-    let fields = &event["fields"];
+    let fields = &event;
     (
         fields["messages"].as_u64().expect("a count"),
         fields["in_flight"].as_u64().expect("a count"),
@@ -153,7 +153,7 @@ async fn a_terminated_node_keeps_what_is_queued_for_the_next_start() {
     let stopped = node
         .log_event("stopped routing")
         .expect("the stop is logged");
-    let kept = stopped["fields"]["messages_kept"]
+    let kept = stopped["messages_kept"]
         .as_u64()
         .expect("the stop says what it kept");
     assert!(kept > 0, "the stop drained the queue instead: {stopped}");

@@ -10,6 +10,8 @@
 //! checks exported spans at a real OTLP receiver. `durability` kills and restarts
 //! nodes on the embedded queue's store, and fills its disk.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[macro_use]
 mod support;
 

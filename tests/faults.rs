@@ -293,8 +293,8 @@ async fn sigterm_on_an_ephemeral_queue_drains_accepted_work_with_the_api_up() {
     let stopped = node
         .log_event("stopped routing")
         .expect("the stop is logged");
-    assert_eq!(stopped["fields"]["submissions_lost"], 0, "{stopped}");
-    assert_eq!(stopped["fields"]["messages_lost"], 0, "{stopped}");
+    assert_eq!(stopped["submissions_lost"], 0, "{stopped}");
+    assert_eq!(stopped["messages_lost"], 0, "{stopped}");
 }
 
 #[tokio::test]
@@ -320,7 +320,7 @@ async fn sigterm_at_the_grace_ceiling_counts_what_is_lost() {
     let stopped = node
         .log_event("stopped routing")
         .expect("the stop is logged");
-    let fields = &stopped["fields"];
+    let fields = &stopped;
     assert_eq!(fields["submissions_lost"], 10, "{stopped}");
     assert_eq!(fields["calls_cut_off"], 2, "{stopped}");
     assert_eq!(fields["messages_lost"], 10, "{stopped}");

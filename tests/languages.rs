@@ -205,10 +205,10 @@ async fn the_handler_matrix(kind: Kind, lang: Lang, error_type: &str, trace_word
     let printed = node
         .wait_for_log(|line| {
             serde_json::from_str::<Value>(line).is_ok_and(|event| {
-                event["fields"]["message"] == "shouting 16 characters"
-                    && event["fields"]["envelope_id"] == id.as_str()
-                    && event["fields"]["actor"] == shout.as_str()
-                    && event["fields"]["stream"] == "stdout"
+                event["message"] == "shouting 16 characters"
+                    && event["envelope_id"] == id.as_str()
+                    && event["actor"] == shout.as_str()
+                    && event["stream"] == "stdout"
             })
         })
         .await;

@@ -109,8 +109,8 @@ async fn an_upload_to_one_node_is_served_everywhere_and_outcomes_read_from_any()
         .log()
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|event| event["fields"]["actor"] == "p-upper")
-        .filter_map(|event| event["fields"]["source"].as_str().map(str::to_owned))
+        .filter(|event| event["actor"] == "p-upper")
+        .filter_map(|event| event["source"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(sources, ["Shared"], "the late node compiled: {sources:?}");
     assert!(

@@ -2,6 +2,8 @@
 //! with a bounded number of generated cases each. The properties themselves live in
 //! `properties/checks.rs`, which the fuzz targets (`host/fuzz`) run too.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "properties/checks.rs"]
 mod checks;
 

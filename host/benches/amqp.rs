@@ -15,6 +15,8 @@
 //! (hops) per second until the last one reached the end. `WASYA_BENCH_MESSAGES`
 //! (default 20000) and `WASYA_BENCH_PREFETCH` (default 32) size it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

@@ -16,6 +16,8 @@
 //! Knobs: `WASYA_BENCH_REPEATS` (default 5), `WASYA_BENCH_SWAP_SECONDS` (default 4),
 //! `WASYA_BENCH_CLIENTS` (default 32).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::env_usize;

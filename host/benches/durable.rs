@@ -17,6 +17,8 @@
 //! tenth of the envelopes. The data directory is a temporary directory (on the disk
 //! of `TMPDIR`). Output is a Markdown table.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::env_usize;

@@ -17,6 +17,8 @@
 //! (this binary, started again with `WASYA_BENCH_ROLE`), so the node's RSS is its own.
 //! `WASYA_BENCH_FOLLOWERS` and `WASYA_BENCH_ENVELOPES` size the runs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

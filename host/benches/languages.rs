@@ -18,6 +18,8 @@
 //! ratios are to the baseline (above 1 is faster). `WASYA_BENCH_HANDLERS` (`double,tally`)
 //! and `WASYA_BENCH_LANGS` (`python,js,rust`) narrow a run, for profiling.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::hop::{Figures, one_hop};

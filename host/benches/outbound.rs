@@ -14,6 +14,8 @@
 //! `WASYA_BENCH_ROLE`), so each peak RSS is its own; the HTTP server is one more
 //! process. `WASYA_BENCH_IN_FLIGHT` and `WASYA_BENCH_HOLD_MS` change the load.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

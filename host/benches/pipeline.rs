@@ -11,6 +11,8 @@
 //! `WASYA_BENCH_ENVELOPES` (default 20000) and `WASYA_BENCH_SAMPLES` (default 2000)
 //! size the runs. Output is a Markdown table.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::pipeline::{HOPS, NativeEcho, echo_component, pipeline};

@@ -16,6 +16,8 @@
 //!
 //! Knobs: `WASYA_BENCH_REPEATS` (default 3 starts per case, 10 deploys).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::env_usize;
@@ -124,12 +126,9 @@ impl Pool {
                 .expect("the node logs until it listens")
                 .expect("a log line");
             if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["fields"]["message"] == "HTTP API listening"
+                && event["message"] == "HTTP API listening"
             {
-                break event["fields"]["address"]
-                    .as_str()
-                    .expect("an address")
-                    .to_owned();
+                break event["address"].as_str().expect("an address").to_owned();
             }
         };
         let elapsed = started.elapsed();

@@ -18,6 +18,8 @@
 //! until the last one reached the end of the line. `WASYA_BENCH_MESSAGES` (default
 //! 5000) sizes it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

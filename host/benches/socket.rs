@@ -16,6 +16,8 @@
 //! Asya-protocol runtime script through `WASYA_BENCH_RUNTIME`) with the `echo` handler,
 //! and an asyncio runtime that sleeps (`benches/runtimes`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::hop::one_hop;

@@ -6,7 +6,7 @@ use wasya::cli::{Cli, Command, LogFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(cli.log_format, matches!(cli.command, Command::Sidecar));
     let runtime = match wasya::tokio_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -26,25 +26,33 @@ fn main() -> std::process::ExitCode {
             Command::Rm(args) => wasya::cli::manage::remove(args).await,
             Command::Build(args) => wasya::cli::build::run(args).await,
             Command::New(args) => wasya::cli::new::run(args).await,
+            Command::Completions { shell } => {
+                wasya::cli::print_completions(shell);
+                Ok(())
+            }
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(wasya::cli::exit::code_of(&error))
         }
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WASYA_LOG")
+fn init_tracing(format: LogFormat, sidecar: bool) {
+    let directives =
+        wasya::cli::logging::filter_directives(|name| std::env::var(name).ok(), sidecar);
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // One flat object per line: `level`, `message` and the fields at the top, as
+        // log shippers expect.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }

@@ -192,8 +192,8 @@ impl NodeProcess {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Ok(event) = serde_json::from_str::<Value>(&line)
-                        && event["fields"]["message"] == "HTTP API listening"
-                        && let Some(address) = event["fields"]["address"].as_str()
+                        && event["message"] == "HTTP API listening"
+                        && let Some(address) = event["address"].as_str()
                     {
                         let _ = address_tx.send(address.to_owned());
                     }
@@ -227,8 +227,8 @@ impl NodeProcess {
         self.log()
             .iter()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|event| event["fields"]["message"] == "actor loaded")
-            .map(|event| event["fields"]["source"].as_str().unwrap_or("").to_owned())
+            .filter(|event| event["message"] == "actor loaded")
+            .map(|event| event["source"].as_str().unwrap_or("").to_owned())
             .collect()
     }
 
@@ -409,7 +409,7 @@ impl NodeProcess {
             .iter()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .find(|event| {
-                event["fields"]["message"]
+                event["message"]
                     .as_str()
                     .is_some_and(|text| text.starts_with(message))
             })

@@ -69,38 +69,8 @@ impl WebServer {
 
     /// An HTTPS server for `localhost`, its CA written to a file.
     pub async fn tls(delay: Duration) -> WebServer {
-        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "wasya test CA");
-        let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().expect("a server key");
-        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        let cert = params
-            .signed_by(&key, &issuer)
-            .expect("a server certificate");
-        let dir = tempfile::tempdir().expect("a CA directory");
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca.pem()).expect("the CA file");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .expect("a server TLS config");
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut server = Self::serve(
-            delay,
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-        )
-        .await;
+        let (acceptor, ca_file, dir) = localhost_tls(true);
+        let mut server = Self::serve(delay, Some(acceptor)).await;
         server.ca_file = Some(ca_file);
         server._ca_dir = Some(dir);
         server
@@ -295,5 +265,95 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
             }
         }
         _ => full(404, "no such path"),
+    }
+}
+
+/// A TLS acceptor for `localhost` with a certificate signed by a CA made here; the
+/// CA's PEM file (in the directory returned with it).
+pub fn localhost_tls(h2: bool) -> (tokio_rustls::TlsAcceptor, PathBuf, tempfile::TempDir) {
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "wasya test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().expect("a server key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let cert = params
+        .signed_by(&key, &issuer)
+        .expect("a server certificate");
+    let dir = tempfile::tempdir().expect("a CA directory");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("the CA file");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("a server TLS config");
+    config.alpn_protocols = if h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_file,
+        dir,
+    )
+}
+
+/// A TLS-terminating proxy for `localhost` in front of a plain TCP address, as an
+/// ingress in front of a node; it stops when dropped.
+pub struct TlsProxy {
+    pub port: u16,
+    pub ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TlsProxy {
+    /// Proxies to `target` (`127.0.0.1:PORT`).
+    pub async fn to(target: String) -> TlsProxy {
+        let (acceptor, ca_file, dir) = localhost_tls(false);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, target) = (acceptor.clone(), target.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                });
+            }
+        });
+        TlsProxy {
+            port,
+            ca_file,
+            _dir: dir,
+            task,
+        }
+    }
+
+    /// `https://localhost:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.port)
     }
 }

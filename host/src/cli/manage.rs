@@ -15,6 +15,27 @@ pub struct NodeArgs {
     /// The node's bearer token.
     #[arg(long, env = "WASYA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM file of the CA an `https://` node's certificate is signed by, beside the
+    /// platform's roots (which honour SSL_CERT_FILE).
+    #[arg(long, env = "WASYA_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Flags of `wasya actors`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// How to print the list: a table, or the API's JSON.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 impl NodeArgs {
@@ -23,12 +44,17 @@ impl NodeArgs {
     }
 
     /// A request to the node, with the token when there is one.
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = reqwest::Client::new().request(method, self.url(path));
-        match &self.token {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let client = super::client::client(self.ca_file.as_deref(), None)?;
+        let request = client.request(method, self.url(path));
+        Ok(match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
-        }
+        })
     }
 }
 
@@ -139,13 +165,13 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let size = bytes.len();
     let response = args
         .node
-        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))
+        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))?
         .header("content-type", "application/wasm")
         .header("content-length", size)
         .body(upload_body(bytes))
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {}", args.node.node))?;
+        .map_err(|error| super::send::unreachable(&args.node.node, &error))?;
     let deployed = answer(response).await?;
     super::send::print_out(&format!(
         "{} v{} {} ({size} bytes)",
@@ -205,21 +231,27 @@ pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     }
     let response = args
         .node
-        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))
+        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))?
         .json(&spec)
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {}", args.node.node))?;
+        .map_err(|error| super::send::unreachable(&args.node.node, &error))?;
     let actor = answer(response).await?;
     super::send::print_out(&serde_json::to_string_pretty(&actor)?)
 }
 
 /// Prints the actors as a table.
-pub async fn list(args: NodeArgs) -> anyhow::Result<()> {
-    let response = reqwest::get(args.url("/v1/actors"))
+pub async fn list(args: ListArgs) -> anyhow::Result<()> {
+    let ListArgs { node: args, output } = args;
+    let response = args
+        .request(reqwest::Method::GET, "/v1/actors")?
+        .send()
         .await
-        .with_context(|| format!("cannot reach the node at {}", args.node))?;
+        .map_err(|error| super::send::unreachable(&args.node, &error))?;
     let actors = answer(response).await?;
+    if output == Output::Json {
+        return super::send::print_out(&serde_json::to_string_pretty(&actors)?);
+    }
     let mut lines = vec![format!(
         "{:<24} {:<7} {:>7} {:>11} {:>9} {:>10} {:>8}  {}",
         "NAME",
@@ -257,9 +289,12 @@ pub async fn list(args: NodeArgs) -> anyhow::Result<()> {
 
 /// Prints one actor as JSON.
 pub async fn show(args: ActorArgs) -> anyhow::Result<()> {
-    let response = reqwest::get(args.node.url(&format!("/v1/actors/{}", args.name)))
+    let response = args
+        .node
+        .request(reqwest::Method::GET, &format!("/v1/actors/{}", args.name))?
+        .send()
         .await
-        .with_context(|| format!("cannot reach the node at {}", args.node.node))?;
+        .map_err(|error| super::send::unreachable(&args.node.node, &error))?;
     let actor = answer(response).await?;
     super::send::print_out(&serde_json::to_string_pretty(&actor)?)
 }
@@ -271,10 +306,10 @@ pub async fn remove(args: ActorArgs) -> anyhow::Result<()> {
         .request(
             reqwest::Method::DELETE,
             &format!("/v1/actors/{}", args.name),
-        )
+        )?
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {}", args.node.node))?;
+        .map_err(|error| super::send::unreachable(&args.node.node, &error))?;
     let status = response.status();
     if !status.is_success() {
         answer(response).await?;

@@ -6,6 +6,9 @@
 //! [`crate::config::NodeConfig::validate`], so a bad one is reported in one line.
 
 pub mod build;
+pub mod client;
+pub mod exit;
+pub mod logging;
 pub mod manage;
 pub mod new;
 pub mod open_files;
@@ -33,6 +36,21 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `wasya sidecar --help` lists: the variables it reads, as Asya's sidecar does.
+const SIDECAR_ENVIRONMENT: &str = "\
+Environment (Asya's sidecar variables):
+  ASYA_ACTOR_NAME          the actor served (its queue is asya-{name})
+  ASYA_RABBITMQ_URL        the broker, or ASYA_RABBITMQ_HOST, _PORT, _USERNAME, _PASSWORD
+  ASYA_RABBITMQ_EXCHANGE   the topic exchange (default asya)
+  ASYA_RABBITMQ_PREFETCH   calls at once (default 1)
+  ASYA_SOCKET_DIR          where the runtime's socket is (with ASYA_SOCKET_NAME)
+  ASYA_RUNTIME_TIMEOUT     one call's timeout
+  ASYA_ACTOR_HAPPY_END     the happy-end actor's name (default happy-end)
+  ASYA_ACTOR_ERROR_END     the error-end actor's name (default error-end)
+  ASYA_GATEWAY_URL         an Asya gateway to report each hop's progress to
+  ASYA_METRICS_ADDR        where /metrics is served
+  ASYA_LOG_LEVEL           the log level, Python's names (WASYA_LOG or RUST_LOG win)";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node (embedded queue or RabbitMQ), serving the example actors or a directory of them.
@@ -40,13 +58,14 @@ pub enum Command {
     /// Submit an envelope to a node and (with --wait) print its outcome.
     Send(send::SendArgs),
     /// Serve one socket actor on RabbitMQ from Asya's sidecar environment (ASYA_*).
+    #[command(after_help = SIDECAR_ENVIRONMENT)]
     Sidecar,
     /// Upload a component to a node: a new actor, or a new version of one.
     Deploy(manage::DeployArgs),
     /// Set an actor's options (timeout, memory, concurrency, env, handler mode), or register a socket actor.
     Configure(manage::ConfigureArgs),
-    /// List a node's actors.
-    Actors(manage::NodeArgs),
+    /// List a node's actors (`-o json` for the API's JSON).
+    Actors(manage::ListArgs),
     /// Show one actor of a node.
     Actor(manage::ActorArgs),
     /// Remove an actor from a node (its messages stay queued).
@@ -56,4 +75,16 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Make a project for an actor in Rust, Python or JavaScript.
     New(new::NewArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script of `shell` for this command line to stdout.
+pub fn print_completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "wasya", &mut std::io::stdout());
 }

@@ -1,5 +1,6 @@
 //! `wasya send`: submit an envelope over HTTP and, with `--wait`, print its outcome.
 
+use crate::cli::exit::{Exit, ExitError};
 use crate::defaults::MAX_WAIT;
 use crate::units::parse_duration;
 use anyhow::{Context, bail};
@@ -16,10 +17,14 @@ pub struct SendArgs {
     /// The node's bearer token.
     #[arg(long, env = "WASYA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM file of the CA an `https://` node's certificate is signed by, beside the
+    /// platform's roots (which honour SSL_CERT_FILE).
+    #[arg(long, env = "WASYA_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// The actors to visit, in order: `upper,split`.
     #[arg(long, value_delimiter = ',', required = true)]
     pub route: Vec<String>,
-    /// The payload, as JSON.
+    /// The payload, as JSON; `@FILE` reads it from a file, `-` from stdin.
     #[arg(long, default_value = "null")]
     pub payload: String,
     /// `route.metadata`, as JSON.
@@ -37,10 +42,11 @@ pub struct SendArgs {
 }
 
 /// Submits, and prints the id or (with --wait) the outcome. Fails when the outcome is
-/// `failed` or still `pending` at the timeout.
+/// `failed` (exit 3) or still `pending` at the timeout (exit 4); a node that cannot be
+/// reached exits 5 ([`crate::cli::exit`]).
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
-    let payload: Value =
-        serde_json::from_str(&args.payload).context("--payload is not valid JSON")?;
+    let text = read_payload(&args.payload).await?;
+    let payload: Value = serde_json::from_str(&text).context("--payload is not valid JSON")?;
     let metadata: Option<Value> = args
         .metadata
         .as_deref()
@@ -55,9 +61,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         headers.insert(name.to_owned(), json!(value));
     }
     let base = args.node.trim_end_matches('/');
-    let client = reqwest::Client::builder()
-        .timeout(args.timeout + Duration::from_secs(10))
-        .build()?;
+    let client = super::client::client(
+        args.ca_file.as_deref(),
+        Some(args.timeout + Duration::from_secs(10)),
+    )?;
     let body = json!({
         "route": {"actors": args.route, "metadata": metadata},
         "payload": payload,
@@ -70,7 +77,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let response = request
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {base}"))?;
+        .map_err(|error| unreachable(base, &error))?;
     let submitted = answer(response).await?;
     let id = submitted["id"]
         .as_str()
@@ -84,9 +91,38 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     print_out(&serde_json::to_string_pretty(&outcome)?)?;
     match outcome["status"].as_str() {
         Some("succeeded") => Ok(()),
-        Some("failed") => bail!("envelope {id} failed"),
-        _ => bail!("envelope {id} is still pending after {:?}", args.timeout),
+        Some("failed") => {
+            Err(ExitError::new(Exit::EnvelopeFailed, format!("envelope {id} failed")).into())
+        }
+        _ => Err(ExitError::new(
+            Exit::StillPending,
+            format!("envelope {id} is still pending after {:?}", args.timeout),
+        )
+        .into()),
     }
+}
+
+/// The payload's text: as given, from a file (`@FILE`) or from stdin (`-`).
+async fn read_payload(given: &str) -> anyhow::Result<String> {
+    if given == "-" {
+        let read = tokio::task::spawn_blocking(|| std::io::read_to_string(std::io::stdin()));
+        return read.await?.context("cannot read the payload from stdin");
+    }
+    match given.strip_prefix('@') {
+        Some(file) => tokio::fs::read_to_string(file)
+            .await
+            .with_context(|| format!("cannot read the payload from {file}")),
+        None => Ok(given.to_owned()),
+    }
+}
+
+/// A request that did not reach the node.
+pub(crate) fn unreachable(base: &str, error: &reqwest::Error) -> anyhow::Error {
+    ExitError::new(
+        Exit::Unreachable,
+        format!("cannot reach the node at {base}: {error}"),
+    )
+    .into()
 }
 
 /// Waits up to `timeout` for the outcome of `id`, in waits the node allows (at most
@@ -106,7 +142,7 @@ async fn wait_for(
             .query(&[("wait", wait)])
             .send()
             .await
-            .with_context(|| format!("cannot reach the node at {base}"))?;
+            .map_err(|error| unreachable(base, &error))?;
         let outcome = answer(response).await?;
         if outcome["status"] != "pending" || left <= MAX_WAIT {
             return Ok(outcome);

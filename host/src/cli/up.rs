@@ -19,27 +19,35 @@ use std::time::Duration;
 pub struct UpArgs {
     /// Address of the HTTP API.
     #[arg(long, env = "WASYA_LISTEN", default_value = defaults::LISTEN_TEXT)]
+    #[arg(help_heading = "Listening and security")]
     pub listen: SocketAddr,
     /// Directory of actors (`NAME.wasm` serves as actor NAME); default: the bundled examples.
     #[arg(long, env = "WASYA_ACTORS")]
+    #[arg(help_heading = "Actors")]
     pub actors: Option<PathBuf>,
     /// Messages of one actor handled at once (default: the number of cores).
     #[arg(long, env = "WASYA_CONCURRENCY")]
+    #[arg(help_heading = "Actors")]
     pub concurrency: Option<usize>,
     /// Messages one embedded queue holds, queued plus in flight.
     #[arg(long, env = "WASYA_QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY)]
+    #[arg(help_heading = "Queues and outcomes")]
     pub queue_capacity: usize,
     /// Time one actor call may take.
     #[arg(long, env = "WASYA_TIMEOUT", default_value = defaults::TIMEOUT_TEXT, value_parser = parse_duration)]
+    #[arg(help_heading = "Limits")]
     pub timeout: Duration,
     /// Memory one actor instance may grow to.
     #[arg(long, env = "WASYA_MEMORY_LIMIT", default_value = defaults::MEMORY_LIMIT_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Limits")]
     pub memory_limit: usize,
     /// One actor's timeout, NAME=DURATION (repeatable): `spin=2s`.
     #[arg(long = "actor-timeout", env = "WASYA_ACTOR_TIMEOUT", value_delimiter = ',', value_parser = parse_actor_timeout)]
+    #[arg(help_heading = "Limits")]
     pub actor_timeout: Vec<(String, Duration)>,
     /// One actor's memory limit, NAME=SIZE (repeatable): `hog=32MiB`.
     #[arg(long = "actor-memory-limit", env = "WASYA_ACTOR_MEMORY_LIMIT", value_delimiter = ',', value_parser = parse_actor_memory)]
+    #[arg(help_heading = "Limits")]
     pub actor_memory_limit: Vec<(String, usize)>,
     /// Actors that keep their wasm instances between messages (comma-separated),
     /// instead of a fresh instance per message.
@@ -48,126 +56,162 @@ pub struct UpArgs {
         env = "WASYA_REUSE_INSTANCES",
         value_delimiter = ','
     )]
+    #[arg(help_heading = "Actors")]
     pub reuse_instances: Vec<String>,
     /// One actor's concurrency, NAME=N (repeatable): `upper=8`.
     #[arg(long = "actor-concurrency", env = "WASYA_ACTOR_CONCURRENCY", value_delimiter = ',', value_parser = parse_actor_concurrency)]
+    #[arg(help_heading = "Actors")]
     pub actor_concurrency: Vec<(String, usize)>,
     /// An environment variable granted to the actors, KEY=VALUE (repeatable).
     #[arg(long = "actor-env", env = "WASYA_ACTOR_ENV", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(help_heading = "Actors")]
     pub actor_env: Vec<(String, String)>,
     /// Pipelines offered as tools over MCP (`/mcp`) and `POST /tools/call`: a YAML
     /// file in Asya gateway's `routes.yaml` format (name, description, parameters,
     /// route per tool).
     #[arg(long, env = "WASYA_TOOLS")]
+    #[arg(help_heading = "Listening and security")]
     pub tools: Option<PathBuf>,
     /// Node state: the embedded queue's store, outcomes, deployments and the
     /// compiled-component cache; default $XDG_DATA_HOME/wasya.
     #[arg(long, env = "WASYA_DATA_DIR")]
+    #[arg(help_heading = "Queues and outcomes")]
     pub data_dir: Option<PathBuf>,
     /// Keep the embedded queue and outcomes in memory only: faster, and lost with the
     /// process (a stop drains the queues first). Without it, every envelope accepted
     /// is on disk in the data directory before it is acknowledged.
     #[arg(long, env = "WASYA_EPHEMERAL")]
+    #[arg(help_heading = "Queues and outcomes")]
     pub ephemeral: bool,
     /// How long a stop waits for queued and in-flight messages.
     #[arg(long, env = "WASYA_GRACE_PERIOD", default_value = defaults::GRACE_PERIOD_TEXT, value_parser = parse_duration)]
+    #[arg(help_heading = "Limits")]
     pub grace_period: Duration,
     /// Allocate instances on demand instead of from the pooling allocator.
     #[arg(long, env = "WASYA_NO_POOLING")]
+    #[arg(help_heading = "Limits")]
     pub no_pooling: bool,
     /// WebAssembly instances alive at once, across all actors.
     #[arg(long, env = "WASYA_MAX_INSTANCES", default_value_t = defaults::MAX_INSTANCES)]
+    #[arg(help_heading = "Limits")]
     pub max_instances: u32,
     /// Pooling: elements one table of an instance may hold (raise it for a guest
     /// whose function table is larger).
     #[arg(long, env = "WASYA_POOL_TABLE_ELEMENTS", default_value_t = defaults::POOL_TABLE_ELEMENTS)]
+    #[arg(help_heading = "Limits")]
     pub pool_table_elements: usize,
     /// Pooling: runtime state one core instance may take (raise it for a guest with
     /// very many functions or globals).
     #[arg(long, env = "WASYA_POOL_INSTANCE_SIZE", default_value = defaults::POOL_INSTANCE_SIZE_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Limits")]
     pub pool_instance_size: usize,
     /// Prefix of queue names.
     #[arg(long, env = "WASYA_QUEUE_PREFIX", default_value = defaults::QUEUE_PREFIX)]
+    #[arg(help_heading = "Queues and outcomes")]
     pub queue_prefix: String,
     /// Use RabbitMQ at this URL instead of the embedded queue (also ASYA_RABBITMQ_URL).
     #[arg(long, env = "WASYA_AMQP_URL")]
+    #[arg(help_heading = "Queues and outcomes")]
     pub amqp: Option<String>,
     /// The RabbitMQ topic exchange actors' queues are bound to.
     #[arg(long, env = "WASYA_EXCHANGE", default_value = defaults::EXCHANGE)]
+    #[arg(help_heading = "Queues and outcomes")]
     pub exchange: String,
     /// Redeliveries of one message before it goes to its queue's `-dlq` (embedded
     /// queue and RabbitMQ).
     #[arg(long, env = "WASYA_MAX_REDELIVERIES", default_value_t = defaults::MAX_REDELIVERIES)]
+    #[arg(help_heading = "Queues and outcomes")]
     pub max_redeliveries: u32,
     /// Serve only these of the available wasm actors (comma-separated; `none` for
     /// none). Socket actors are always served.
     #[arg(long, env = "WASYA_SERVE", value_delimiter = ',')]
+    #[arg(help_heading = "Actors")]
     pub serve: Option<Vec<String>>,
     /// Leave `happy-end` / `error-end` to other nodes: record no outcomes here.
     #[arg(long, env = "WASYA_NO_END_ACTORS")]
+    #[arg(help_heading = "Queues and outcomes")]
     pub no_end_actors: bool,
     /// Keep no progress events (`/v1/envelopes/{id}/events` then streams only the
     /// outcome): the most hops per second, for pipelines nobody follows.
     #[arg(long, env = "WASYA_NO_PROGRESS")]
+    #[arg(help_heading = "Queues and outcomes")]
     pub no_progress: bool,
     /// An actor served by an external runtime on a Unix socket, NAME=PATH (repeatable).
     #[arg(long = "socket-actor", env = "WASYA_SOCKET_ACTORS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(help_heading = "Actors")]
     pub socket_actors: Vec<(String, String)>,
     /// Largest response frame read from an external runtime.
     #[arg(long, env = "WASYA_FRAME_LIMIT", default_value = defaults::FRAME_LIMIT_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Actors")]
     pub frame_limit: usize,
     /// A file holding the bearer token mutating endpoints require (else WASYA_TOKEN).
     #[arg(long, env = "WASYA_TOKEN_FILE")]
+    #[arg(help_heading = "Listening and security")]
     pub token_file: Option<PathBuf>,
     /// The pool's shared control plane: `postgres://user:password@host/database`.
     /// Without it, deployments are kept in the data directory.
     #[arg(long = "store", env = "WASYA_STORE_URL", hide_env_values = true)]
+    #[arg(help_heading = "Pool store")]
     pub store: Option<String>,
     /// The schema of the shared store the pool's tables live in.
     #[arg(long, env = "WASYA_STORE_SCHEMA", default_value = "wasya")]
+    #[arg(help_heading = "Pool store")]
     pub store_schema: String,
     /// How long the shared store keeps envelope outcomes.
     #[arg(long, env = "WASYA_OUTCOME_RETENTION", default_value = defaults::OUTCOME_RETENTION_TEXT, value_parser = parse_duration)]
+    #[arg(help_heading = "Pool store")]
     pub outcome_retention: Duration,
     /// Deployed actors this node hosts: names or patterns (`cpu-*`, `*`), comma-separated.
     #[arg(long, env = "WASYA_HOSTS", value_delimiter = ',')]
+    #[arg(help_heading = "Actors")]
     pub hosts: Option<Vec<String>>,
     /// Largest HTTP request body.
     #[arg(long, env = "WASYA_MAX_BODY", default_value = defaults::MAX_BODY_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Listening and security")]
     pub max_body: usize,
     /// Largest message the node puts on a queue; envelopes up to this less 64KiB (kept
     /// for an error-end wrapper) are accepted.
     #[arg(long, env = "WASYA_MAX_ENVELOPE", default_value = defaults::MAX_ENVELOPE_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Limits")]
     pub max_envelope: usize,
     /// Submissions whose outcome the node keeps (oldest go first).
     #[arg(long, env = "WASYA_OUTCOME_CAPACITY", default_value_t = defaults::OUTCOME_CAPACITY)]
+    #[arg(help_heading = "Queues and outcomes")]
     pub outcome_capacity: usize,
     /// Bytes of ended envelopes the node keeps as outcomes (oldest go first).
     #[arg(long, env = "WASYA_OUTCOME_MEMORY", default_value = defaults::OUTCOME_MEMORY_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Queues and outcomes")]
     pub outcome_memory: usize,
     /// A host every wasm actor may send HTTP requests to, `scheme://host[:port]`
     /// (repeatable; `*` wildcards: `http://127.0.0.1:*`, `https://*.example.com`).
     /// Without one, actors reach no host but those granted to them.
     #[arg(long = "allow-outbound", env = "WASYA_ALLOW_OUTBOUND", value_delimiter = ',', value_parser = parse_pattern)]
+    #[arg(help_heading = "Outbound HTTP")]
     pub allow_outbound: Vec<HostPattern>,
     /// A host one actor may send HTTP requests to, NAME=PATTERN (repeatable).
     #[arg(long = "actor-allow-outbound", env = "WASYA_ACTOR_ALLOW_OUTBOUND", value_delimiter = ',', value_parser = parse_actor_pattern)]
+    #[arg(help_heading = "Outbound HTTP")]
     pub actor_allow_outbound: Vec<(String, HostPattern)>,
     /// The longest one outbound HTTP request of an actor may take (within its timeout).
     #[arg(long, env = "WASYA_OUTBOUND_TIMEOUT", default_value = defaults::OUTBOUND_TIMEOUT_TEXT, value_parser = parse_duration)]
+    #[arg(help_heading = "Outbound HTTP")]
     pub outbound_timeout: Duration,
     /// The largest response body an actor may read from one outbound request.
     #[arg(long, env = "WASYA_OUTBOUND_BODY_LIMIT", default_value = defaults::OUTBOUND_BODY_LIMIT_TEXT, value_parser = parse_bytes)]
+    #[arg(help_heading = "Outbound HTTP")]
     pub outbound_body_limit: usize,
     /// Outbound HTTP requests one actor may have open at once; more wait.
     #[arg(long, env = "WASYA_OUTBOUND_CONCURRENCY", default_value_t = defaults::OUTBOUND_CONCURRENCY)]
+    #[arg(help_heading = "Outbound HTTP")]
     pub outbound_concurrency: usize,
     /// A PEM file of certificate authorities outbound HTTPS trusts, beside the
     /// platform's (SSL_CERT_FILE) and webpki's roots (repeatable).
     #[arg(long = "outbound-ca", env = "WASYA_OUTBOUND_CA", value_delimiter = ',')]
+    #[arg(help_heading = "Outbound HTTP")]
     pub outbound_ca: Vec<PathBuf>,
     /// How long a client may take to send a request's headers.
     #[arg(long, env = "WASYA_HEADER_READ_TIMEOUT", default_value = defaults::HEADER_READ_TIMEOUT_TEXT, value_parser = parse_duration)]
+    #[arg(help_heading = "Listening and security")]
     pub header_read_timeout: Duration,
 }
 

@@ -21,6 +21,29 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The engine's compatibility, as sha256 over what wasmtime hashes for it: the same on
+/// every node and across Rust releases (a shared store files artifacts under it), where
+/// the standard library's hasher promises neither.
+fn engine_key(engine: &Engine) -> String {
+    let mut hasher = DigestHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(&hasher.0.finalize()[..16])
+}
+
+/// A `Hasher` that feeds sha256.
+struct DigestHasher(Sha256);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+    }
+}
+
 /// Where a component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -41,11 +64,9 @@ pub struct CompileCache {
 
 impl CompileCache {
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
         CompileCache {
             dir,
-            engine_key: format!("{:016x}", hasher.finish()),
+            engine_key: engine_key(engine),
         }
     }
 
@@ -118,13 +139,22 @@ fn store(path: &std::path::Path, component: &Component) -> Result<(), String> {
     write_atomically(path, &serialized).map_err(|error| error.to_string())
 }
 
-/// Writes a file through a temporary file and a rename, so readers never see half of it.
+/// Writes a file through a temporary file and a rename, so readers never see half of
+/// it; the file is synced before the rename and its directory after, so a power loss
+/// leaves the old file or the new one, never an empty one or none.
 pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&temporary, bytes)?;
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
