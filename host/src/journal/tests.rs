@@ -1,3 +1,6 @@
+//! The store on its own: what is written is read back, and what cannot be read is
+//! refused and left as it was.
+
 use super::*;
 use crate::records::End;
 use redb::ReadableDatabase;
