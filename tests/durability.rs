@@ -91,20 +91,25 @@ fn opened(node: &NodeProcess) -> (u64, u64) {
     )
 }
 
-/// Every submission on [`ROUTE`] ended once, succeeded, with its own payload.
-async fn every_one_succeeded(node: &NodeProcess, ids: &[String]) {
-    let views: Vec<Value> = futures::stream::iter(ids)
+/// The payload of the n-th envelope on [`ROUTE`].
+fn payload(n: usize) -> Value {
+    json!({"n": n, "for_ms": 2})
+}
+
+/// The outcome of every submission in `ids`, each waited for, in order.
+async fn outcomes(node: &NodeProcess, ids: &[String]) -> Vec<Value> {
+    futures::stream::iter(ids)
         .map(|id| node.outcome(id))
         .buffered(16)
         .collect()
-        .await;
-    for (n, view) in views.iter().enumerate() {
+        .await
+}
+
+/// Every submission on [`ROUTE`] ended once, succeeded, with its own payload.
+async fn every_one_succeeded(node: &NodeProcess, ids: &[String]) {
+    for (n, view) in outcomes(node, ids).await.iter().enumerate() {
         assert_eq!(view["status"], "succeeded", "envelope {n}: {view}");
-        assert_eq!(
-            view["results"],
-            json!([{"n": n, "for_ms": 2}]),
-            "envelope {n}"
-        );
+        assert_eq!(view["results"], json!([payload(n)]), "envelope {n}");
     }
 }
 
@@ -112,7 +117,7 @@ async fn every_one_succeeded(node: &NodeProcess, ids: &[String]) {
 async fn a_killed_node_ends_every_accepted_envelope_after_a_restart() {
     let dir = data_dir();
     let mut node = start_on(dir.path());
-    let ids = submit_all(&node, &ROUTE, 2000, |n| json!({"n": n, "for_ms": 2})).await;
+    let ids = submit_all(&node, &ROUTE, 2000, payload).await;
     node.outcome(&ids[99]).await;
     let recorded = succeeded_now(&node, &ids[..100]).await;
     node.kill();
@@ -145,7 +150,7 @@ async fn a_killed_node_ends_every_accepted_envelope_after_a_restart() {
 async fn a_terminated_node_keeps_what_is_queued_for_the_next_start() {
     let dir = data_dir();
     let mut node = start_on(dir.path());
-    let ids = submit_all(&node, &ROUTE, 2000, |n| json!({"n": n, "for_ms": 2})).await;
+    let ids = submit_all(&node, &ROUTE, 2000, payload).await;
     node.outcome(&ids[99]).await;
     let stopping = Instant::now();
     let status = node.terminate();
@@ -191,12 +196,7 @@ async fn a_crash_during_fan_outs_loses_no_branch() {
     let node = start_on(dir.path());
     let (kept, _) = opened(&node);
     assert!(kept > 0, "the kill came after the pipeline had ended");
-    let views: Vec<Value> = futures::stream::iter(&ids)
-        .map(|id| node.outcome(id))
-        .buffered(16)
-        .collect()
-        .await;
-    for view in views {
+    for view in outcomes(&node, &ids).await {
         assert_eq!(view["status"], "succeeded", "{view}");
         let seen: Vec<&str> = view["results"]
             .as_array()
@@ -243,7 +243,7 @@ async fn a_garbage_store_is_refused_and_left_as_it_was() {
 async fn a_truncated_store_is_refused_and_left_as_it_was() {
     let dir = data_dir();
     let mut node = start_on(dir.path());
-    let ids = submit_all(&node, &ROUTE, 200, |n| json!({"n": n, "for_ms": 2})).await;
+    let ids = submit_all(&node, &ROUTE, 200, payload).await;
     every_one_succeeded(&node, &ids).await;
     assert!(node.terminate().success());
     let store = dir.path().join("queue.redb");
@@ -316,7 +316,7 @@ async fn a_full_disk_refuses_new_envelopes_loses_none_and_recovers() {
     std::fs::create_dir(&data).unwrap();
     link_compile_cache(&data);
     let node = start_on(&data);
-    let before = submit_all(&node, &ROUTE, 50, |n| json!({"n": n, "for_ms": 2})).await;
+    let before = submit_all(&node, &ROUTE, 50, payload).await;
 
     let filler = disk.fill();
     let big = "x".repeat(4 << 20);
@@ -333,7 +333,7 @@ async fn a_full_disk_refuses_new_envelopes_loses_none_and_recovers() {
 
     std::fs::remove_file(&filler).unwrap();
     every_one_succeeded(&node, &before).await;
-    let after = submit_all(&node, &ROUTE, 50, |n| json!({"n": n, "for_ms": 2})).await;
+    let after = submit_all(&node, &ROUTE, 50, payload).await;
     every_one_succeeded(&node, &after).await;
     let (status, view) = node
         .post_json(

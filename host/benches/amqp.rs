@@ -19,6 +19,8 @@
 
 mod common;
 
+use common::broker::{Vhost, properties};
+
 use bytes::Bytes;
 use common::{env_usize, envelope};
 use futures::StreamExt;
@@ -27,8 +29,7 @@ use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use std::process::Command;
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,24 +42,6 @@ use wasya::runtime::ActorLimits;
 use wasya::runtime::wasm::{EngineOptions, WasmEngine};
 use wasya::transport::Transport;
 use wasya::transport::amqp::{AmqpOptions, AmqpTransport};
-
-fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .status()
-        .expect("rabbitmqctl runs");
-    assert!(
-        status.success(),
-        "rabbitmqctl {args:?} failed: is RabbitMQ running?"
-    );
-}
-
-fn properties() -> BasicProperties {
-    BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into())
-}
 
 /// The raw loop routes like the node: a durable topic exchange, routing key = queue.
 const EXCHANGE: &str = "raw";
@@ -300,10 +283,8 @@ async fn node(
 async fn run() {
     let messages = env_usize("WASYA_BENCH_MESSAGES", 20_000);
     let prefetch = env_usize("WASYA_BENCH_PREFETCH", 32);
-    let vhost = format!("wasya-bench-{}", std::process::id());
-    rabbitmqctl(&["add_vhost", &vhost]);
-    rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
-    let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
+    let vhost = Vhost::new("forwarding");
+    let url = vhost.url();
     let engine = WasmEngine::new(&EngineOptions::default()).expect("engine");
     println!(
         "## RabbitMQ forwarding, persistent + confirms ({messages} messages, prefetch {prefetch} per stage)\n"
@@ -326,7 +307,7 @@ async fn run() {
             wasya / baseline
         );
     }
-    rabbitmqctl(&["delete_vhost", &vhost]);
+    drop(vhost);
 }
 
 fn main() {

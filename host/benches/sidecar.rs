@@ -22,6 +22,8 @@
 
 mod common;
 
+use common::broker::{Vhost, properties};
+
 use bytes::Bytes;
 use common::env_usize;
 use common::runtime::{RuntimeProcess, repository};
@@ -31,10 +33,9 @@ use lapin::options::{
     ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
@@ -46,21 +47,6 @@ use wasya::runtime::socket::frame::{read_frame, write_frame};
 use wasya::runtime::socket::{SocketActor, SocketOptions};
 use wasya::transport::Transport;
 use wasya::transport::amqp::{AmqpOptions, AmqpTransport};
-
-fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .status()
-        .expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl {args:?} failed");
-}
-
-fn properties() -> BasicProperties {
-    BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into())
-}
 
 fn envelope(n: usize) -> Value {
     json!({
@@ -230,10 +216,8 @@ async fn wasya_sidecar(url: &str, socket: &Path, messages: usize) -> f64 {
 
 async fn run() {
     let messages = env_usize("WASYA_BENCH_MESSAGES", 5_000);
-    let vhost = format!("wasya-bench-sidecar-{}", std::process::id());
-    rabbitmqctl(&["add_vhost", &vhost]);
-    rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
-    let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
+    let vhost = Vhost::new("sidecar");
+    let url = vhost.url();
     let runtime =
         RuntimeProcess::serving("handlers.echo", &repository().join("tests/runtimes"), false);
     println!(
@@ -251,7 +235,7 @@ async fn run() {
             wasya / baseline
         );
     }
-    rabbitmqctl(&["delete_vhost", &vhost]);
+    drop(vhost);
 }
 
 fn main() {

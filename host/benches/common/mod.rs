@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod hop;
 pub mod pipeline;
 pub mod runtime;

@@ -29,11 +29,7 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
     if !state.ready.load(Ordering::SeqCst) {
         return unavailable("stopping".into());
     }
-    if !state.router.transport().is_ready() {
-        let reason = match state.router.transport().name() {
-            "memory" => "the data directory's store cannot write (is the disk full?)",
-            _ => "transport disconnected",
-        };
+    if let Some(reason) = state.router.transport().unready() {
         return unavailable(reason.into());
     }
     if let Some(pool) = &state.pool

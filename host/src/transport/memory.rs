@@ -130,11 +130,6 @@ impl MemoryTransport {
         self
     }
 
-    /// The store the queues are kept in, where they are durable.
-    pub fn journal(&self) -> Option<&Journal> {
-        self.journal.as_ref()
-    }
-
     fn queue(&self, actor: &str) -> Result<Arc<Queue>, TransportError> {
         let queues = self.queues.read().map_err(|_| TransportError::Closed)?;
         queues
@@ -267,8 +262,12 @@ impl Transport for MemoryTransport {
         self.delivering.send_replace(true);
     }
 
-    fn is_ready(&self) -> bool {
-        self.journal.as_ref().is_none_or(Journal::is_healthy)
+    fn unready(&self) -> Option<&'static str> {
+        let failing = self
+            .journal
+            .as_ref()
+            .is_some_and(|journal| !journal.is_healthy());
+        failing.then_some("the data directory's store cannot write (is the disk full?)")
     }
 
     async fn close(&self) {

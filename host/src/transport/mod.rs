@@ -129,9 +129,10 @@ pub trait Transport: Send + Sync + 'static {
     /// embedded queue holds back what it read back at start until then).
     fn start_delivering(&self) {}
 
-    /// Whether messages can move now (false while a broker is unreachable).
-    fn is_ready(&self) -> bool {
-        true
+    /// Why messages cannot move now (a broker unreachable, a store that cannot
+    /// write), or `None` when they can.
+    fn unready(&self) -> Option<&'static str> {
+        None
     }
 
     /// Stops every subscription from taking new deliveries; deliveries already taken

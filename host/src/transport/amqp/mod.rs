@@ -226,8 +226,8 @@ impl Transport for AmqpTransport {
         concurrency.saturating_mul(4)
     }
 
-    fn is_ready(&self) -> bool {
-        self.sessions.is_connected()
+    fn unready(&self) -> Option<&'static str> {
+        (!self.sessions.is_connected()).then_some("transport disconnected")
     }
 
     fn stop_consuming(&self) {
