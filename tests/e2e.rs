@@ -7,7 +7,8 @@
 //! plays KEDA against real nodes to prove the scaling loop they configure.
 //! `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
 //! gateway), `mcp` calls pipelines with the official Python MCP client, and `traces`
-//! checks exported spans at a real OTLP receiver. `durability` kills and restarts
+//! checks exported spans at a real OTLP receiver; `store_tls` the pool's store over
+//! TLS against a PostgreSQL server of the test's own. `durability` kills and restarts
 //! nodes on the embedded queue's store, and fills its disk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -32,4 +33,5 @@ mod progress;
 mod routing;
 mod scaling;
 mod socket;
+mod store_tls;
 mod traces;

@@ -259,6 +259,16 @@ async fn a_store_outage_keeps_routing_loses_nothing_and_fails_deploys_cleanly() 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // End messages that met the outage went back to their queue; they land now.
+    let started = Instant::now();
+    while store.query("SELECT count(*) FROM ended") != "200" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "outcomes still missing from the store: {} of 200",
+            store.query("SELECT count(*) FROM ended")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The node that took a submission during the outage could not note it in the
     // store, so it alone answers `pending` for it until its end is written; every
     // other node knows it once it ended.
@@ -459,4 +469,68 @@ async fn any_node_streams_the_progress_of_hops_that_ran_elsewhere() {
     }
     let (_, envelope) = cpu.get(&format!("/envelopes/{id}")).await;
     assert_eq!(envelope["actors_completed"], 2, "{envelope}");
+}
+
+#[tokio::test]
+async fn a_component_transfer_held_up_in_the_store_neither_blocks_routing_nor_readiness() {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let node = pool_node(&broker, &store, None);
+    let (status, answer) = node.upload("p-echo", guest("echo")).await;
+    assert_eq!(status, 201, "{answer}");
+    // Components cannot be written for longer than a control-plane query may take
+    // (5 s), as when a large one crawls over a slow link.
+    let mut lock = store
+        .start_query("BEGIN; LOCK TABLE components IN SHARE MODE; SELECT pg_sleep(8); COMMIT;");
+    let started = Instant::now();
+    while store.query(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'components' AND l.mode = 'ShareLock' AND l.granted",
+    ) != "1"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the lock was not taken"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let uploading = {
+        let base = node.base.clone();
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .put(format!("{base}/v1/actors/p-up"))
+                .header("content-type", "application/wasm")
+                .body(guest("upper"))
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        })
+    };
+    // While the upload waits on its connection, envelopes end (their outcomes are
+    // written to the store on other connections) and the node stays ready.
+    let mut checked = 0;
+    while !uploading.is_finished() {
+        let (status, ready) = node.get_text("/readyz").await;
+        assert_eq!(
+            status, 200,
+            "readiness lost while a component was held up: {ready}"
+        );
+        let id = node.submit(&["p-echo"], json!(checked)).await;
+        assert_eq!(node.outcome(&id).await["results"], json!([checked]));
+        checked += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        started.elapsed() > Duration::from_secs(6) && checked > 10,
+        "the upload was not held up ({checked} checks in {:?}): {:?}",
+        started.elapsed(),
+        uploading.await
+    );
+    assert_eq!(
+        uploading.await.unwrap(),
+        201,
+        "the held-up upload went through"
+    );
+    let _ = lock.wait();
 }

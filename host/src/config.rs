@@ -92,12 +92,15 @@ pub struct NodeConfig {
 /// Where a pool's control plane lives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreSettings {
-    /// `postgres://user:password@host:port/database`.
+    /// `postgres://user:password@host:port/database`, with libpq's `sslmode` and
+    /// `sslrootcert` where wanted.
     pub url: String,
     /// The schema the pool's tables live in.
     pub schema: String,
     /// How long envelope outcomes are kept.
     pub outcome_retention: Duration,
+    /// Connections this node keeps to the store, at most.
+    pub connections: usize,
 }
 
 /// Whether actor `name` matches a `--hosts` pattern: a name, `prefix-*`, `*-suffix`

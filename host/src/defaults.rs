@@ -59,6 +59,8 @@ pub const OUTCOME_MEMORY_TEXT: &str = "256MiB";
 /// How long a pool's shared store keeps outcomes.
 pub const OUTCOME_RETENTION: Duration = Duration::from_secs(24 * 3600);
 pub const OUTCOME_RETENTION_TEXT: &str = "24h";
+/// Connections each node keeps to the pool's store, at most.
+pub const STORE_CONNECTIONS: u16 = 8;
 
 /// Largest HTTP request body (a component upload, an envelope).
 pub const MAX_BODY: usize = 64 << 20;

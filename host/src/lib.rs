@@ -14,6 +14,7 @@
 
 pub mod actors;
 pub mod api;
+pub mod backoff;
 pub mod branch;
 pub mod cli;
 pub mod config;

@@ -94,11 +94,7 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate()?;
         let pool = match &config.store {
-            Some(settings) => Some(
-                PgStore::connect(&settings.url, &settings.schema)
-                    .await
-                    .map_err(NodeError::Store)?,
-            ),
+            Some(settings) => Some(PgStore::connect(settings).await.map_err(NodeError::Store)?),
             None => None,
         };
         let (engine, loaded) = load_actors(&config, pool.as_ref()).await?;

@@ -31,10 +31,12 @@ mod postgres;
 pub mod python;
 mod runtime;
 pub mod sse;
+mod tls_postgres;
 pub mod web;
 pub use broker::Broker;
 pub use postgres::Postgres;
 pub use runtime::Runtime;
+pub use tls_postgres::TlsPostgres;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};

@@ -79,13 +79,31 @@ impl Postgres {
         psql(&format!("SET search_path TO {}; {sql}", self.schema))
     }
 
-    /// Cuts the nodes off: no new connections, existing ones ended.
+    /// Starts `sql` as the superuser, in the schema, without waiting for it.
+    pub fn start_query(&self, sql: &str) -> std::process::Child {
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qtAc"])
+            .arg(format!("SET search_path TO {}; {sql}", self.schema))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("psql cannot run ({error})"))
+    }
+
+    /// Cuts the nodes off: no new connections, existing ones ended. A connection
+    /// that passed authentication just before the role lost its right may show in
+    /// `pg_stat_activity` only a moment later, so the sweep repeats until it finds
+    /// none three times running.
     pub fn cut(&self) {
-        psql(&format!(
-            "ALTER ROLE {0} NOLOGIN; \
-             SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{0}';",
-            self.role
-        ));
+        psql(&format!("ALTER ROLE {} NOLOGIN;", self.role));
+        let mut quiet = 0;
+        while quiet < 3 {
+            let ended = psql(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{}';",
+                self.role
+            ));
+            quiet = if ended == "0" { quiet + 1 } else { 0 };
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Lets the nodes connect again.

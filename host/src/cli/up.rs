@@ -148,8 +148,10 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_TOKEN_FILE")]
     #[arg(help_heading = "Listening and security")]
     pub token_file: Option<PathBuf>,
-    /// The pool's shared control plane: `postgres://user:password@host/database`.
-    /// Without it, deployments are kept in the data directory.
+    /// The pool's shared control plane: `postgres://user:password@host/database`,
+    /// TLS as libpq's `sslmode` says (`prefer` by default; `require`, `verify-ca`,
+    /// `verify-full` with `sslrootcert=ca.pem`). Without it, deployments are kept in
+    /// the data directory.
     #[arg(long = "store", env = "WASYA_STORE_URL", hide_env_values = true)]
     #[arg(help_heading = "Pool store")]
     pub store: Option<String>,
@@ -157,6 +159,10 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_STORE_SCHEMA", default_value = "wasya")]
     #[arg(help_heading = "Pool store")]
     pub store_schema: String,
+    /// Connections this node keeps to the shared store, at most.
+    #[arg(long, env = "WASYA_STORE_CONNECTIONS", default_value_t = defaults::STORE_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = "Pool store")]
+    pub store_connections: u16,
     /// How long the shared store keeps envelope outcomes.
     #[arg(long, env = "WASYA_OUTCOME_RETENTION", default_value = defaults::OUTCOME_RETENTION_TEXT, value_parser = parse_duration)]
     #[arg(help_heading = "Pool store")]
@@ -359,6 +365,7 @@ impl UpArgs {
                 url,
                 schema: self.store_schema,
                 outcome_retention: self.outcome_retention,
+                connections: usize::from(self.store_connections),
             }),
             hosts: self.hosts,
             serve: self.serve.map(|names| {

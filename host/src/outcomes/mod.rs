@@ -50,10 +50,6 @@ pub enum RecordError {
     Journal(#[source] JournalError),
 }
 
-/// How often a wait polls the shared store, at first and at most.
-const POLL_FIRST: Duration = Duration::from_millis(10);
-const POLL_MAX: Duration = Duration::from_millis(200);
-
 /// Failed submissions listed, at most.
 const FAILED_LISTED: usize = 1000;
 
@@ -369,7 +365,7 @@ impl Outcomes {
     /// Polls the shared store, backing off, until the submission ends.
     async fn poll(&self, id: &str, timeout: Duration) -> Lookup {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut pause = POLL_FIRST;
+        let mut backoff = crate::backoff::OUTCOME_POLL.start();
         loop {
             let lookup = self.get(id).await;
             let ended = !matches!(&lookup, Lookup::Found(view) if view.status == Status::Pending);
@@ -377,8 +373,7 @@ impl Outcomes {
             if ended || now >= deadline {
                 return lookup;
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(POLL_MAX);
+            tokio::time::sleep(backoff.next_pause().min(deadline - now)).await;
         }
     }
 

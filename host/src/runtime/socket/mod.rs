@@ -44,8 +44,6 @@ pub const READY_FILE: &str = "runtime-ready";
 
 /// Deaths of the runtime on one message before the message goes back to its queue.
 const DEATHS_PER_MESSAGE: u32 = 3;
-const RECONNECT_FIRST: Duration = Duration::from_millis(50);
-const RECONNECT_MAX: Duration = Duration::from_secs(2);
 
 /// How to reach one external runtime.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +127,7 @@ impl SocketActor {
     /// Connects, waiting with backoff for as long as the runtime is not there; `None`
     /// once this runtime is retired.
     async fn connect(&self) -> Option<UnixStream> {
-        let mut pause = RECONNECT_FIRST;
+        let mut backoff = crate::backoff::RUNTIME.start();
         let mut warned = false;
         loop {
             match UnixStream::connect(&self.options.path).await {
@@ -150,9 +148,8 @@ impl SocketActor {
                     }
                     tokio::select! {
                         _ = self.retired.cancelled() => return None,
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.next_pause()) => {}
                     }
-                    pause = (pause * 2).min(RECONNECT_MAX);
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Compiled components, shared per digest and engine between the nodes of a pool.
 
-use super::PgStore;
+use super::{PgStore, Query};
 use crate::runtime::wasm::artifacts::Artifacts;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -9,7 +9,7 @@ impl Artifacts for PgStore {
     fn fetch(&self, digest: String, engine: String) -> BoxFuture<'_, Option<Vec<u8>>> {
         async move {
             let row = self
-                .with_client("reading an artifact", async |client| {
+                .with_client(Query::Bulk, "reading an artifact", async |client| {
                     client
                         .query_opt(
                             "SELECT bytes FROM artifacts WHERE digest = $1 AND engine = $2",
@@ -31,7 +31,7 @@ impl Artifacts for PgStore {
 
     fn has(&self, digest: String, engine: String) -> BoxFuture<'_, bool> {
         async move {
-            self.with_client("looking for an artifact", async |client| {
+            self.with_client(Query::Control, "looking for an artifact", async |client| {
                 client
                     .query_opt(
                         "SELECT 1 FROM artifacts WHERE digest = $1 AND engine = $2",
@@ -48,7 +48,7 @@ impl Artifacts for PgStore {
     fn share(&self, digest: String, engine: String, bytes: Vec<u8>) -> BoxFuture<'_, ()> {
         async move {
             let shared = self
-                .with_client("sharing an artifact", async |client| {
+                .with_client(Query::Bulk, "sharing an artifact", async |client| {
                     client
                         .execute(
                             "INSERT INTO artifacts (digest, engine, bytes) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -5,9 +5,8 @@ use super::{CONNECT_TIMEOUT, PgStore};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
-use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 /// Actors changed elsewhere in the pool, waiting to be reconciled.
@@ -61,9 +60,10 @@ impl PgStore {
     /// Listens for changes until `stop`; after every (re)connection asks for a full
     /// reconcile, since announcements may have been missed.
     pub async fn listen(self: Arc<Self>, stop: CancellationToken) {
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = crate::backoff::STORE.start();
         loop {
-            let connected = tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls)).await;
+            let connected =
+                tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(self.tls.clone())).await;
             let (client, mut connection) = match connected {
                 Ok(Ok(pair)) => pair,
                 Ok(Err(error)) => {
@@ -71,9 +71,8 @@ impl PgStore {
                     self.reachable.store(false, Ordering::SeqCst);
                     tokio::select! {
                         _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.next_pause()) => {}
                     }
-                    pause = (pause * 2).min(Duration::from_secs(2));
                     continue;
                 }
                 Err(_) => {
@@ -97,9 +96,13 @@ impl PgStore {
             {
                 tracing::warn!(%error, "cannot listen to the store");
                 pump.abort();
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.next_pause()) => {}
+                }
                 continue;
             }
-            pause = Duration::from_millis(100);
+            backoff.reset();
             self.reachable.store(true, Ordering::SeqCst);
             self.changes.everything();
             loop {

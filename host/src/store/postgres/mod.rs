@@ -11,53 +11,79 @@
 //!   one transaction; every node `LISTEN`s and reconciles that actor. After the
 //!   listening connection is re-established, a node reconciles everything, since it
 //!   may have missed announcements.
-//! - **Outages**: every query has a timeout; a failed connection is re-made on the
-//!   next use, no more than once per [`RETRY_PAUSE`], so a store that is down costs
-//!   callers a fast error, not a hang. The node keeps routing with what it runs, and
-//!   [`PgStore::is_reachable`] feeds readiness.
-//!
-//! Connections are unencrypted (`NoTls`): run the store on a private network or behind
-//! a TLS-terminating proxy.
+//! - **Connections** come from a pool (`deadpool-postgres`, `--store-connections`), so
+//!   a 35 MB component on its way in or out holds one connection, not everyone's.
+//!   Each kind of query has its own timeout ([`Query`]): control-plane reads and
+//!   writes a few seconds, components and compiled artifacts minutes.
+//! - **Outages**: a failed connection makes callers fail at once for a pause of the
+//!   node's backoff policy ([`crate::backoff::STORE`], growing while the store stays
+//!   away), so a store that is down costs callers a fast error, not a hang. The node
+//!   keeps routing with what it runs, and [`PgStore::is_reachable`] feeds readiness.
+//! - **TLS** follows libpq's `sslmode` in the URL ([`tls`]): `prefer` by default,
+//!   `require`, `verify-ca`, `verify-full` with `sslrootcert`.
 //!
 //! One file per concern: [`migrate`] the schema, [`changes`] the change feed,
 //! [`records`] the deployments (the [`Store`] trait), [`artifacts`] compiled
-//! components, [`outcomes`] envelope outcomes.
+//! components, [`outcomes`] envelope outcomes, [`tls`] the connector.
 
 mod artifacts;
 mod changes;
 mod migrate;
 mod outcomes;
 mod records;
+mod tls;
 
 use super::StoreError;
-use std::sync::Arc;
+use crate::backoff::Backoff;
+use crate::config::StoreSettings;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use changes::Changes;
+pub use tls::{SslMode, StoreUrl};
 
-/// Longest wait for a connection.
+/// Longest wait for a new connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Longest wait for one query.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
-/// After a failed connection, callers get an error at once for this long.
-pub const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// How long a node keeps trying to reach the store at start.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-struct Connection {
-    client: Option<Arc<Client>>,
-    failed_at: Option<Instant>,
+/// The kinds of query, each with its own timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// Actor records, outcomes, progress, migrations: small rows.
+    Control,
+    /// Components and compiled artifacts: tens of megabytes each.
+    Bulk,
+}
+
+impl Query {
+    /// The longest this kind of query may take, waiting for a connection included.
+    pub fn timeout(self) -> Duration {
+        match self {
+            Query::Control => Duration::from_secs(5),
+            Query::Bulk => Duration::from_secs(120),
+        }
+    }
+}
+
+/// After a failed connection: callers get an error at once until `until`.
+struct Breaker {
+    backoff: Backoff,
+    until: Option<Instant>,
 }
 
 /// A pool's control plane in one PostgreSQL schema.
 pub struct PgStore {
+    pool: Pool,
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     schema: String,
     channel: String,
-    connection: Mutex<Connection>,
+    breaker: Mutex<Breaker>,
     reachable: AtomicBool,
     changes: Changes,
 }
@@ -89,32 +115,55 @@ fn check_schema(schema: &str) -> Result<(), StoreError> {
 impl PgStore {
     /// Connects (retrying for a while: the store may start after the node), applies
     /// the migrations, and returns the store.
-    pub async fn connect(url: &str, schema: &str) -> Result<Arc<PgStore>, StoreError> {
+    pub async fn connect(settings: &StoreSettings) -> Result<Arc<PgStore>, StoreError> {
+        let schema = settings.schema.as_str();
         check_schema(schema)?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|error| store_error("the store URL is invalid", error))?;
+        let url = StoreUrl::parse(&settings.url)?;
+        let tls = url.connector()?;
+        let mut config = url.config;
         config
             .application_name(format!("wasya-{schema}"))
-            .connect_timeout(CONNECT_TIMEOUT);
+            .connect_timeout(CONNECT_TIMEOUT)
+            // Every connection starts in the pool's schema (checked above: no quoting
+            // needed); it need not exist yet, the migrations create it.
+            .options(format!("-c search_path={schema}"));
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|error| store_error("cannot set up the store's connections", error))?;
         let store = Arc::new(PgStore {
+            pool,
             config,
+            tls,
             schema: schema.to_owned(),
             channel: format!("{schema}_actors"),
-            connection: Mutex::new(Connection {
-                client: None,
-                failed_at: None,
+            breaker: Mutex::new(Breaker {
+                backoff: crate::backoff::STORE.start(),
+                until: None,
             }),
             reachable: AtomicBool::new(false),
             changes: Changes::default(),
         });
         let deadline = Instant::now() + START_DEADLINE;
+        let mut backoff = crate::backoff::STORE.start();
         loop {
             match store.migrate().await {
                 Ok(()) => break,
                 Err(error) if Instant::now() < deadline => {
-                    tracing::warn!(%error, "the store is not reachable yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::warn!(
+                        error = %crate::report::chain(&error),
+                        "the store is not reachable yet; retrying"
+                    );
+                    tokio::time::sleep(backoff.next_pause()).await;
                 }
                 Err(error) => return Err(error),
             }
@@ -133,10 +182,17 @@ impl PgStore {
         &self.changes
     }
 
-    /// A new connection, driven by a task of its own until the client is dropped.
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.breaker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new connection outside the pool, driven by a task of its own until the
+    /// client is dropped (migrations hold a session lock on it).
     async fn new_connection(&self) -> Result<Client, StoreError> {
         let (client, connection) =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
+            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(self.tls.clone()))
                 .await
                 .map_err(|_| StoreError::message("the store did not answer in time"))?
                 .map_err(|error| store_error("cannot connect to the store", error))?;
@@ -148,58 +204,59 @@ impl PgStore {
         Ok(client)
     }
 
-    /// A new connection in the pool's schema.
-    async fn open(&self) -> Result<Client, StoreError> {
-        let client = self.new_connection().await?;
-        client
-            .batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
-            .await
-            .map_err(|error| store_error("cannot select the store schema", error))?;
-        Ok(client)
-    }
-
-    /// The shared connection, re-made when it broke (at most once per pause).
-    async fn client(&self) -> Result<Arc<Client>, StoreError> {
-        let mut connection = self.connection.lock().await;
-        if let Some(client) = &connection.client
-            && !client.is_closed()
-        {
-            return Ok(client.clone());
-        }
-        if let Some(failed_at) = connection.failed_at
-            && failed_at.elapsed() < RETRY_PAUSE
+    /// A connection from the pool; after a failed connection, an error at once until
+    /// the backoff's pause is over.
+    async fn client(&self) -> Result<Object, StoreError> {
+        if let Some(until) = self.breaker().until
+            && Instant::now() < until
         {
             return Err(StoreError::message("the store is unreachable"));
         }
-        match self.open().await {
+        match self.pool.get().await {
             Ok(client) => {
-                let client = Arc::new(client);
-                connection.client = Some(client.clone());
-                connection.failed_at = None;
+                {
+                    let mut breaker = self.breaker();
+                    breaker.until = None;
+                    breaker.backoff.reset();
+                }
                 if !self.reachable.swap(true, Ordering::SeqCst) {
                     tracing::info!("the store is reachable again");
                 }
                 Ok(client)
             }
+            Err(PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)) => Err(
+                StoreError::message("every store connection is busy; try again"),
+            ),
             Err(error) => {
-                connection.client = None;
-                connection.failed_at = Some(Instant::now());
+                {
+                    let mut breaker = self.breaker();
+                    let pause = breaker.backoff.next_pause();
+                    breaker.until = Some(Instant::now() + pause);
+                }
+                let error = store_error("cannot connect to the store", error);
                 if self.reachable.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(%error, "the store is unreachable");
+                    tracing::warn!(error = %crate::report::chain(&error), "the store is unreachable");
                 }
                 Err(error)
             }
         }
     }
 
-    /// Runs `work` on the shared connection with a timeout; a failure marks the store
+    /// Runs `work` on a pooled connection within the timeout of its kind; a
+    /// connection that broke or timed out is not reused, and marks the store
     /// unreachable until a connection works again.
-    async fn with_client<R, F>(&self, context: &str, work: F) -> Result<R, StoreError>
+    async fn with_client<R, F>(&self, kind: Query, context: &str, work: F) -> Result<R, StoreError>
     where
         F: AsyncFnOnce(&Client) -> Result<R, tokio_postgres::Error>,
     {
-        let client = self.client().await?;
-        match tokio::time::timeout(QUERY_TIMEOUT, work(&client)).await {
+        let started = tokio::time::Instant::now();
+        let deadline = started + kind.timeout();
+        let client = tokio::time::timeout_at(deadline, self.client())
+            .await
+            .map_err(|_| {
+                StoreError::message(format!("{context}: no store connection in time"))
+            })??;
+        match tokio::time::timeout_at(deadline, work(&client)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
                 if client.is_closed() {
@@ -208,10 +265,12 @@ impl PgStore {
                 Err(store_error(context, error))
             }
             Err(_) => {
+                // The connection may be mid-query: take it out of the pool, so it closes.
+                drop(Object::take(client));
                 self.reachable.store(false, Ordering::SeqCst);
-                self.connection.lock().await.client = None;
                 Err(StoreError::message(format!(
-                    "{context}: the store did not answer in time"
+                    "{context}: the store did not answer within {}",
+                    humantime::format_duration(kind.timeout())
                 )))
             }
         }

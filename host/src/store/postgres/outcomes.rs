@@ -1,7 +1,7 @@
 //! Envelope outcomes: every ended branch, readable by any node, expired after the
 //! retention.
 
-use super::{PgStore, store_error};
+use super::{PgStore, Query, store_error};
 use crate::envelope::Envelope;
 use crate::outcomes::shared::{Ended, SharedError, SharedOutcomes};
 use crate::progress::ProgressEvent;
@@ -15,7 +15,7 @@ impl PgStore {
     /// Forgets outcomes older than `retention`; returns how many rows went.
     pub async fn expire_outcomes(&self, retention: Duration) -> Result<u64, StoreError> {
         let seconds = retention.as_secs_f64();
-        self.with_client("expiring outcomes", async |client| {
+        self.with_client(Query::Control, "expiring outcomes", async |client| {
             let ended = client
                 .execute(
                     "DELETE FROM ended WHERE recorded_at < now() - make_interval(secs => $1)",
@@ -55,7 +55,7 @@ impl SharedOutcomes for PgStore {
                         .map_err(|error| store_error("a progress event", error))?,
                 );
             }
-            self.with_client("recording progress", async |client| {
+            self.with_client(Query::Control, "recording progress", async |client| {
                 client
                     .execute(
                         "INSERT INTO progress (root, event)
@@ -79,7 +79,7 @@ impl SharedOutcomes for PgStore {
             let after = i64::try_from(after).unwrap_or(i64::MAX);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self
-                .with_client("reading progress", async |client| {
+                .with_client(Query::Control, "reading progress", async |client| {
                     client
                         .query(
                             "SELECT id, event FROM progress WHERE root = $1 AND id > $2
@@ -103,7 +103,7 @@ impl SharedOutcomes for PgStore {
 
     fn submitted(&self, id: String) -> BoxFuture<'_, Result<(), SharedError>> {
         shared(async move {
-            self.with_client("recording a submission", async |client| {
+            self.with_client(Query::Control, "recording a submission", async |client| {
                 client
                     .execute(
                         "INSERT INTO submissions (id) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -127,7 +127,7 @@ impl SharedOutcomes for PgStore {
         shared(async move {
             let json = json.map_err(|error| store_error("an envelope", error))?;
             let end = end.actor_name();
-            self.with_client("recording an outcome", async |client| {
+            self.with_client(Query::Control, "recording an outcome", async |client| {
                 client
                     .execute(
                         "INSERT INTO ended (root, branch, end_actor, envelope) VALUES ($1, $2, $3, $4)
@@ -148,7 +148,7 @@ impl SharedOutcomes for PgStore {
         shared(async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self
-                .with_client("listing failures", async |client| {
+                .with_client(Query::Control, "listing failures", async |client| {
                     client
                         .query(
                             "WITH failed AS (
@@ -177,7 +177,7 @@ impl SharedOutcomes for PgStore {
     fn outcome(&self, id: String) -> BoxFuture<'_, Result<Option<Ended>, SharedError>> {
         shared(async move {
             let (submitted, rows) = self
-                .with_client("reading an outcome", async |client| {
+                .with_client(Query::Control, "reading an outcome", async |client| {
                     // Both queries go out at once on the connection (pipelined).
                     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
                     let (submitted, rows) = futures::try_join!(

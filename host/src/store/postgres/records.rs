@@ -1,7 +1,7 @@
 //! Deployments: actor records and their components, written and announced in one
 //! transaction under a per-actor lock.
 
-use super::{PgStore, store_error, transaction};
+use super::{PgStore, Query, store_error, transaction};
 use crate::records::{ActorRecord, follows};
 use crate::store::{Store, StoreError};
 use futures::FutureExt;
@@ -18,7 +18,7 @@ impl Store for PgStore {
             let json = serde_json::to_value(&record).map_err(|error| store_error("a record", error))?;
             let channel = self.channel.clone();
             let outcome = self
-                .with_client("recording a deployment", async |client| {
+                .with_client(Query::Bulk, "recording a deployment", async |client| {
                     transaction(client, async |client| {
                         // Serialises changes to one actor, including its first, when
                         // there is no row to lock yet.
@@ -79,7 +79,7 @@ impl Store for PgStore {
     fn delete(&self, name: String) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
             let channel = self.channel.clone();
-            self.with_client("removing a deployment", async |client| {
+            self.with_client(Query::Control, "removing a deployment", async |client| {
                 transaction(client, async |client| {
                     client
                         .execute("DELETE FROM actors WHERE name = $1", &[&name])
@@ -99,7 +99,7 @@ impl Store for PgStore {
     fn record(&self, name: String) -> BoxFuture<'_, Result<Option<ActorRecord>, StoreError>> {
         async move {
             let row = self
-                .with_client("reading an actor", async |client| {
+                .with_client(Query::Control, "reading an actor", async |client| {
                     client
                         .query_opt("SELECT record FROM actors WHERE name = $1", &[&name])
                         .await
@@ -117,7 +117,7 @@ impl Store for PgStore {
     fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>> {
         async move {
             let rows = self
-                .with_client("reading the actors", async |client| {
+                .with_client(Query::Control, "reading the actors", async |client| {
                     client
                         .query("SELECT record FROM actors ORDER BY name", &[])
                         .await
@@ -136,7 +136,7 @@ impl Store for PgStore {
     fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>> {
         async move {
             let row = self
-                .with_client("reading a component", async |client| {
+                .with_client(Query::Bulk, "reading a component", async |client| {
                     client
                         .query_opt("SELECT bytes FROM components WHERE digest = $1", &[&digest])
                         .await

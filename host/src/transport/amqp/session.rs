@@ -2,9 +2,9 @@
 //!
 //! A supervisor task connects, opens the publisher channels (in confirm mode),
 //! declares the topology, and publishes the new [`Session`] through a `watch` channel.
-//! When the connection dies it publishes `None`, waits a backoff (doubling from 100 ms
-//! to 5 s, with jitter so a fleet of nodes does not reconnect in lockstep) and starts
-//! over. Consumers and senders only ever wait for the next session: nobody else
+//! When the connection dies it publishes `None`, waits a pause of the node's one
+//! backoff policy ([`crate::backoff::BROKER`], with jitter so a fleet of nodes does
+//! not reconnect in lockstep) and starts over. Consumers and senders only ever wait for the next session: nobody else
 //! reconnects, and nobody uses a dead connection.
 
 use super::topology;
@@ -13,15 +13,11 @@ use crate::transport::TransportError;
 use futures::StreamExt;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties, Event};
-use rand::Rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A live connection and its publisher channels.
 pub struct Session {
@@ -149,13 +145,13 @@ impl Sessions {
     }
 
     async fn supervise(self: Arc<Self>) {
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = crate::backoff::BROKER.start();
         let mut generation = 0;
         while !self.stop.is_cancelled() {
             generation += 1;
             match self.open(generation).await {
                 Ok(session) => {
-                    backoff = BACKOFF_FIRST;
+                    backoff.reset();
                     *lock(&self.last_error) = None;
                     tracing::info!(generation, "connected to RabbitMQ");
                     let events = session.connection.events_listener();
@@ -173,9 +169,7 @@ impl Sessions {
                     *lock(&self.last_error) = Some(error.to_string());
                 }
             }
-            let jitter = rand::rng().random_range(0.5..1.5);
-            let pause = backoff.mul_f64(jitter);
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            let pause = backoff.next_pause();
             tokio::select! {
                 _ = self.stop.cancelled() => break,
                 _ = tokio::time::sleep(pause) => {}
