@@ -97,7 +97,9 @@ fn main() {
     fs::create_dir_all(&actors_out)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", actors_out.display()));
 
-    let mut table = String::from("pub const BUNDLED_ACTORS: &[(&str, &[u8])] = &[");
+    let mut table = String::from(
+        "/// The example actors, `(name, component bytes)`, sorted by name.\npub const BUNDLED_ACTORS: &[(&str, &[u8])] = &[",
+    );
     for (i, actor) in actors.iter().enumerate() {
         // Cargo names the artifact after the library, whose name has `_` for `-`.
         let file = format!("{}.wasm", actor.name.replace('-', "_"));
@@ -176,7 +178,9 @@ fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
         .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
         .collect();
     files.sort();
-    let mut table = String::from("pub const WASI_WIT: &[(&str, &str)] = &[");
+    let mut table = String::from(
+        "/// The WASI WIT packages, `(package, text)`.\npub const WASI_WIT: &[(&str, &str)] = &[",
+    );
     for file in &files {
         let package = file
             .file_stem()

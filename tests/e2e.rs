@@ -9,7 +9,8 @@
 //! gateway), `mcp` calls pipelines with the official Python MCP client, and `traces`
 //! checks exported spans at a real OTLP receiver; `store_tls` the pool's store over
 //! TLS against a PostgreSQL server of the test's own. `durability` kills and restarts
-//! nodes on the embedded queue's store, and fills its disk.
+//! nodes on the embedded queue's store, and fills its disk. `ui` drives the status
+//! page in a real browser (headless Chromium through Selenium).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,3 +36,4 @@ mod scaling;
 mod socket;
 mod store_tls;
 mod traces;
+mod ui;

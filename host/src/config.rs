@@ -117,8 +117,11 @@ pub fn host_pattern_matches(pattern: &str, name: &str) -> bool {
 /// How the node reaches RabbitMQ.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AmqpSettings {
+    /// The broker's AMQP URL.
     pub url: String,
+    /// The topic exchange actors' queues are bound to.
     pub exchange: String,
+    /// How many times a message is redelivered before it goes to its queue's `-dlq`.
     pub max_redeliveries: u32,
 }
 
@@ -165,9 +168,13 @@ impl Default for NodeConfig {
 /// What one actor sets differently from the node's defaults.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActorOverrides {
+    /// The longest one call of the actor may take.
     pub timeout: Option<Duration>,
+    /// The linear memory one instance may grow to, in bytes.
     pub memory_bytes: Option<usize>,
+    /// How many messages of the actor are handled at once.
     pub concurrency: Option<usize>,
+    /// Whether instances are kept between messages instead of a fresh one per message.
     pub reuse_instances: Option<bool>,
     /// Hosts this actor may call beside the node-wide grant.
     pub outbound_grant: Option<Grant>,

@@ -12,14 +12,17 @@ pub const LISTEN_TEXT: &str = "127.0.0.1:8080";
 
 /// Time one actor call may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// [`TIMEOUT`] as `--help` shows it.
 pub const TIMEOUT_TEXT: &str = "30s";
 
 /// Linear memory one wasm instance may grow to.
 pub const MEMORY_LIMIT: usize = 256 << 20;
+/// [`MEMORY_LIMIT`] as `--help` shows it.
 pub const MEMORY_LIMIT_TEXT: &str = "256MiB";
 
 /// How long a stop waits, at most, for work in flight.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
+/// [`GRACE_PERIOD`] as `--help` shows it.
 pub const GRACE_PERIOD_TEXT: &str = "30s";
 
 /// WebAssembly instances alive at once, across all actors (the pooling allocator's size).
@@ -32,6 +35,7 @@ pub const POOL_TABLE_ELEMENTS: usize = 20_000;
 /// Bytes of runtime state (vmctx) one core instance may take under the pooling
 /// allocator (wasmtime's own default).
 pub const POOL_INSTANCE_SIZE: usize = 1 << 20;
+/// [`POOL_INSTANCE_SIZE`] as `--help` shows it.
 pub const POOL_INSTANCE_SIZE_TEXT: &str = "1MiB";
 
 /// How often running guests are interrupted to yield and check their deadline.
@@ -54,32 +58,39 @@ pub const OUTCOME_CAPACITY: usize = 100_000;
 
 /// Bytes of ended envelopes a node keeps as outcomes.
 pub const OUTCOME_MEMORY: usize = 256 << 20;
+/// [`OUTCOME_MEMORY`] as `--help` shows it.
 pub const OUTCOME_MEMORY_TEXT: &str = "256MiB";
 
 /// How long a pool's shared store keeps outcomes.
 pub const OUTCOME_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// [`OUTCOME_RETENTION`] as `--help` shows it.
 pub const OUTCOME_RETENTION_TEXT: &str = "24h";
 /// Connections each node keeps to the pool's store, at most.
 pub const STORE_CONNECTIONS: u16 = 8;
 
 /// Largest HTTP request body (a component upload, an envelope).
 pub const MAX_BODY: usize = 64 << 20;
+/// [`MAX_BODY`] as `--help` shows it.
 pub const MAX_BODY_TEXT: &str = "64MiB";
 
 /// Largest message the node puts on a queue (RabbitMQ 4's own default limit).
 pub const MAX_ENVELOPE: usize = 16 << 20;
+/// [`MAX_ENVELOPE`] as `--help` shows it.
 pub const MAX_ENVELOPE_TEXT: &str = "16MiB";
 
 /// Largest response frame read from an external runtime.
 pub const FRAME_LIMIT: usize = 64 << 20;
+/// [`FRAME_LIMIT`] as `--help` shows it.
 pub const FRAME_LIMIT_TEXT: &str = "64MiB";
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// [`HEADER_READ_TIMEOUT`] as `--help` shows it.
 pub const HEADER_READ_TIMEOUT_TEXT: &str = "10s";
 
 /// The longest `?wait=` an outcome read may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
+/// [`MAX_WAIT`] as `--help` shows it.
 pub const MAX_WAIT_TEXT: &str = "5m";
 
 /// How often an event stream with nothing new sends a keep-alive comment (Asya's
@@ -89,10 +100,12 @@ pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The longest one outbound HTTP request of an actor may take (within its call's
 /// own timeout).
 pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`OUTBOUND_TIMEOUT`] as `--help` shows it.
 pub const OUTBOUND_TIMEOUT_TEXT: &str = "30s";
 
 /// The largest response body an actor may read from one outbound request.
 pub const OUTBOUND_BODY_LIMIT: usize = 16 << 20;
+/// [`OUTBOUND_BODY_LIMIT`] as `--help` shows it.
 pub const OUTBOUND_BODY_LIMIT_TEXT: &str = "16MiB";
 
 /// Outbound requests one actor may have open at once.

@@ -23,6 +23,7 @@ pub enum Code {
 }
 
 impl Code {
+    /// The code as Asya writes it (`processing_error`, `msg_parsing_error`, ...).
     pub fn as_str(&self) -> &str {
         match self {
             Code::Processing => "processing_error",
@@ -109,6 +110,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind as `details.type` writes it (`trap`, `timeout`, ...).
     pub fn as_str(&self) -> &str {
         match self {
             Kind::Trap => "trap",
@@ -158,9 +160,13 @@ impl std::fmt::Display for Code {
 /// Why an actor call (or the envelope itself) failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
+    /// Asya's error code, the error-end payload's `error`.
     pub code: Code,
+    /// What exactly went wrong, the payload's `details.type`.
     pub kind: Kind,
+    /// What went wrong, for people to read (`details.message`).
     pub message: String,
+    /// The actor's traceback, where it gave one (`details.traceback`).
     pub traceback: Option<String>,
     /// Outbound hosts (`scheme://host:port`) the actor asked for and was refused.
     pub refused_hosts: Vec<String>,

@@ -10,15 +10,21 @@
 //!   keeps what the embedded queue accepted in the data directory.
 //! - [`runtime`] runs one actor call (a WebAssembly component in-process).
 //! - [`router`] is the loop that ties them together: receive, run, route, ack.
-//! - [`outcomes`] records what reached `happy-end` / `error-end`; [`api`] serves it.
+//! - [`outcomes`] records what reached `happy-end` / `error-end`; the HTTP API serves it.
+//!
+//! The public surface is what the binary, the benchmarks and an embedder need: the
+//! modules above, the node's configuration and defaults, and the most used types
+//! re-exported at the root ([`Node`], [`NodeConfig`], [`Envelope`], [`Router`],
+//! [`MemoryTransport`]). The HTTP API, the pool's store, the retry policy and the
+//! other plumbing stay inside the crate, free to change.
 
 pub mod actors;
-pub mod api;
-pub mod backoff;
-pub mod branch;
+pub(crate) mod api;
+pub(crate) mod backoff;
+pub(crate) mod branch;
 pub mod cli;
 pub mod config;
-pub mod control_plane;
+pub(crate) mod control_plane;
 pub mod defaults;
 pub mod deployments;
 pub mod envelope;
@@ -29,18 +35,24 @@ pub mod metrics;
 pub mod node;
 pub mod outbound;
 pub mod outcomes;
-pub mod progress;
+pub(crate) mod progress;
 pub mod queues;
 pub mod records;
-pub mod report;
+pub(crate) mod report;
 pub mod router;
 pub mod routing;
 pub mod runtime;
-pub mod store;
-pub mod tools;
+pub(crate) mod store;
+pub(crate) mod tools;
 pub mod trace;
 pub mod transport;
 pub mod units;
+
+pub use config::NodeConfig;
+pub use envelope::Envelope;
+pub use node::Node;
+pub use router::Router;
+pub use transport::memory::MemoryTransport;
 
 /// The tokio runtime the node runs on.
 ///

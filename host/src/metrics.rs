@@ -38,36 +38,81 @@ const LAG_BUCKETS: &[f64] = &[
 
 /// The node's metrics.
 pub struct Metrics {
+    /// The registry every metric below is registered in, rendered at `/metrics`.
     pub registry: Registry,
+    /// `asya_actor_messages_received_total{queue, transport}`: messages taken from a queue.
     pub received: IntCounterVec,
+    /// `asya_actor_messages_processed_total{queue, status}`: messages handled to the end, by status
+    /// (`success`, `error`).
     pub processed: IntCounterVec,
+    /// `asya_actor_messages_sent_total{destination_queue, message_type}`: envelopes handed to the
+    /// transport.
     pub sent: IntCounterVec,
+    /// `asya_actor_messages_failed_total{queue, reason}`: messages that failed, by reason.
     pub failed: IntCounterVec,
+    /// `asya_actor_active_messages{queue}`: messages being handled now.
     pub active: IntGaugeVec,
+    /// `asya_actor_processing_duration_seconds{queue}`: seconds from delivery to ack.
     pub processing_duration: HistogramVec,
+    /// `asya_actor_runtime_execution_duration_seconds{queue}`: seconds spent in the actor call
+    /// alone.
     pub runtime_duration: HistogramVec,
+    /// `asya_actor_envelope_size_bytes{direction}`: sizes of envelopes received and sent, in bytes.
     pub envelope_size: HistogramVec,
+    /// `wasya_wasm_instantiation_duration_seconds{actor}`: seconds to make a fresh store and
+    /// instance for a message.
     pub instantiation: HistogramVec,
+    /// `wasya_guest_traps_total{actor}`: guest calls that trapped.
     pub guest_traps: IntCounterVec,
+    /// `wasya_guest_timeouts_total{actor}`: guest calls stopped at their timeout.
     pub guest_timeouts: IntCounterVec,
+    /// `wasya_guest_resource_limit_hits_total{actor}`: guest calls stopped at their memory limit.
     pub guest_limit_hits: IntCounterVec,
+    /// `wasya_compile_duration_seconds`: seconds to load one component, by compiling it or from the
+    /// cache.
     pub compile_duration: Histogram,
+    /// `wasya_compile_cache_total{result}`: component loads by source (`hit`, `shared`, `miss`).
     pub compile_cache: IntCounterVec,
+    /// `wasya_actor_concurrency_limit{actor}`: how many messages of an actor may run at once.
     pub concurrency_limit: IntGaugeVec,
+    /// `wasya_queue_depth{actor}`: messages queued or in flight, where the transport can tell.
     pub queue_depth: IntGaugeVec,
+    /// `wasya_event_loop_lag_seconds`: how late a 10 ms tick on the async runtime fires, in
+    /// seconds.
     pub event_loop_lag: Histogram,
+    /// `wasya_deploys_total{outcome}`: uploads by outcome (`deployed`, `unchanged`, `rejected`).
     pub deploys: IntCounterVec,
+    /// `wasya_outcomes_bytes`: bytes of ended envelopes kept as outcomes.
     pub outcomes_bytes: IntGauge,
+    /// `wasya_outcomes_evicted_total`: submissions dropped from the outcome store to stay within
+    /// its bounds.
     pub outcomes_evicted: IntCounter,
+    /// `wasya_outbound_requests_total{actor, host, result}`: actors' outbound HTTP requests by
+    /// result.
     pub outbound_requests: IntCounterVec,
+    /// `wasya_outbound_request_duration_seconds{actor, host}`: seconds from an outbound request to
+    /// its response headers.
     pub outbound_duration: HistogramVec,
+    /// `wasya_outbound_in_flight{actor}`: an actor's outbound requests open now, until their body
+    /// is read.
     pub outbound_in_flight: IntGaugeVec,
+    /// `wasya_outbound_body_limit_hits_total{actor}`: outbound responses refused for a body over
+    /// the actor's limit.
     pub outbound_body_limit_hits: IntCounterVec,
+    /// `wasya_gateway_reports_total{result}`: progress reports to an Asya gateway, by result
+    /// (`sent`, `failed`, `dropped`).
     pub gateway_reports: IntCounterVec,
+    /// `wasya_progress_events_dropped_total`: progress events not kept in the pool's store.
     pub progress_dropped: IntCounter,
+    /// `wasya_store_commits_total{result}`: commits of the data directory's store, by result (`ok`,
+    /// `failed`).
     pub store_commits: IntCounterVec,
+    /// `wasya_store_commit_duration_seconds`: seconds one store commit takes, its sync included.
     pub store_commit_duration: Histogram,
+    /// `wasya_store_group_entries`: how many writes one store commit carries.
     pub store_group_entries: Histogram,
+    /// `wasya_store_recovered_messages_total{state}`: messages read back from the store at start,
+    /// by state (`queued`, `in_flight`).
     pub store_recovered: IntCounterVec,
 }
 

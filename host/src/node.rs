@@ -42,42 +42,72 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The actors directory could not be read.
     #[error("cannot read actors from {path}")]
     ActorsDir {
+        /// The actors directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// An actor file's name is not a valid actor name.
     #[error("{file}")]
-    ActorName { file: PathBuf, source: NameError },
+    ActorName {
+        /// The actor file.
+        file: PathBuf,
+        /// Why its name is not valid.
+        source: NameError,
+    },
+    /// The actors directory holds no `NAME.wasm` files; holds the directory.
     #[error("no actors to serve in {0} (expected NAME.wasm files)")]
     NoActors(PathBuf),
+    /// A per-actor setting names an actor that is not served; holds the name.
     #[error("a setting names actor `{0}`, which is not among the actors to serve")]
     UnknownOverride(String),
+    /// `--serve` names an actor that is not available; holds the name.
     #[error("--serve names actor `{0}`, which is not among the available actors")]
     UnknownServe(String),
+    /// The same name is both a wasm actor and a socket actor; holds the name.
     #[error("actor `{0}` is defined twice (a wasm actor and a socket actor)")]
     Duplicate(String),
+    /// A wasm actor could not be loaded.
     #[error("actor `{name}`")]
-    Actor { name: String, source: WasmError },
+    Actor {
+        /// The actor's name.
+        name: String,
+        /// Why it could not be loaded.
+        source: WasmError,
+    },
+    /// The wasm engine could not be built.
     #[error(transparent)]
     Engine(WasmError),
+    /// The HTTP client for actors' outbound requests could not be built.
     #[error(transparent)]
     Outbound(#[from] crate::outbound::ClientError),
+    /// The transport could not connect or declare a queue.
     #[error("transport")]
     Transport(#[from] TransportError),
+    /// Deployed actors could not be restored.
     #[error(transparent)]
     Deploy(#[from] crate::deployments::DeployError),
+    /// The shared store could not be reached or used.
     #[error("the shared store")]
     Store(#[source] crate::store::StoreError),
+    /// The data directory's store could not be opened.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// The trace exporter could not be set up.
     #[error("traces")]
     Trace(#[source] ExportError),
+    /// The API could not bind its address.
     #[error("cannot listen on {addr}")]
     Listen {
+        /// The address asked for.
         addr: SocketAddr,
+        /// The I/O error.
         source: std::io::Error,
     },
 }

@@ -15,6 +15,7 @@ impl Default for QueueNames {
 }
 
 impl QueueNames {
+    /// Queue names that put `prefix` before each actor's name.
     pub fn new(prefix: impl Into<String>) -> Self {
         QueueNames {
             prefix: prefix.into(),

@@ -18,8 +18,10 @@ pub const ERROR_END: &str = "error-end";
 /// Why a name cannot be an actor's.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NameError {
+    /// The name is not 1-63 of `[a-z0-9-]` starting with a letter or digit; holds the name.
     #[error("actor name `{0}` is invalid: use 1-63 of [a-z0-9-], starting with a letter or digit")]
     Invalid(String),
+    /// The name is an end actor's (`happy-end`, `error-end`); holds the name.
     #[error("actor name `{0}` is reserved for the node's end actors")]
     Reserved(String),
 }
@@ -45,7 +47,9 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 /// Which end actor took an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
+    /// `happy-end`: the route finished or was aborted.
     Happy,
+    /// `error-end`: the envelope failed.
     Error,
 }
 
@@ -71,7 +75,9 @@ impl End {
 /// The names the end actors go by (Asya lets a deployment rename them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndNames {
+    /// The name of the end actor for finished routes (default `happy-end`).
     pub happy: String,
+    /// The name of the end actor for failed envelopes (default `error-end`).
     pub error: String,
 }
 
@@ -106,6 +112,7 @@ pub enum ActorKind {
 }
 
 impl ActorKind {
+    /// The kind as the API writes it (`wasm`, `socket`).
     pub fn as_str(self) -> &'static str {
         match self {
             ActorKind::Wasm => "wasm",
@@ -126,6 +133,7 @@ pub enum HandlerMode {
 }
 
 impl HandlerMode {
+    /// The mode as the API writes it (`payload`, `envelope`).
     pub fn as_str(self) -> &'static str {
         match self {
             HandlerMode::Payload => "payload",
@@ -138,39 +146,55 @@ impl HandlerMode {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ActorOptions {
+    /// Socket actors: the absolute path of the runtime's Unix socket.
     pub socket: Option<PathBuf>,
+    /// Socket actors: how many calls may be open to the runtime at once.
     pub connections: Option<usize>,
+    /// The longest one call may take, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Wasm actors: the linear memory one instance may grow to, in bytes.
     pub memory_limit_bytes: Option<usize>,
+    /// How many messages of the actor are handled at once.
     pub concurrency: Option<usize>,
+    /// Wasm actors: environment variables granted to the guest.
     pub env: BTreeMap<String, String>,
+    /// Whether the actor returns whole envelopes or payloads only.
     pub handler_mode: Option<HandlerMode>,
+    /// Wasm actors: keep instances between messages instead of a fresh one per message.
     pub reuse_instances: Option<bool>,
     /// Wasm actors: `scheme://host[:port]` patterns the guest may send HTTP requests to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_outbound_hosts: Vec<String>,
+    /// Wasm actors: the longest one outbound HTTP request may take, in milliseconds.
     pub outbound_timeout_ms: Option<u64>,
+    /// Wasm actors: the largest outbound response body the guest may read, in bytes.
     pub outbound_body_limit_bytes: Option<usize>,
+    /// Wasm actors: how many outbound HTTP requests may be open at once.
     pub outbound_concurrency: Option<usize>,
 }
 
 /// One version of a deployed wasm actor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Version {
+    /// The version number: 1 for the first upload, one more for each after.
     pub version: u32,
+    /// The hex-encoded sha256 of the component's bytes.
     pub digest: String,
 }
 
 /// What the store keeps of one actor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActorRecord {
+    /// The actor's name.
     pub name: String,
+    /// How the actor runs.
     #[serde(default)]
     pub kind: ActorKind,
     /// Uploaded versions, oldest first; empty for a bundled actor given options only,
     /// or a socket actor.
     #[serde(default)]
     pub versions: Vec<Version>,
+    /// The options set for the actor; unset ones take the node's flags.
     #[serde(default)]
     pub options: ActorOptions,
 }
@@ -186,6 +210,7 @@ impl ActorRecord {
         }
     }
 
+    /// The newest version, if any was uploaded.
     pub fn current(&self) -> Option<&Version> {
         self.versions.last()
     }

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 /// One result of an actor call.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Output {
+    /// The payload of the envelope the result becomes.
     pub payload: Value,
     /// Envelope mode: the route as the actor changed it (it advanced `current`).
     pub route: Option<Route>,
@@ -23,6 +24,7 @@ pub struct Output {
     pub headers: Option<Headers>,
     /// Envelope mode (socket runtimes): an id chosen by the actor.
     pub id: Option<String>,
+    /// Envelope mode (socket runtimes): a parent id chosen by the actor.
     pub parent_id: Option<String>,
 }
 
@@ -41,13 +43,16 @@ impl Output {
 pub enum Outcome {
     /// Zero (abort), one, or several (fan-out) results.
     Outputs(Vec<Output>),
+    /// The call failed; the input goes to error-end.
     Failed(Failure),
 }
 
 /// An envelope to hand to the transport, addressed to an actor (or an end actor).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dispatch {
+    /// The actor whose queue the envelope goes to.
     pub actor: String,
+    /// The envelope to send.
     pub envelope: Envelope,
 }
 

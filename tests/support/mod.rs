@@ -26,6 +26,7 @@ macro_rules! on_both_transports {
 }
 
 mod broker;
+pub mod browser;
 pub mod manifests;
 mod postgres;
 pub mod python;
@@ -164,6 +165,24 @@ impl NodeProcess {
         let mut node = Self::spawn(command, env);
         node.data = data;
         node
+    }
+
+    /// Starts `wasya up` listening on `address` (where an earlier node listened, to
+    /// restart it there), with extra flags and environment variables.
+    pub fn start_at(address: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
+        let data = data_dir();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+        command.args(["--log-format", "json", "up", "--listen", address]);
+        command.arg("--data-dir").arg(data.path());
+        command.args(extra);
+        let mut node = Self::spawn(command, env);
+        node.data = Some(data);
+        node
+    }
+
+    /// The address the API listens on (`127.0.0.1:PORT`).
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     /// Starts `wasya sidecar` configured by `env` alone.

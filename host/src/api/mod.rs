@@ -2,12 +2,14 @@
 //!
 //! One file per resource: [`envelopes`] (submit, look up, raw publish), [`events`]
 //! (a submission's progress as Server-Sent Events, read through [`follow`]),
-//! [`actors`] (deploy, options, list, remove), [`health`] (liveness, readiness,
-//! metrics), [`tools`] and [`mcp`] (pipelines as tools), [`asya`] (Asya gateway's
-//! paths over the same data), and [`openapi`], the document generated from the
-//! handlers. Errors are JSON `{"error": code, "message": …}` with a status code that
-//! says whose fault it is.
+//! [`actors`] (deploy, options, list, remove), [`activity`] (actors' recent
+//! throughput and latency), [`health`] (liveness, readiness, metrics), [`tools`] and
+//! [`mcp`] (pipelines as tools), [`asya`] (Asya gateway's paths over the same data),
+//! [`openapi`], the document generated from the handlers, and [`ui`], the status
+//! page over all of them. Errors are JSON `{"error": code, "message": …}` with a
+//! status code that says whose fault it is.
 
+pub mod activity;
 pub mod actors;
 pub mod asya;
 pub mod auth;
@@ -20,11 +22,12 @@ pub mod mcp;
 pub mod openapi;
 pub mod server;
 pub mod tools;
+pub mod ui;
 
 use crate::router::Router;
 use crate::transport::Transport;
 use axum::Router as HttpRouter;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Extension};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -48,6 +51,7 @@ pub struct ApiState<T: Transport> {
 /// The API's routes.
 pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
     let max_body = state.max_body_bytes;
+    let activity = activity::Activity::start(&state.deployments);
     let mcp = HttpRouter::new()
         .nest_service("/mcp", mcp::service(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
@@ -73,6 +77,7 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
             post(envelopes::publish_raw::<T>),
         )
         .route("/v1/actors", get(actors::list::<T>))
+        .route("/v1/activity", get(activity::get))
         .route(
             "/v1/actors/{name}",
             get(actors::get::<T>)
@@ -83,6 +88,8 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz::<T>))
+        .merge(ui::routes())
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(Extension(activity))
         .with_state(state)
 }

@@ -5,7 +5,7 @@
 //! a new endpoint or field that is not in the document is a missing attribute in
 //! the same file, not a second place to remember.
 
-use super::{actors, envelopes, events, health};
+use super::{activity, actors, envelopes, events, health};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         actors::get,
         actors::put,
         actors::delete,
+        activity::get,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -98,6 +99,7 @@ mod tests {
             "/v1/queues/{actor}/messages",
             "/v1/actors",
             "/v1/actors/{name}",
+            "/v1/activity",
             "/healthz",
             "/readyz",
             "/metrics",
@@ -110,6 +112,8 @@ mod tests {
             "Deployment",
             "ErrorBody",
             "OutcomeView",
+            "ActivityView",
+            "Sample",
         ] {
             assert!(
                 doc["components"]["schemas"][schema].is_object(),

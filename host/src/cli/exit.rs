@@ -27,11 +27,14 @@ impl Exit {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ExitError {
+    /// How the command ended; its code is the process's exit status.
     pub exit: Exit,
+    /// What went wrong, as printed.
     pub message: String,
 }
 
 impl ExitError {
+    /// An error that ends the process with the code of `exit`.
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         ExitError {
             exit,

@@ -24,6 +24,7 @@ pub struct NodeArgs {
 /// Flags of `wasya actors`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The node to talk to: its address, token and CA.
     #[command(flatten)]
     pub node: NodeArgs,
     /// How to print the list: a table, or the API's JSON.
@@ -34,7 +35,9 @@ pub struct ListArgs {
 /// How a listing is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
+    /// A table, one actor per line.
     Table,
+    /// The API's JSON.
     Json,
 }
 
@@ -61,6 +64,7 @@ impl NodeArgs {
 /// Flags of `wasya deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    /// The node to talk to: its address, token and CA.
     #[command(flatten)]
     pub node: NodeArgs,
     /// The actor's name.
@@ -73,6 +77,7 @@ pub struct DeployArgs {
 /// defaults), or a socket actor to register.
 #[derive(Debug, Args)]
 pub struct ConfigureArgs {
+    /// The node to talk to: its address, token and CA.
     #[command(flatten)]
     pub node: NodeArgs,
     /// The actor's name.
@@ -121,6 +126,7 @@ pub struct ConfigureArgs {
 /// Flags of `wasya actor` and `wasya rm`.
 #[derive(Debug, Args)]
 pub struct ActorArgs {
+    /// The node to talk to: its address, token and CA.
     #[command(flatten)]
     pub node: NodeArgs,
     /// The actor's name.

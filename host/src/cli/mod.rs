@@ -25,6 +25,7 @@ pub struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "WASYA_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,7 +33,9 @@ pub struct Cli {
 /// How logs are written.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -51,6 +54,7 @@ Environment (Asya's sidecar variables):
   ASYA_METRICS_ADDR        where /metrics is served
   ASYA_LOG_LEVEL           the log level, Python's names (WASYA_LOG or RUST_LOG win)";
 
+/// The commands of `wasya`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node (embedded queue or RabbitMQ), serving the example actors or a directory of them.

@@ -43,22 +43,30 @@ pub use views::ActorView;
 /// Why a deploy, a change of options or a removal did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// The actor name is not valid.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// The component could not be checked or compiled.
     #[error(transparent)]
     Component(#[from] WasmError),
+    /// The options given are not valid for the actor.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// No actor of that name is deployed; holds the name.
     #[error("no actor named `{0}` is deployed")]
     NotFound(String),
+    /// Options were set for a name with no component and no socket runtime; holds the name.
     #[error(
         "no actor named `{0}` is deployed: upload its component first, or register a socket actor with {{\"kind\": \"socket\", \"socket\": PATH}}"
     )]
     NothingToConfigure(String),
+    /// A component was uploaded under the name of a socket actor; holds the name.
     #[error("actor `{0}` is served by an external runtime; upload a component under another name")]
     NotWasm(String),
+    /// The transport failed while the change was applied.
     #[error("the transport")]
     Transport(#[from] TransportError),
+    /// The change could not be recorded in the store.
     #[error("cannot record the deployment")]
     Store(#[from] StoreError),
 }
@@ -66,8 +74,11 @@ pub enum DeployError {
 /// What a deploy did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Deployment {
+    /// The actor's name.
     pub name: String,
+    /// The hex-encoded sha256 of the component's bytes.
     pub digest: String,
+    /// The version now current.
     pub version: u32,
     /// False when the same bytes were already the current version.
     #[serde(skip)]

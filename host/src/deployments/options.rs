@@ -217,12 +217,16 @@ impl ActorSpec {
 /// What an actor runs with: the node's flags, then the actor's options on top.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effective {
+    /// The limits its calls run under: timeout, memory, environment, outbound grant.
     pub limits: ActorLimits,
+    /// How many of its messages are handled at once.
     pub concurrency: usize,
+    /// Whether it returns whole envelopes or payloads only.
     pub handler_mode: HandlerMode,
 }
 
 impl Effective {
+    /// What actor `name` runs with, given the node's `config` and its recorded `options`.
     pub fn of(config: &NodeConfig, name: &str, options: &ActorOptions) -> Self {
         let mut limits = config.limits_for(name);
         if let Some(ms) = options.timeout_ms {

@@ -1,5 +1,6 @@
 //! How the API shows actors: built from a snapshot of what runs, never waiting on a
-//! change in progress, with the counts each actor's slot keeps.
+//! change in progress, with the counts each actor's slot keeps, the calls running,
+//! the queue's depth where the transport can tell, and why the runtime cannot serve.
 
 use super::Deployments;
 use super::options::Effective;
@@ -11,7 +12,9 @@ use serde::Serialize;
 /// A served actor as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActorView {
+    /// The actor's name (its queue's, less the prefix).
     pub name: String,
+    /// A wasm component in-process, or a socket actor's external runtime.
     pub kind: ActorKind,
     /// The sha256 of a wasm actor's current component.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,10 +31,14 @@ pub struct ActorView {
     /// Calls open to an external runtime at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<usize>,
+    /// Messages of the actor run at once on this node.
     pub concurrency: usize,
+    /// How long one call may run.
     pub timeout_ms: u64,
+    /// Wasm actors: the memory one instance may grow to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit_bytes: Option<usize>,
+    /// What the actor's results may carry: payloads, or whole envelopes.
     pub handler_mode: HandlerMode,
     /// Wasm actors: whether instances are kept between messages.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,13 +56,40 @@ pub struct ActorView {
     pub processed: u64,
     /// Of those, the ones that went to error-end.
     pub failed: u64,
+    /// Time spent on the messages counted in `processed`, summed, in milliseconds
+    /// (their mean latency is `processing_ms / processed`).
+    pub processing_ms: f64,
+    /// Calls running now, at most `concurrency` (the actor's saturation).
+    pub in_flight: u64,
+    /// Messages queued or in flight for the actor, where the transport can tell (on
+    /// RabbitMQ: the messages ready in its queue, as the broker last counted them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<usize>,
+    /// Why the actor cannot serve now (a socket actor's runtime unreachable), if it
+    /// cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_ready: Option<String>,
+}
+
+/// What a served actor is doing now; nothing for one only recorded.
+#[derive(Default)]
+struct Activity {
+    processed: u64,
+    failed: u64,
+    processing_ms: f64,
+    in_flight: u64,
+    queue_depth: Option<usize>,
+    not_ready: Option<String>,
 }
 
 /// An actor's outbound HTTP limits, as the API shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OutboundView {
+    /// How long one outbound request may take.
     pub timeout_ms: u64,
+    /// The largest response body read.
     pub body_limit_bytes: usize,
+    /// Outbound requests open at once.
     pub concurrency: usize,
 }
 
@@ -101,7 +135,7 @@ impl<T: Transport> Deployments<T> {
             .socket
             .as_ref()
             .map(|path| path.display().to_string());
-        view_of(record, &effective, digest, socket, (0, 0))
+        view_of(record, &effective, digest, socket, Activity::default())
     }
 
     pub(super) fn view(&self, served: &Served) -> ActorView {
@@ -109,13 +143,16 @@ impl<T: Transport> Deployments<T> {
             Backend::Wasm(actor) => (Some(actor.digest().to_owned()), None),
             Backend::Socket(path) => (None, Some(path.display().to_string())),
         };
-        view_of(
-            &served.record,
-            &served.effective,
-            digest,
-            socket,
-            served.slot.counts(),
-        )
+        let (processed, failed) = served.slot.counts();
+        let activity = Activity {
+            processed,
+            failed,
+            processing_ms: served.slot.busy().as_secs_f64() * 1000.0,
+            in_flight: served.slot.calling(),
+            queue_depth: self.router.transport().depth(&served.record.name),
+            not_ready: served.slot.current().not_ready(),
+        };
+        view_of(&served.record, &served.effective, digest, socket, activity)
     }
 }
 
@@ -124,7 +161,7 @@ fn view_of(
     effective: &Effective,
     digest: Option<String>,
     socket: Option<String>,
-    (processed, failed): (u64, u64),
+    activity: Activity,
 ) -> ActorView {
     let is_socket = socket.is_some();
     ActorView {
@@ -163,7 +200,11 @@ fn view_of(
             body_limit_bytes: effective.limits.outbound.body_limit,
             concurrency: effective.limits.outbound.concurrency,
         }),
-        processed,
-        failed,
+        processed: activity.processed,
+        failed: activity.failed,
+        processing_ms: activity.processing_ms,
+        in_flight: activity.in_flight,
+        queue_depth: activity.queue_depth,
+        not_ready: activity.not_ready,
     }
 }

@@ -45,6 +45,7 @@ pub struct SizeLimit {
 }
 
 impl SizeLimit {
+    /// A limit for a node whose largest queue message is `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
         SizeLimit { max_message }
     }

@@ -19,8 +19,11 @@ pub type Headers = BTreeMap<String, String>;
 /// Where an envelope is going.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Route {
+    /// The actors the envelope passes through, by name, in order.
     pub actors: Vec<String>,
+    /// Index into `actors` of the actor that receives the envelope now.
     pub current: usize,
+    /// Free-form JSON that travels with the route, if the sender gave any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
 }
@@ -40,42 +43,77 @@ impl Route {
 /// One message of the mesh.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Envelope {
+    /// The envelope's id: a non-empty string.
     pub id: String,
+    /// The id of the envelope this one was split from (fan-out), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
+    /// Where the envelope is going.
     pub route: Route,
+    /// String headers such as `traceparent`; omitted from JSON when empty.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: Headers,
+    /// The data the next actor receives.
     pub payload: Value,
 }
 
 /// Why bytes taken from a queue are not a usable envelope.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EnvelopeError {
+    /// The bytes do not parse as JSON; holds the parser's message.
     #[error("envelope is not valid JSON: {0}")]
     NotJson(String),
+    /// The JSON is valid but not an object.
     #[error("envelope is not a JSON object")]
     NotObject,
+    /// The `id` field is missing or null.
     #[error("envelope has no `id` (a non-empty string is required)")]
     MissingId,
+    /// A field nests deeper than the node accepts.
     #[error("envelope field `{field}` nests {depth} levels deep, over the limit of {limit}")]
     TooDeep {
+        /// The field that nests too deep, such as `payload`.
         field: &'static str,
+        /// How many levels deep the field nests.
         depth: usize,
+        /// The most levels the node accepts.
         limit: usize,
     },
+    /// The envelope is larger than the node accepts.
     #[error("the envelope is {size} bytes, over this node's limit of {limit}")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The envelope's size, in bytes.
+        size: usize,
+        /// The largest envelope this node accepts, in bytes.
+        limit: usize,
+    },
+    /// A field is present but has the wrong type or value.
     #[error("envelope field `{field}` is invalid: {reason}")]
-    InvalidField { field: &'static str, reason: String },
+    InvalidField {
+        /// The field at fault, as a dotted path such as `route.actors`.
+        field: &'static str,
+        /// What is wrong with it, for people to read.
+        reason: String,
+    },
+    /// `route.actors` has no actors.
     #[error("route.actors is empty")]
     EmptyRoute,
+    /// `route.current` points past the end of `route.actors`.
     #[error("route.current = {current} is out of range for {len} actor(s)")]
-    CurrentOutOfRange { current: usize, len: usize },
+    CurrentOutOfRange {
+        /// The value of `route.current`.
+        current: usize,
+        /// How many actors the route lists.
+        len: usize,
+    },
+    /// The route's current actor is not the actor the envelope was delivered to.
     #[error("route.actors[{current}] is `{expected}` but the envelope was delivered to `{actual}`")]
     WrongActor {
+        /// The value of `route.current`.
         current: usize,
+        /// The actor the route names at `current`.
         expected: String,
+        /// The actor the envelope was delivered to.
         actual: String,
     },
 }
@@ -116,11 +154,15 @@ impl EnvelopeError {
 /// error-end without losing them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
+    /// Why the bytes were rejected.
     pub error: EnvelopeError,
     /// The id, where one could be read.
     pub id: Option<String>,
+    /// The parent id, where one could be read.
     pub parent_id: Option<String>,
+    /// The route, where it could be read.
     pub route: Option<Route>,
+    /// The headers, where they could be read; empty otherwise.
     pub headers: Headers,
     /// The payload where the envelope was JSON, else the raw text.
     pub original_payload: Value,

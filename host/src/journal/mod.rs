@@ -38,31 +38,49 @@ pub const FILE_NAME: &str = "queue.redb";
 /// Why the store cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {
+    /// The store file is damaged or is not a store.
     #[error(
         "the store {path} cannot be read: {detail}. It was left as it is; move it aside to start with empty queues, or restore it from a backup"
     )]
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// What the store engine reported.
+        detail: String,
+    },
+    /// The store was written by a newer wasya, in a format this one cannot read.
     #[error(
         "the store {path} was written in format {found}, newer than this wasya reads ({supported}). It was left as it is; run a newer wasya on it"
     )]
     NewerFormat {
+        /// The store file.
         path: PathBuf,
+        /// The format version the store was written in.
         found: u64,
+        /// The newest format version this wasya reads.
         supported: u64,
     },
+    /// Another process holds the store open.
     #[error(
         "the store {path} is in use by another process (is another node running on this data directory?)"
     )]
-    InUse { path: PathBuf },
+    InUse {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The store could not be created or opened.
     #[error("cannot open the store {path}")]
     Open {
+        /// The store file.
         path: PathBuf,
+        /// What went wrong.
         #[source]
         source: crate::report::Cause,
     },
     /// A commit failed (the disk is full, or failing); nothing it held was accepted.
     #[error("the node's store could not write: {0}")]
     Write(String),
+    /// The store's writer has stopped, so nothing more can be written.
     #[error("the node's store is closed")]
     Closed,
 }
@@ -72,38 +90,64 @@ pub enum JournalError {
 pub enum Op {
     /// A message on queue `queue`, kept until removed.
     PutMessage {
+        /// The message's key, from [`Journal::next_seq`].
         seq: u64,
+        /// The queue the message is on.
         queue: Arc<str>,
+        /// How many times the message was delivered before without being settled.
         redeliveries: u32,
+        /// The message's bytes.
         body: Bytes,
     },
     /// The message is settled (acked, or moved): it and its delivery mark go.
-    RemoveMessage { seq: u64 },
+    RemoveMessage {
+        /// The message's key.
+        seq: u64,
+    },
     /// A delivery of the message: how often it was delivered before, and whether a
     /// consumer holds it now (one held at a crash is delivered again, counted).
     Delivery {
+        /// The message's key.
         seq: u64,
+        /// How many times the message was delivered before this delivery.
         redeliveries: u32,
+        /// True while a consumer holds the message.
         in_flight: bool,
     },
     /// A submission the node took in, numbered in the order it was known.
-    Submitted { id: String, order: u64 },
+    Submitted {
+        /// The submission's id.
+        id: String,
+        /// Its position in the order submissions became known.
+        order: u64,
+    },
     /// An ended branch of submission `root`, as its end actor took it.
     Ended {
+        /// The id of the submission the branch belongs to.
         root: String,
+        /// The branch's path, as the `wasya-branch` header writes it (empty for the root).
         branch: String,
+        /// Which end actor took the envelope.
         end: crate::records::End,
+        /// The envelope's size on the queue, in bytes.
         size: u64,
+        /// The envelope as JSON bytes.
         envelope: Vec<u8>,
     },
     /// A progress event of submission `root`, numbered `seq` (JSON).
     Event {
+        /// The id of the submission the event belongs to.
         root: String,
+        /// The event's number within its submission.
         seq: u64,
+        /// The event as JSON bytes.
         event: Vec<u8>,
     },
     /// The submission went (evicted or withdrawn): its ends and events go too.
-    Forget { id: String },
+    Forget {
+        /// The submission's id.
+        id: String,
+    },
 }
 
 /// Ops the writer commits together, and who waits for them.

@@ -17,28 +17,37 @@ use std::sync::Arc;
 /// A message the store held.
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
+    /// The message's key in the store.
     pub seq: u64,
+    /// The queue the message is on.
     pub queue: Arc<str>,
     /// Deliveries before this one, the one cut off by the stop included.
     pub redeliveries: u32,
     /// Whether a consumer held it when the node stopped.
     pub was_in_flight: bool,
+    /// The message's bytes.
     pub body: Bytes,
 }
 
 /// An ended branch the store held.
 #[derive(Debug, Clone)]
 pub struct StoredEnd {
+    /// Which end actor took the envelope.
     pub end: End,
+    /// The envelope's size on the queue, in bytes.
     pub size: usize,
+    /// The envelope as JSON bytes.
     pub envelope: Vec<u8>,
 }
 
 /// A submission the store held.
 #[derive(Debug, Clone, Default)]
 pub struct StoredSubmission {
+    /// The submission's id.
     pub id: String,
+    /// Its position in the order submissions became known.
     pub order: u64,
+    /// Its ended branches.
     pub ended: Vec<StoredEnd>,
     /// Progress events as JSON, in order.
     pub events: Vec<Vec<u8>>,

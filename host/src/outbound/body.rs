@@ -33,6 +33,9 @@ pub struct LimitedBody<H: Held> {
 }
 
 impl<H: Held> LimitedBody<H> {
+    /// Wraps `inner`: at most `limit` bytes, read by `deadline`, with gaps between frames
+    /// of at most `between`. `on_limit` runs once if the limit is passed; `held` is kept
+    /// until the body is read to the end, fails or is dropped.
     pub fn new(
         inner: hyper::body::Incoming,
         limit: u64,

@@ -33,10 +33,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the client could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
+    /// An `--outbound-ca` file could not be read or holds no usable certificate.
     #[error("--outbound-ca {path}: {reason}")]
-    CaFile { path: String, reason: String },
+    CaFile {
+        /// The file, as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS configuration could not be built; holds the reason.
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// The task building the client did not finish; holds the reason.
     #[error("the outbound client could not be built: {0}")]
     Task(String),
 }
@@ -56,6 +64,7 @@ pub struct OutboundClient {
 }
 
 impl OutboundClient {
+    /// A client that trusts `settings`' extra authorities; it is built on first use.
     pub fn new(settings: ClientSettings) -> Self {
         OutboundClient {
             settings,

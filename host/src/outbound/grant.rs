@@ -53,11 +53,14 @@ enum PortRule {
     "`{pattern}` is not an outbound host pattern: {reason} (expected scheme://host[:port], e.g. https://api.openai.com or http://127.0.0.1:*)"
 )]
 pub struct PatternError {
+    /// The pattern as it was written.
     pub pattern: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 
 impl HostPattern {
+    /// Parses one `scheme://host[:port]` pattern.
     pub fn parse(text: &str) -> Result<Self, PatternError> {
         let fail = |reason| PatternError {
             pattern: text.to_owned(),
@@ -153,9 +156,11 @@ fn split_port(authority: &str) -> Option<(&str, PortRule)> {
 /// Where a request goes, as a grant checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// True for `https`, false for `http`.
     pub https: bool,
     /// Lower case; an IPv6 address keeps its brackets.
     pub host: String,
+    /// The port, the scheme's default where the URI gives none.
     pub port: u16,
 }
 
@@ -196,10 +201,12 @@ impl Grant {
         Ok(Grant { patterns })
     }
 
+    /// Whether any of the patterns allows a request to `target`.
     pub fn allows(&self, target: &Target) -> bool {
         self.patterns.iter().any(|pattern| pattern.allows(target))
     }
 
+    /// True when no pattern is granted, so every request is denied.
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }

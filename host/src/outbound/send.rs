@@ -39,6 +39,7 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A gate for `actor`'s outbound requests, with its `limits`, on the node's `client`.
     pub fn new(actor: Arc<str>, limits: OutboundLimits, client: OutboundClient) -> Self {
         Gate {
             permits: Arc::new(Semaphore::new(limits.concurrency.max(1))),
@@ -157,6 +158,7 @@ pub struct OutboundHooks {
 }
 
 impl OutboundHooks {
+    /// The hooks of one store, sending through `gate`.
     pub fn new(gate: Arc<Gate>) -> Self {
         OutboundHooks {
             gate,

@@ -25,10 +25,14 @@ pub enum Followed {
     /// submission ended and every event was read, its outcome. With neither, `wake`
     /// fires at the next event, the end or eviction.
     Known {
+        /// The events after the cursor, oldest first.
         events: Vec<ProgressEvent>,
+        /// The submission's outcome, once it ended and every event was read.
         ended: Option<OutcomeView>,
         /// Events never kept (past the bound per submission).
         dropped: u64,
+        /// Fires at the next event, the end or eviction; set only when there are no events and no
+        /// outcome.
         wake: Option<oneshot::Receiver<()>>,
     },
     /// Known once, and dropped to stay within the store's bounds.

@@ -44,8 +44,10 @@ use record::Record;
 /// Why an outcome could not be kept: the message stays queued until it can be.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// The pool's shared store could not keep it.
     #[error(transparent)]
     Shared(#[from] SharedError),
+    /// The data directory's store could not keep it.
     #[error("the outcome could not be kept in the data directory")]
     Journal(#[source] JournalError),
 }
@@ -74,6 +76,7 @@ impl Default for OutcomeLimits {
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
+    /// What is known of the submission.
     Found(OutcomeView),
     /// Known once, and dropped to stay within the store's bounds.
     Evicted,
@@ -146,6 +149,7 @@ impl Outcomes {
         })
     }
 
+    /// An empty store that keeps at most `limits` (at least one submission).
     pub fn bounded(limits: OutcomeLimits) -> Self {
         Outcomes {
             inner: Mutex::new(Inner::default()),

@@ -13,15 +13,20 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Some branch of its fan-out has not ended yet.
     Pending,
+    /// Every branch ended, and none at `error-end`.
     Succeeded,
+    /// Every branch ended, and at least one at `error-end`.
     Failed,
 }
 
 /// What is known of one submission.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OutcomeView {
+    /// The submission's id.
     pub id: String,
+    /// Where the submission stands.
     pub status: Status,
     /// Payloads that reached `happy-end`, in fan-out order.
     pub results: Vec<Value>,
@@ -54,7 +59,9 @@ impl OutcomeView {
 /// One ended envelope in a view: which end actor took it, and the envelope as taken.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EndedView {
+    /// The end actor that took the envelope (`happy-end`, `error-end`).
     pub end: &'static str,
+    /// The envelope as the end actor took it.
     pub envelope: Envelope,
 }
 

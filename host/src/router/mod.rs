@@ -89,10 +89,12 @@ pub struct Router<T: Transport> {
 }
 
 impl<T: Transport> Router<T> {
+    /// A router over `transport`, recording ends in `outcomes`, with default settings.
     pub fn new(transport: Arc<T>, outcomes: Arc<Outcomes>) -> Arc<Self> {
         Self::configured(transport, outcomes, RouterSettings::default())
     }
 
+    /// A router over `transport`, recording ends in `outcomes`, with `settings`.
     pub fn configured(
         transport: Arc<T>,
         outcomes: Arc<Outcomes>,
@@ -110,10 +112,12 @@ impl<T: Transport> Router<T> {
         })
     }
 
+    /// The transport messages come from and go to.
     pub fn transport(&self) -> &Arc<T> {
         &self.transport
     }
 
+    /// Where ended envelopes are recorded.
     pub fn outcomes(&self) -> &Arc<Outcomes> {
         &self.outcomes
     }
@@ -280,7 +284,10 @@ impl<T: Transport> Router<T> {
                             return;
                         }
                         call = calls.acquire() => match call {
-                            Ok(_call) => self.call(slot, &envelope).await,
+                            Ok(_call) => {
+                                let _calling = slot.call_started();
+                                self.call(slot, &envelope).await
+                            }
                             Err(_) => None,
                         },
                     };
@@ -337,7 +344,7 @@ impl<T: Transport> Router<T> {
                 }
             },
         };
-        slot.count(failed);
+        slot.count(failed, started.elapsed());
         let status = if failed { "error" } else { "success" };
         m.processed
             .with_label_values(&[queue.as_str(), status])

@@ -13,10 +13,13 @@ use bytes::Bytes;
 /// Why an envelope was not taken in.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
+    /// The node is stopping.
     #[error("the node is stopping and takes no new envelopes")]
     Stopping,
+    /// The envelope is too large, or (a submission) nests too deep.
     #[error("the envelope is refused")]
     Refused(#[source] EnvelopeError),
+    /// The transport could not queue the envelope.
     #[error(transparent)]
     Transport(#[from] TransportError),
 }

@@ -23,6 +23,7 @@ pub struct PayloadOnly {
 }
 
 impl PayloadOnly {
+    /// Holds `inner` to payload mode: results that change the route, headers or id fail.
     pub fn new(inner: Arc<dyn ActorRuntime>) -> Self {
         PayloadOnly { inner }
     }

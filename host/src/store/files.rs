@@ -130,7 +130,7 @@ fn read_records(dir: &Path) -> Result<Vec<ActorRecord>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Version;
+    use crate::records::Version;
 
     #[tokio::test]
     async fn records_and_components_round_trip() {

@@ -16,8 +16,6 @@ use crate::report::{Cause, cause};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
-pub use crate::records::{Version, follows};
-
 /// Why the store did not read or write.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {

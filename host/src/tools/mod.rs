@@ -12,8 +12,8 @@
 pub mod file;
 pub mod schema;
 
-pub use file::{ToolsError, ToolsFile};
-pub use schema::{ArgumentError, Parameter, ParameterType};
+pub use file::ToolsFile;
+pub use schema::{ArgumentError, Parameter};
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -5,8 +5,11 @@ use std::fmt;
 /// `00-<trace id>-<parent id>-<flags>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
+    /// The trace's 16-byte id.
     pub trace_id: [u8; 16],
+    /// The 8-byte id of the span that hands the context on (W3C's parent id).
     pub span_id: [u8; 8],
+    /// The trace flags, of which this node reads [`SAMPLED`].
     pub flags: u8,
 }
 

@@ -36,12 +36,16 @@ const ANSWER_LIMIT: usize = 1 << 20;
 /// Why spans cannot be exported as configured.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The OTLP exporter could not be built.
     #[error("the OTLP exporter")]
     Exporter(#[source] opentelemetry_otlp::ExporterBuildError),
+    /// The HTTP client the exporter sends through could not be built.
     #[error("the OTLP exporter's HTTP client")]
     Client(#[source] ClientError),
+    /// The OTLP protocol asked for is not `http/protobuf`; holds the protocol named.
     #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0}: this node exports over HTTP (http/protobuf)")]
     Protocol(String),
+    /// The task building the exporter did not finish; holds the reason.
     #[error("the exporter could not be built: {0}")]
     Task(String),
 }

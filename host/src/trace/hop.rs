@@ -10,10 +10,15 @@ use std::time::SystemTime;
 pub struct HopFacts {
     /// `process <actor>`, or `record <end>` for an end actor.
     pub name: String,
+    /// The actor that handled the envelope.
     pub actor: String,
+    /// The queue the envelope was taken from (`messaging.destination.name`).
     pub queue: String,
+    /// The envelope's id (`messaging.message.id`).
     pub envelope_id: String,
+    /// The envelope's `route.current` at this hop (`wasya.route.index`).
     pub route_index: usize,
+    /// The transport's short name, such as `memory` or `amqp`.
     pub transport: &'static str,
 }
 
@@ -24,7 +29,9 @@ pub struct HopSpan {
     pub context: TraceParent,
     /// The previous hop's span, when the envelope came with one.
     pub parent: Option<[u8; 8]>,
+    /// When the hop started.
     pub start: SystemTime,
+    /// What the span records besides its ids and times.
     pub facts: HopFacts,
 }
 
@@ -32,9 +39,15 @@ pub struct HopSpan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HopEnd {
     /// The results were handed on to these actors.
-    Completed { next: Vec<String> },
+    Completed {
+        /// The actors the results went to, in order (`wasya.next`).
+        next: Vec<String>,
+    },
     /// The envelope went to error-end, saying why.
-    Failed { message: String },
+    Failed {
+        /// Why the hop failed, as the span's error status.
+        message: String,
+    },
     /// The actor could not be called; the message went back to its queue.
     Requeued,
     /// An end actor recorded the envelope.

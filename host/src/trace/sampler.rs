@@ -12,7 +12,9 @@ use super::context::SAMPLED;
 /// A root sampler.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Root {
+    /// Record every trace.
     AlwaysOn,
+    /// Record no trace.
     AlwaysOff,
     /// This fraction of trace ids, decided from the id, so every hop agrees.
     Ratio(f64),
@@ -21,6 +23,7 @@ pub enum Root {
 /// How a hop's trace is sampled.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sampler {
+    /// Decides a hop's trace wherever no incoming decision is followed.
     pub root: Root,
     /// Follow the incoming `traceparent`'s decision where there is one.
     pub parent_based: bool,

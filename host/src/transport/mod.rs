@@ -18,29 +18,36 @@ use std::future::Future;
 /// Why the transport could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    /// The actor has no queue, or its queue is closed to new envelopes; holds the actor's name.
     #[error("no queue for actor `{0}`")]
     NoSuchQueue(String),
+    /// The transport was closed.
     #[error("the transport is closed")]
     Closed,
     /// The broker failed; `context` says at what.
     #[error("{context}")]
     Broker {
+        /// What the node was doing when the broker failed.
         context: String,
+        /// The broker client's error.
         #[source]
         source: lapin::Error,
     },
     /// The embedded queue's store could not take the message (a full disk).
     #[error(transparent)]
     Store(#[from] crate::journal::JournalError),
+    /// Any other failure, described for people to read.
     #[error("{0}")]
     Other(String),
 }
 
 /// A message taken from a queue, owned until acked or nacked.
 pub struct Delivery<A> {
+    /// The message's bytes.
     pub body: Bytes,
     /// How many times this message was delivered before (0 on the first delivery).
     pub redeliveries: u32,
+    /// Settles the delivery: ack, requeue, release or dead-letter it.
     pub ack: A,
 }
 
@@ -67,6 +74,7 @@ pub trait AckHandle: Send + 'static {
 
 /// A stream of deliveries from one queue.
 pub trait Subscription: Send + 'static {
+    /// How a delivery of this subscription is settled.
     type Ack: AckHandle;
     /// The next delivery; `None` once the subscription or transport is closed.
     fn next(&mut self) -> impl Future<Output = Option<Delivery<Self::Ack>>> + Send;
@@ -74,6 +82,7 @@ pub trait Subscription: Send + 'static {
 
 /// Queues that envelopes travel on.
 pub trait Transport: Send + Sync + 'static {
+    /// The stream of deliveries [`Transport::subscribe`] returns.
     type Subscription: Subscription;
 
     /// Short name for logs and metrics (`memory`, `amqp`).

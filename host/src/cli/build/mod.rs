@@ -34,6 +34,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode as `ASYA_HANDLER_MODE` names it (`payload`, `envelope`).
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Payload => "payload",

@@ -22,8 +22,11 @@ pub const MANIFEST: &str = "wasya.toml";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
+    /// A Python handler, built with componentize-py.
     Python,
+    /// A JavaScript module, built with componentize-js.
     Js,
+    /// A Rust crate, built with cargo for wasm32-wasip2.
     Rust,
 }
 
@@ -31,8 +34,11 @@ pub enum Lang {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Project {
+    /// The actor's name; the component is built as `target/NAME.wasm`.
     pub name: String,
+    /// The language the project is written in.
     pub lang: Lang,
+    /// Whether the handler takes payloads or whole envelopes.
     #[serde(default)]
     pub mode: Mode,
     /// Python: the handler, as ASYA_HANDLER names it.

@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 
 /// A toolchain `wasya build` runs.
 pub struct Tool {
+    /// The executable's name, looked up on `PATH`.
     pub command: &'static str,
+    /// The environment variable that can point at the executable instead.
     pub env: &'static str,
+    /// The version the build is tested with.
     pub version: &'static str,
+    /// The command that installs the tested version.
     pub install: &'static str,
 }
 

@@ -16,12 +16,26 @@ pub enum FrameError {
     /// The runtime closed or reset the connection before answering anything.
     #[error("the runtime closed the connection without answering")]
     Closed,
+    /// The frame's header announces more bytes than the frame limit.
     #[error("the frame announces {announced} bytes, over the frame limit of {limit}")]
-    TooLarge { announced: u64, limit: usize },
+    TooLarge {
+        /// The length the header announces, in bytes.
+        announced: u64,
+        /// The frame limit, in bytes.
+        limit: usize,
+    },
+    /// The connection ended in the middle of a frame.
     #[error("the frame was cut short: {got} of {expected} bytes")]
-    Truncated { got: usize, expected: usize },
+    Truncated {
+        /// The bytes that arrived.
+        got: usize,
+        /// The bytes the header (or the 4-byte header itself) called for.
+        expected: usize,
+    },
+    /// The frame to send is longer than a 4-byte length can say; holds its size in bytes.
     #[error("the frame is too large to send ({0} bytes)")]
     RequestTooLarge(usize),
+    /// Reading or writing the socket failed.
     #[error("i/o error")]
     Io(#[source] std::io::Error),
 }

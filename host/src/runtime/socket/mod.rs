@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Default socket directory and name of Asya's runtime.
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/asya";
+/// The default file name of the runtime's socket, inside [`DEFAULT_SOCKET_DIR`].
 pub const DEFAULT_SOCKET_NAME: &str = "asya-runtime.sock";
 /// The file a runtime writes into its socket directory when it is ready.
 pub const READY_FILE: &str = "runtime-ready";
@@ -48,8 +49,11 @@ const DEATHS_PER_MESSAGE: u32 = 3;
 /// How to reach one external runtime.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SocketOptions {
+    /// The absolute path of the runtime's Unix socket.
     pub path: PathBuf,
+    /// The longest one call may take.
     pub timeout: Duration,
+    /// The largest response frame read from the runtime, in bytes.
     pub frame_limit: usize,
     /// Calls open at once.
     pub connections: usize,
@@ -58,10 +62,13 @@ pub struct SocketOptions {
 /// Why a path cannot be a runtime's socket.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LocationError {
+    /// The path is not absolute; holds the path.
     #[error("`{0}` is not an absolute path")]
     Relative(PathBuf),
+    /// The directory the socket would be in does not exist; holds the path.
     #[error("the directory of `{0}` does not exist (the runtime's socket directory must)")]
     NoDirectory(PathBuf),
+    /// Something other than a socket exists at the path; holds the path.
     #[error("`{0}` exists and is not a socket")]
     NotASocket(PathBuf),
 }
@@ -116,6 +123,7 @@ impl SocketActor {
         }
     }
 
+    /// How this runtime is reached.
     pub fn options(&self) -> &SocketOptions {
         &self.options
     }

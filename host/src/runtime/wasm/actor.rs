@@ -86,6 +86,7 @@ impl WasmActor {
         &self.digest
     }
 
+    /// The limits the actor's calls run under.
     pub fn limits(&self) -> &ActorLimits {
         &self.limits
     }

@@ -63,6 +63,7 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
+    /// A cache for components compiled by `engine`, in `dir` (none: no caching).
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
         CompileCache {
             dir,

@@ -71,8 +71,11 @@ impl Default for EngineOptions {
 /// What loading one component did.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
+    /// The hex-encoded sha256 of the component's bytes.
     pub digest: String,
+    /// Whether the component was compiled now or deserialised from a cache.
     pub source: Source,
+    /// How long loading took: fetching, compiling or deserialising, and linking.
     pub elapsed: Duration,
 }
 
@@ -89,6 +92,7 @@ pub struct WasmEngine {
 }
 
 impl WasmEngine {
+    /// Builds the engine and linker, with the pooling allocator where `options` ask for it.
     pub fn new(options: &EngineOptions) -> Result<Self, WasmError> {
         let engine_error = |error: wasmtime::Error| WasmError::Engine(cause_of(error));
         let mut config = Config::new();
@@ -311,6 +315,7 @@ impl WasmEngine {
         &self.outbound
     }
 
+    /// The wasmtime engine every actor's component is compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

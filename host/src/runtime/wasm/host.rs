@@ -24,7 +24,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit of {limit} bytes exceeded (the guest asked for {desired})")]
 pub struct MemoryLimitExceeded {
+    /// The actor's memory limit, in bytes.
     pub limit: usize,
+    /// The memory size the guest asked to grow to, in bytes.
     pub desired: usize,
 }
 
@@ -85,6 +87,8 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The state of a new store for `actor` under `limits`, its first call being for
+    /// envelope `envelope_id`; outbound requests go through `gate`.
     pub fn new(
         actor: Arc<str>,
         envelope_id: String,

@@ -38,20 +38,28 @@ use crate::report::Cause;
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum WasmError {
+    /// The bytes are empty.
     #[error("the upload is empty")]
     Empty,
+    /// The bytes are a core WebAssembly module, not a component.
     #[error("this is a core WebAssembly module, not a component (build for wasm32-wasip2)")]
     CoreModule,
+    /// The bytes do not start with the WebAssembly header.
     #[error("this is not WebAssembly (no `\\0asm` header)")]
     NotWasm,
+    /// The component imports interfaces this node does not provide.
     #[error("the component imports what this node does not provide")]
     Imports(#[source] Cause),
+    /// The component does not compile.
     #[error("the component does not compile")]
     Compile(#[source] Cause),
+    /// The component does not fit the `wasya:actor` world.
     #[error("the component does not fit the wasya:actor world")]
     WrongWorld(#[source] Cause),
+    /// The wasm engine could not be set up.
     #[error("engine setup failed")]
     Engine(#[source] Cause),
+    /// A blocking task (named by the string) panicked or was cancelled.
     #[error("the {0} task did not finish")]
     Task(&'static str, #[source] tokio::task::JoinError),
 }

@@ -26,7 +26,9 @@ pub struct GuestOutput {
 /// A route as a guest returns it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GuestRoute {
+    /// The actors of the route, by name, in order.
     pub actors: Vec<String>,
+    /// Index into `actors` of the actor the envelope goes to next.
     pub current: u32,
     /// `route.metadata` as JSON text.
     pub metadata: Option<String>,

@@ -129,14 +129,18 @@ impl AsyncWrite for Tail {
 /// A guest's two output streams.
 #[derive(Clone, Debug, Default)]
 pub struct GuestStdio {
+    /// The tail of what the guest writes to stdout.
     pub stdout: Tail,
+    /// The tail of what the guest writes to stderr.
     pub stderr: Tail,
 }
 
 /// What one call wrote.
 #[derive(Debug, Default, PartialEq)]
 pub struct Written {
+    /// The tail of stdout as text, `None` if the call wrote nothing there.
     pub stdout: Option<String>,
+    /// The tail of stderr as text, `None` if the call wrote nothing there.
     pub stderr: Option<String>,
 }
 

@@ -93,13 +93,16 @@ impl Budget {
 
 /// An instance and its store, with the slot it holds.
 pub struct Warm {
+    /// The wasmtime store the instance lives in, with its host state.
     pub store: Store<HostState>,
+    /// The instantiated actor, ready to call.
     pub actor: Actor,
     _live: Slot,
     _kept: Option<OwnedSemaphorePermit>,
 }
 
 impl Warm {
+    /// Wraps a fresh instance, holding `live` for as long as it lives.
     pub fn new(store: Store<HostState>, actor: Actor, live: Slot) -> Self {
         Warm {
             store,

@@ -44,7 +44,7 @@ use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use changes::Changes;
-pub use tls::{SslMode, StoreUrl};
+pub use tls::StoreUrl;
 
 /// Longest wait for a new connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -5,7 +5,9 @@
 //! - [`topology`] declares the exchange, the queues and their bindings, and uses a queue
 //!   that exists with other arguments (as Asya's operator creates them) as it is;
 //! - [`consumer`] turns a queue into a [`Subscription`] that survives reconnects, counts
-//!   redeliveries and dead-letters messages past the limit.
+//!   redeliveries and dead-letters messages past the limit;
+//! - [`depth`] keeps the broker's count of each actor's queue for readers that cannot
+//!   wait for it.
 //!
 //! Every output is published persistent, with publisher confirms, and `mandatory`, so a
 //! message for an actor whose queue does not exist comes back as
@@ -13,6 +15,7 @@
 //! broker confirmed, which is what lets the router ack the input afterwards.
 
 pub mod consumer;
+pub mod depth;
 pub mod session;
 pub mod topology;
 
@@ -39,6 +42,7 @@ pub struct AmqpOptions {
     pub url: String,
     /// The topic exchange actors' queues are bound to (`asya`).
     pub exchange: String,
+    /// How actor names map to queue names (the `asya-` prefix by default).
     pub names: QueueNames,
     /// Deliveries past this many redeliveries go to `{queue}-dlq`.
     pub max_redeliveries: u32,
@@ -51,6 +55,7 @@ pub struct AmqpOptions {
 }
 
 impl AmqpOptions {
+    /// Options for the broker at `url`, everything else at its default.
     pub fn new(url: impl Into<String>) -> Self {
         AmqpOptions {
             url: url.into(),
@@ -68,6 +73,7 @@ impl AmqpOptions {
 pub struct AmqpTransport {
     sessions: Arc<Sessions>,
     options: Arc<AmqpOptions>,
+    depths: Arc<depth::Depths>,
     stop_consumers: CancellationToken,
     consumers: TaskTracker,
 }
@@ -109,6 +115,7 @@ impl AmqpTransport {
         Ok(AmqpTransport {
             sessions,
             options,
+            depths: Arc::default(),
             stop_consumers: CancellationToken::new(),
             consumers: TaskTracker::new(),
         })
@@ -213,6 +220,13 @@ impl Transport for AmqpTransport {
 
     fn pending(&self) -> Option<usize> {
         None
+    }
+
+    /// The messages ready in the actor's queue, as the broker last counted them (at
+    /// most a second or two ago).
+    fn depth(&self, actor: &str) -> Option<usize> {
+        self.depths
+            .read(&self.options.names.for_actor(actor), &self.sessions)
     }
 
     fn keeps_queued(&self) -> bool {

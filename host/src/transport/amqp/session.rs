@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A live connection and its publisher channels.
 pub struct Session {
+    /// The connection to the broker.
     pub connection: Connection,
     publishers: Vec<Channel>,
     next_publisher: AtomicUsize,
@@ -75,6 +76,7 @@ impl Sessions {
         sessions
     }
 
+    /// True while a connection to the broker is up.
     pub fn is_connected(&self) -> bool {
         self.current.borrow().is_some()
     }

@@ -123,6 +123,20 @@ pub async fn consumer_count(connection: &Connection, queue: &str) -> lapin::Resu
     }
 }
 
+/// How many messages `queue` holds ready for delivery (`None` when it does not exist).
+pub async fn message_count(connection: &Connection, queue: &str) -> lapin::Result<Option<u32>> {
+    match passive_declare(connection, queue).await {
+        Ok(queue) => Ok(Some(queue.message_count())),
+        Err(error)
+            if matches!(error.kind(), ErrorKind::ProtocolError(amqp)
+            if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// Removes the binding of `actor`'s queue: publishing to the actor becomes unroutable
 /// (a mandatory publish comes back), while the queue keeps its messages.
 pub async fn unbind_actor(
