@@ -476,3 +476,78 @@ async fn the_cli_reaches_a_node_behind_tls() {
     assert!(outputs[3].status.success(), "send over TLS: {}", stderr(3));
     assert!(stdout(3).contains("TLS"), "{}", stdout(3));
 }
+
+/// Runs `wasya up` with `filter` in `RUST_LOG` (and no `WASYA_LOG`) until it listens;
+/// the JSON log lines it wrote by then.
+fn log_lines_under_rust_log(filter: &str) -> Vec<Value> {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args([
+            "--log-format",
+            "json",
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--ephemeral",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("WASYA_LOG")
+        .env("RUST_LOG", filter)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let event: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("not one JSON object per line ({error}): {line}"));
+        let listening = event["message"] == "HTTP API listening";
+        lines.push(event);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[test]
+fn rust_log_filters_and_json_lines_are_flat() {
+    // Everything at info: the bundled actors' loading is logged, flat.
+    let all = log_lines_under_rust_log("info");
+    let loaded = all
+        .iter()
+        .find(|event| event["message"] == "actor loaded")
+        .unwrap_or_else(|| panic!("no actor loaded at info: {all:?}"));
+    assert_eq!(loaded["level"], "INFO", "{loaded}");
+    assert!(
+        loaded["actor"].is_string() && loaded["timestamp"].is_string(),
+        "fields at the top: {loaded}"
+    );
+    assert!(loaded.get("fields").is_none(), "nested fields: {loaded}");
+    assert!(
+        all.iter()
+            .any(|event| event["level"] == "INFO" && event["target"] != "wasya::node"),
+        "nothing at info outside wasya::node for the filter to remove: {all:?}"
+    );
+    // Warnings only, but the node module's listening line kept by a directive.
+    let filtered = log_lines_under_rust_log("warn,wasya::node=info");
+    assert!(
+        filtered
+            .iter()
+            .any(|event| event["message"] == "HTTP API listening"),
+        "{filtered:?}"
+    );
+    let leaked: Vec<&Value> = filtered
+        .iter()
+        .filter(|event| event["level"] == "INFO" && event["target"] != "wasya::node")
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "info lines RUST_LOG filtered out: {leaked:?}"
+    );
+}

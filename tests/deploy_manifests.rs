@@ -645,8 +645,19 @@ fn the_dockerfile_builds_from_the_repository_toolchain_into_a_non_root_image() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dockerfile = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
     let stages: Vec<&str> = dockerfile.split("\nFROM ").skip(1).collect();
-    assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
-    let (build, runtime) = (stages[0], stages[1]);
+    assert_eq!(
+        stages.len(),
+        3,
+        "a build stage, the split-off debug info, and the runtime stage last"
+    );
+    let (build, debug_info, runtime) = (stages[0], stages[1], stages[2]);
+    // The image ships a stripped binary; the debug info is a build target of its own.
+    assert!(build.contains("objcopy --strip-all"), "{build}");
+    assert!(build.contains("--add-gnu-debuglink"), "{build}");
+    assert!(
+        debug_info.starts_with("scratch AS debug-info") && debug_info.contains("wasya.debug"),
+        "{debug_info}"
+    );
     // The toolchain comes from rust-toolchain.toml alone.
     assert!(build.contains("COPY rust-toolchain.toml"), "{build}");
     assert!(build.contains("rustup toolchain install"), "{build}");
