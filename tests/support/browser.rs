@@ -44,6 +44,19 @@ impl Browser {
                 return None;
             }
         }
+        let selenium = Command::new(&python)
+            .args(["-c", "import selenium"])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !selenium {
+            assert!(
+                std::env::var_os("WASYA_REQUIRE_TOOLCHAINS").is_none(),
+                "{} cannot import selenium, and this run requires it (pip install selenium==4.50.0)",
+                python.display()
+            );
+            eprintln!("skipped: {} cannot import selenium", python.display());
+            return None;
+        }
         Some(Browser {
             python,
             chromium,
