@@ -480,39 +480,18 @@ async fn the_cli_reaches_a_node_behind_tls() {
 /// Runs `wasya up` with `filter` in `RUST_LOG` (and no `WASYA_LOG`) until it listens;
 /// the JSON log lines it wrote by then.
 fn log_lines_under_rust_log(filter: &str) -> Vec<Value> {
-    use std::io::{BufRead, BufReader};
-    let data = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
-        .args([
-            "--log-format",
-            "json",
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--ephemeral",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .env_remove("WASYA_LOG")
-        .env("RUST_LOG", filter)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let event: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|error| panic!("not one JSON object per line ({error}): {line}"));
-        let listening = event["message"] == "HTTP API listening";
-        lines.push(event);
-        if listening {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    lines
+    crate::support::up_log_until(
+        &["--ephemeral"],
+        &[("RUST_LOG", filter)],
+        &["WASYA_LOG"],
+        |line| line.contains("\"HTTP API listening\""),
+    )
+    .iter()
+    .map(|line| {
+        serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not one JSON object per line ({error}): {line}"))
+    })
+    .collect()
 }
 
 #[test]

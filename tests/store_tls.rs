@@ -2,11 +2,8 @@
 //! refuses plain connections: `sslmode` means what it means to libpq, the connections
 //! really are encrypted, and each refusal says why.
 
-use crate::support::{NodeProcess, TlsPostgres, guest};
+use crate::support::{NodeProcess, TlsPostgres, guest, up_log_until};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Starts a node on `url` and returns once it serves, after one envelope went through
 /// an actor deployed into that store.
@@ -26,45 +23,19 @@ async fn node_works_on(url: &str) -> NodeProcess {
 /// about why: the retry line (a node keeps retrying an unreachable store for a
 /// while at start; the test stops it), or its whole log when it gave up at once.
 fn refusal_on(url: &str) -> String {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasya"))
-        .args([
-            "--log-format",
-            "json",
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            url,
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    let mut reason = None;
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-        if line.contains("the store is not reachable yet") {
-            reason = Some(line);
-            break;
-        }
-        assert!(
-            !line.contains("HTTP API listening"),
-            "the node started: {seen:?}"
-        );
-        seen.push(line);
-        if Instant::now() > deadline {
-            break;
-        }
+    let lines = up_log_until(&["--store", url], &[], &[], |line| {
+        line.contains("the store is not reachable yet") || line.contains("HTTP API listening")
+    });
+    let last = lines.last().cloned().unwrap_or_default();
+    assert!(
+        !last.contains("HTTP API listening"),
+        "the node started: {lines:?}"
+    );
+    if last.contains("the store is not reachable yet") {
+        last
+    } else {
+        lines.join("\n")
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    reason.unwrap_or_else(|| seen.join("\n"))
 }
 
 #[tokio::test]

@@ -46,6 +46,46 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Runs `wasya --log-format json up` on a free port in a fresh data directory with
+/// `extra` flags and `env` (the variables in `unset` removed), reads its log lines
+/// until one satisfies `until`, the process ends, or 20 s pass, then stops it; the
+/// lines read. For what a node logs when it starts, or refuses to.
+pub fn up_log_until(
+    extra: &[&str],
+    env: &[(&str, &str)],
+    unset: &[&str],
+    until: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let data = tempfile::tempdir().expect("a data directory");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+    command
+        .args(["--log-format", "json", "up", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data.path())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for name in unset {
+        command.env_remove(name);
+    }
+    let mut child = command.spawn().expect("the wasya binary starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let done = until(&line);
+        lines.push(line);
+        if done || Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
 /// A data directory of a node's own, whose compiled-component cache is shared by
 /// every node the tests start (so only the first compiles); deployments and queues
 /// stay apart.

@@ -87,21 +87,10 @@ impl TlsPostgres {
             ],
         );
 
-        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "wasya test store CA");
-        let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().expect("a server key");
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("params")
-            .signed_by(&key, &issuer)
-            .expect("a server certificate");
+        let super::web::LocalhostCert { ca_pem, cert, key } =
+            super::web::localhost_cert("wasya test store CA");
         let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca.pem()).expect("the CA file");
+        std::fs::write(&ca_file, ca_pem).expect("the CA file");
         std::fs::write(data.join("server.crt"), cert.pem()).expect("the certificate");
         std::fs::write(data.join("server.key"), key.serialize_pem()).expect("the key");
         std::fs::set_permissions(

@@ -268,25 +268,43 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
     }
 }
 
-/// A TLS acceptor for `localhost` with a certificate signed by a CA made here; the
-/// CA's PEM file (in the directory returned with it).
-pub fn localhost_tls(h2: bool) -> (tokio_rustls::TlsAcceptor, PathBuf, tempfile::TempDir) {
+/// A certificate for `localhost`, its key, and the PEM of the CA made here that
+/// signed it: what every test server that speaks TLS presents.
+pub struct LocalhostCert {
+    pub ca_pem: String,
+    pub cert: rcgen::Certificate,
+    pub key: rcgen::KeyPair,
+}
+
+/// Makes a CA named `ca_name` and a `localhost` certificate it signs.
+pub fn localhost_cert(ca_name: &str) -> LocalhostCert {
     let ca_key = rcgen::KeyPair::generate().expect("a CA key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "wasya test CA");
+        .push(rcgen::DnType::CommonName, ca_name);
     let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().expect("a server key");
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-    let cert = params
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
         .signed_by(&key, &issuer)
         .expect("a server certificate");
+    LocalhostCert {
+        ca_pem: ca.pem(),
+        cert,
+        key,
+    }
+}
+
+/// A TLS acceptor for `localhost` with a certificate signed by a CA made here; the
+/// CA's PEM file (in the directory returned with it).
+pub fn localhost_tls(h2: bool) -> (tokio_rustls::TlsAcceptor, PathBuf, tempfile::TempDir) {
+    let LocalhostCert { ca_pem, cert, key } = localhost_cert("wasya test CA");
     let dir = tempfile::tempdir().expect("a CA directory");
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).expect("the CA file");
+    std::fs::write(&ca_file, ca_pem).expect("the CA file");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
