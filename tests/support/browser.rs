@@ -27,6 +27,16 @@ fn tool(variable: &str, default: &str) -> PathBuf {
     std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
+/// No browser: the test is skipped, or fails where the run requires the toolchains.
+fn missing(what: &str) -> Option<Browser> {
+    assert!(
+        std::env::var_os("WASYA_REQUIRE_TOOLCHAINS").is_none(),
+        "{what}, and this run requires it"
+    );
+    eprintln!("skipped: {what}");
+    None
+}
+
 impl Browser {
     /// The browser, or `None` (the test is skipped) where a part is missing.
     pub fn find() -> Option<Browser> {
@@ -35,13 +45,10 @@ impl Browser {
         let chromedriver = tool("WASYA_CHROMEDRIVER", "/usr/bin/chromedriver");
         for path in [&chromium, &chromedriver] {
             if !path.is_file() {
-                assert!(
-                    std::env::var_os("WASYA_REQUIRE_TOOLCHAINS").is_none(),
-                    "{} is missing, and this run requires it (apt-get install chromium chromium-driver)",
+                return missing(&format!(
+                    "{} is missing (apt-get install chromium chromium-driver)",
                     path.display()
-                );
-                eprintln!("skipped: {} is missing", path.display());
-                return None;
+                ));
             }
         }
         let selenium = Command::new(&python)
@@ -49,13 +56,10 @@ impl Browser {
             .output()
             .is_ok_and(|output| output.status.success());
         if !selenium {
-            assert!(
-                std::env::var_os("WASYA_REQUIRE_TOOLCHAINS").is_none(),
-                "{} cannot import selenium, and this run requires it (pip install selenium==4.50.0)",
+            return missing(&format!(
+                "{} cannot import selenium (pip install selenium==4.50.0)",
                 python.display()
-            );
-            eprintln!("skipped: {} cannot import selenium", python.display());
-            return None;
+            ));
         }
         Some(Browser {
             python,

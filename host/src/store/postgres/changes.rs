@@ -66,17 +66,15 @@ impl PgStore {
                 tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(self.tls.clone())).await;
             let (client, mut connection) = match connected {
                 Ok(Ok(pair)) => pair,
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, "cannot listen to the store yet");
+                failed => {
+                    if let Ok(Err(error)) = failed {
+                        tracing::debug!(%error, "cannot listen to the store yet");
+                    }
                     self.reachable.store(false, Ordering::SeqCst);
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(backoff.next_pause()) => {}
                     }
-                    continue;
-                }
-                Err(_) => {
-                    self.reachable.store(false, Ordering::SeqCst);
                     continue;
                 }
             };

@@ -141,24 +141,26 @@ impl StoreUrl {
             SslMode::Require => self.root_cert.is_some(),
             SslMode::Disable | SslMode::Prefer => false,
         };
-        let config = if !checks_chain {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
-                .with_no_client_auth()
-        } else {
+        let chain = if checks_chain {
             let roots = Arc::new(self.roots()?);
-            let chain = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|error| StoreError::failed("cannot set up TLS for the store", error))?;
-            if self.mode == SslMode::VerifyFull {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                    .build()
+                    .map_err(|error| {
+                        StoreError::failed("cannot set up TLS for the store", error)
+                    })?,
+            )
+        } else {
+            None
+        };
+        let config = match chain {
+            Some(chain) if self.mode == SslMode::VerifyFull => {
                 builder.with_webpki_verifier(chain).with_no_client_auth()
-            } else {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly(chain)))
-                    .with_no_client_auth()
             }
+            chain => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NameUnchecked { chain, provider }))
+                .with_no_client_auth(),
         };
         Ok(MakeRustlsConnect::new(config))
     }
@@ -220,27 +222,41 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-/// `prefer` and `require`: encryption without identity, as libpq does; the handshake's
-/// signatures are still checked against the certificate presented.
+/// Every mode but `verify-full`: the host name is not compared. The chain is checked
+/// where there is one to check against (`verify-ca`, `require` with `sslrootcert`);
+/// otherwise, for `prefer` and `require`, nothing is: encryption without identity, as
+/// libpq does. The handshake's signatures are checked against the certificate
+/// presented either way.
 #[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
+struct NameUnchecked {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl Unchecked {
+impl NameUnchecked {
     fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
-        &self.0.signature_verification_algorithms
+        &self.provider.signature_verification_algorithms
     }
 }
 
-impl ServerCertVerifier for Unchecked {
+impl ServerCertVerifier for NameUnchecked {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -263,53 +279,6 @@ impl ServerCertVerifier for Unchecked {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms().supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted root; the name is not compared.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }
 
