@@ -1,11 +1,13 @@
 //! Builds the example actors in `guests/` and bundles them into the node.
 //!
 //! The actors are built by the host's own build, so `cargo test` and `cargo run` need no
-//! manual step first. They target `wasm32-wasip2`, so they form a workspace of their own
-//! that is built here with a nested cargo. That cargo gets its own target directory
-//! (`guests/target`): sharing the outer one would wait forever on the build directory lock
-//! the outer cargo holds while this script runs. Settings of the outer build that would leak
-//! through the environment (flags, wrappers, the target) are removed from the child's.
+//! manual step first. They are members of the repository's workspace (one lock file, and
+//! `cargo fetch` brings their crates too) but not default members, and they target
+//! `wasm32-wasip2`, so they are built here with a nested cargo, in the workspace's
+//! `guest` profile. That cargo gets its own target directory (`guests/target`): sharing
+//! the outer one would wait forever on the build directory lock the outer cargo holds
+//! while this script runs. Settings of the outer build that would leak through the
+//! environment (flags, wrappers, the target) are removed from the child's.
 //!
 //! Outputs:
 //! - `$OUT_DIR/actors/NAME.wasm`, a copy of every actor component;
@@ -13,9 +15,13 @@
 //!   name, meant for `include!`;
 //! - the `WASYA_GUESTS_DIR` compile-time variable, the directory of the built components;
 //! - `$OUT_DIR/wasi_wit.rs`, a `WASI_WIT` table of `(package, text)`: the WASI WIT
-//!   packages (`wasi:http` and what it uses) of the `wasmtime-wasi-http` the node is
-//!   built with, found through `cargo metadata`. `wasya build --python` gives them to
+//!   packages (`wasi:http` and what it uses) kept in `wit/deps`, the WIT of the
+//!   `wasmtime-wasi-http` the node is built with. `wasya build --python` gives them to
 //!   componentize-py, so a Python actor's `wasi:http` is the one the node implements.
+//!
+//! The script reads only the repository: nothing here may need a crate that a plain
+//! `cargo build` does not download (a dev-dependency, another platform's crate), so
+//! a fresh machine builds from the registry alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +32,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const GUEST_TARGET: &str = "wasm32-wasip2";
+/// The workspace profile the actors are built in (small code: they are bundled).
+const GUEST_PROFILE: &str = "guest";
+/// The node's own package, the one workspace member that is not an actor.
+const NODE_PACKAGE: &str = "wasya";
 
 /// Variables of the outer build that must not reach the nested cargo: they carry flags,
 /// wrappers, a target or a tool chosen for the host, not for the guests.
@@ -67,16 +77,10 @@ fn main() {
     let guests_target = guests_dir.join("target");
 
     println!("cargo:rerun-if-changed={}", wit_dir.display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        guests_dir.join("Cargo.toml").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        guests_dir.join("Cargo.lock").display()
-    );
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
 
-    let crates = guest_crates(&guests_dir);
+    let crates = guest_crates(root, &guests_dir);
     for krate in &crates {
         println!(
             "cargo:rerun-if-changed={}",
@@ -85,9 +89,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", krate.dir.join("src").display());
     }
 
-    build_guests(&guests_dir, &guests_target);
+    build_guests(root, &guests_target);
 
-    let built_dir = guests_target.join(GUEST_TARGET).join("release");
+    let built_dir = guests_target.join(GUEST_TARGET).join(GUEST_PROFILE);
     println!("cargo:rustc-env=WASYA_GUESTS_DIR={}", built_dir.display());
 
     let mut actors: Vec<&GuestCrate> = crates.iter().filter(|c| c.cdylib).collect();
@@ -131,46 +135,17 @@ fn main() {
     fs::write(&table_path, table)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
 
-    bundle_wasi_wit(root, &out_dir);
+    bundle_wasi_wit(&wit_dir, &out_dir);
 }
 
-/// Writes the `WASI_WIT` table from the `wit/deps` of `wasmtime-wasi-http`.
-fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
-    let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
-    // Only this build's platform: the packages of other platforms are not downloaded
-    // (and `--offline` must not need them).
-    let host = env::var("HOST").expect("cargo sets HOST for build scripts");
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--filter-platform",
-            &host,
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo metadata: {e}"));
-    assert!(
-        output.status.success(),
-        "cargo metadata failed ({})",
-        output.status
-    );
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata writes JSON");
-    let manifest = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|package| package["name"] == "wasmtime-wasi-http")
-        .and_then(|package| package["manifest_path"].as_str())
-        .expect("wasmtime-wasi-http is a dependency of the node");
-    let deps = Path::new(manifest)
-        .parent()
-        .expect("a manifest lives in its package")
-        .join("wit/deps");
+/// Writes the `WASI_WIT` table from the WASI packages kept in `wit/deps`.
+///
+/// They are the repository's own copy of the WIT of the `wasmtime-wasi-http` the node
+/// links (a test checks the two agree), so the build reads no registry path and needs
+/// no `cargo metadata`, which would resolve the dev-dependencies a plain `cargo build`
+/// never downloads.
+fn bundle_wasi_wit(wit_dir: &Path, out_dir: &Path) {
+    let deps = wit_dir.join("deps");
     println!("cargo:rerun-if-changed={}", deps.display());
     let mut files: Vec<PathBuf> = fs::read_dir(&deps)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", deps.display()))
@@ -178,6 +153,11 @@ fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
         .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
         .collect();
     files.sort();
+    assert!(
+        !files.is_empty(),
+        "{} holds no WIT packages; the node bundles the WASI WIT from there",
+        deps.display()
+    );
     let mut table = String::from(
         "/// The WASI WIT packages, `(package, text)`.\npub const WASI_WIT: &[(&str, &str)] = &[",
     );
@@ -186,7 +166,7 @@ fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
             .file_stem()
             .and_then(|stem| stem.to_str())
             .expect("a WIT file name");
-        let path = file.to_str().expect("a UTF-8 registry path");
+        let path = file.to_str().expect("a UTF-8 repository path");
         write!(table, "({package:?}, include_str!({path:?})), ")
             .expect("writing to a String cannot fail");
     }
@@ -196,13 +176,21 @@ fn bundle_wasi_wit(root: &Path, out_dir: &Path) {
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
 }
 
-/// Runs `cargo build --release --target wasm32-wasip2` in the guests workspace.
-fn build_guests(guests_dir: &Path, guests_target: &Path) {
+/// Runs `cargo build --profile guest --target wasm32-wasip2` for every actor of the
+/// workspace.
+fn build_guests(root: &Path, guests_target: &Path) {
     let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
     let mut command = Command::new(cargo);
-    command
-        .current_dir(guests_dir)
-        .args(["build", "--release", "--target", GUEST_TARGET]);
+    command.current_dir(root).args([
+        "build",
+        "--workspace",
+        "--exclude",
+        NODE_PACKAGE,
+        "--profile",
+        GUEST_PROFILE,
+        "--target",
+        GUEST_TARGET,
+    ]);
     for var in LEAKING_VARS {
         command.env_remove(var);
     }
@@ -216,35 +204,37 @@ fn build_guests(guests_dir: &Path, guests_target: &Path) {
     let status = command.status().unwrap_or_else(|e| {
         panic!(
             "cannot run cargo to build the example actors in {}: {e}",
-            guests_dir.display()
+            root.display()
         )
     });
     assert!(
         status.success(),
-        "building the example actors in {dir} failed ({status}); its output is above.\n\
+        "building the example actors failed ({status}); its output is above.\n\
          The actors need the {GUEST_TARGET} target: run `rustup target add {GUEST_TARGET}`.\n\
-         To see the errors alone, run `cargo build --release --target {GUEST_TARGET}` in {dir}.",
-        dir = guests_dir.display(),
+         To see the errors alone, run `cargo build --workspace --exclude {NODE_PACKAGE} \
+         --profile {GUEST_PROFILE} --target {GUEST_TARGET}` in {dir}.",
+        dir = root.display(),
     );
 }
 
-/// The crates of the guests workspace, as cargo reads them (`cargo metadata`).
-fn guest_crates(guests_dir: &Path) -> Vec<GuestCrate> {
+/// The actor crates of the workspace (its members under `guests/`), as cargo reads
+/// them (`cargo metadata --no-deps`, which resolves nothing and downloads nothing).
+fn guest_crates(root: &Path, guests_dir: &Path) -> Vec<GuestCrate> {
     let cargo = env::var_os("CARGO").expect("cargo sets CARGO for build scripts");
     let mut command = Command::new(cargo);
     command
-        .current_dir(guests_dir)
+        .current_dir(root)
         .args(["metadata", "--format-version", "1", "--no-deps"]);
     for var in LEAKING_VARS {
         command.env_remove(var);
     }
     let output = command
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo metadata in {}: {e}", guests_dir.display()));
+        .unwrap_or_else(|e| panic!("cannot run cargo metadata in {}: {e}", root.display()));
     assert!(
         output.status.success(),
         "cargo metadata failed in {}: {}",
-        guests_dir.display(),
+        root.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
@@ -252,8 +242,12 @@ fn guest_crates(guests_dir: &Path) -> Vec<GuestCrate> {
     let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
     packages
         .iter()
-        .map(|package| {
-            let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
+        .filter_map(|package| {
+            let manifest = PathBuf::from(package["manifest_path"].as_str()?);
+            let dir = manifest.parent()?.to_path_buf();
+            if !dir.starts_with(guests_dir) {
+                return None;
+            }
             let cdylib = package["targets"]
                 .as_array()
                 .into_iter()
@@ -265,11 +259,11 @@ fn guest_crates(guests_dir: &Path) -> Vec<GuestCrate> {
                         .flatten()
                         .any(|kind| kind == "cdylib")
                 });
-            GuestCrate {
-                dir: manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
+            Some(GuestCrate {
+                dir,
                 name: package["name"].as_str().unwrap_or_default().to_owned(),
                 cdylib,
-            }
+            })
         })
         .collect()
 }

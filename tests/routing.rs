@@ -112,6 +112,27 @@ async fn envelope_mode_rejects_an_invalid_route_change(kind: Kind) {
     assert_eq!(error["original_payload"], payload);
 }
 
+/// Asya's `test_invalid_route_current`: an envelope-mode handler returns
+/// `route.current = 7` on a two-actor route; the envelope reaches happy-end as returned.
+async fn envelope_mode_current_past_the_end_is_a_happy_end(kind: Kind) {
+    let node = NodeProcess::start_on(kind, &[]);
+    let payload = json!({"current": 7, "test": "invalid_route_current"});
+    let id = node
+        .submit(&["route", "should-not-reach"], payload.clone())
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(view["status"], "succeeded", "{view}");
+    assert_eq!(view["results"], json!([payload]));
+    let ended = &view["ended"][0];
+    assert_eq!(ended["end"], "happy-end");
+    assert_eq!(ended["envelope"]["id"], id.as_str());
+    assert_eq!(ended["envelope"]["route"]["current"], 7);
+    assert_eq!(
+        ended["envelope"]["route"]["actors"],
+        json!(["route", "should-not-reach"])
+    );
+}
+
 async fn headers_and_metadata_reach_happy_end(kind: Kind) {
     let node = NodeProcess::start_on(kind, &[]);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -292,6 +313,7 @@ on_both_transports!(
     actor_error_goes_to_error_end_with_the_original_payload,
     envelope_mode_adds_a_hop,
     envelope_mode_rejects_an_invalid_route_change,
+    envelope_mode_current_past_the_end_is_a_happy_end,
     headers_and_metadata_reach_happy_end,
     a_route_to_a_missing_actor_fails_with_its_name,
     malformed_envelopes_go_to_error_end_with_a_reason,

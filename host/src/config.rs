@@ -87,6 +87,13 @@ pub struct NodeConfig {
     pub gateway_url: Option<String>,
     /// The pipelines offered as tools (MCP and `POST /tools/call`).
     pub tools: crate::tools::Tools,
+    /// Actors that end routes (Asya's `ASYA_IS_END_ACTOR`): their envelopes are taken
+    /// whatever their route says, their results go nowhere, and the end is reported
+    /// to the gateway.
+    pub terminal_actors: Vec<String>,
+    /// One `info` log line per message handled (as Asya's sidecar logs each message);
+    /// otherwise such lines are at `debug`.
+    pub log_each_message: bool,
 }
 
 /// Where a pool's control plane lives.
@@ -161,6 +168,8 @@ impl Default for NodeConfig {
             keep_progress: true,
             gateway_url: None,
             tools: crate::tools::Tools::default(),
+            terminal_actors: Vec::new(),
+            log_each_message: false,
         }
     }
 }

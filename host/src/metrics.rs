@@ -15,7 +15,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// Buckets for call and processing durations, 100 µs to 60 s.
 const DURATION_BUCKETS: &[f64] = &[
@@ -367,10 +367,59 @@ pub fn metrics() -> &'static Metrics {
     &METRICS
 }
 
+/// The prefix of the families Asya's sidecar names, as registered.
+const ASYA_PREFIX: &str = "asya_actor_";
+
+/// The namespace the `asya_actor_*` families are rendered under, when not Asya's
+/// default (`ASYA_METRICS_NAMESPACE`); set once, at start.
+static NAMESPACE: OnceLock<String> = OnceLock::new();
+
+/// Why a metrics namespace cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not a metric namespace: it must match [a-zA-Z_:][a-zA-Z0-9_:]* (Prometheus' metric names)"
+)]
+pub struct BadNamespace(pub String);
+
+/// Renders the `asya_actor_*` families as `{namespace}_*`, as Asya's sidecar does with
+/// `ASYA_METRICS_NAMESPACE` (default `asya_actor`). The registry keeps its constant
+/// names; the families are renamed as they are written, so nothing that records a
+/// metric needs to know. A second call keeps the first namespace.
+pub fn set_namespace(namespace: &str) -> Result<(), BadNamespace> {
+    check_namespace(namespace)?;
+    if format!("{namespace}_") != ASYA_PREFIX {
+        let _ = NAMESPACE.set(namespace.to_owned());
+    }
+    Ok(())
+}
+
+/// Checks that `namespace` makes valid metric names.
+pub fn check_namespace(namespace: &str) -> Result<(), BadNamespace> {
+    let mut chars = namespace.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if valid {
+        Ok(())
+    } else {
+        Err(BadNamespace(namespace.to_owned()))
+    }
+}
+
 /// The metrics in Prometheus' text format.
 pub fn render() -> String {
+    let mut families = metrics().registry.gather();
+    if let Some(namespace) = NAMESPACE.get() {
+        for family in &mut families {
+            if let Some(rest) = family.name().strip_prefix(ASYA_PREFIX) {
+                let renamed = format!("{namespace}_{rest}");
+                family.set_name(renamed);
+            }
+        }
+    }
     let mut buffer = Vec::new();
-    if let Err(error) = TextEncoder::new().encode(&metrics().registry.gather(), &mut buffer) {
+    if let Err(error) = TextEncoder::new().encode(&families, &mut buffer) {
         tracing::warn!(%error, "could not encode the metrics");
     }
     String::from_utf8(buffer).unwrap_or_default()

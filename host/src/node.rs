@@ -339,6 +339,8 @@ async fn run<T: Transport>(
                 .map(crate::progress::gateway::AsyaGateway::start),
             keep_progress: config.keep_progress,
             tracer: tracer.clone(),
+            terminal: config.terminal_actors.clone(),
+            log_each_message: config.log_each_message,
         },
     );
     if config.end_actors {

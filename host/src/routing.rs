@@ -115,6 +115,13 @@ pub fn route_outcome(actor: &str, input: &Envelope, outcome: Outcome) -> Vec<Dis
 }
 
 /// Checks an envelope-mode route change against the route the actor received.
+///
+/// The actors already visited (`actors[0..=current]`) must stay as they were, and
+/// `current` must move forward. A `current` at or past the end of the route finishes
+/// it: the envelope goes to happy-end as returned, as Asya's sidecar sends it (its
+/// `test_invalid_route_current`). Asya lets `current` stay or go back, which routes an
+/// envelope to an actor it already passed, in a loop a handler's bug never leaves; here
+/// that is an error of the actor (a difference the README names).
 pub fn check_route_change(incoming: &Route, returned: &Route) -> Result<(), String> {
     let kept = incoming.current + 1;
     if returned.actors.len() < kept || returned.actors[..kept] != incoming.actors[..kept] {
@@ -123,12 +130,10 @@ pub fn check_route_change(incoming: &Route, returned: &Route) -> Result<(), Stri
             incoming.current, incoming.actors, returned.actors
         ));
     }
-    if returned.current < kept || returned.current > returned.actors.len() {
+    if returned.current < kept {
         return Err(format!(
-            "the returned route.current = {} is outside {}..={}",
+            "the returned route.current = {} does not move forward (it must be at least {kept})",
             returned.current,
-            kept,
-            returned.actors.len()
         ));
     }
     Ok(())
@@ -406,6 +411,27 @@ mod tests {
     }
 
     #[test]
+    fn a_current_past_the_end_goes_to_happy_end_as_returned() {
+        // Asya's test_invalid_route_current: a two-actor route, current = 7.
+        let input = envelope(&["a", "b"], 0);
+        let route = Route {
+            actors: vec!["a".into(), "b".into()],
+            current: 7,
+            metadata: None,
+        };
+        let output = Output {
+            route: Some(route.clone()),
+            ..Output::payload(input.payload.clone())
+        };
+        let out = route_outcome("a", &input, Outcome::Outputs(vec![output]));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].actor, HAPPY_END);
+        assert_eq!(out[0].envelope.route, route, "the route as the actor returned it");
+        assert_eq!(out[0].envelope.payload, input.payload);
+        assert_eq!(out[0].envelope.id, input.id);
+    }
+
+    #[test]
     fn envelope_mode_route_changes_are_checked() {
         let incoming = envelope(&["a", "b", "c"], 1).route;
         let route = |actors: &[&str], current| Route {
@@ -418,7 +444,9 @@ mod tests {
         assert!(check_route_change(&incoming, &route(&["z", "b", "c"], 2)).is_err());
         assert!(check_route_change(&incoming, &route(&["a"], 1)).is_err());
         assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 1)).is_err());
-        assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 4)).is_err());
+        assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 1)).is_err());
+        assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 0)).is_err());
+        assert!(check_route_change(&incoming, &route(&["a", "b", "c"], 4)).is_ok());
 
         let input = envelope(&["a", "b"], 0);
         let output = Output {

@@ -37,6 +37,14 @@ def add_hop(envelope):
     return {**envelope, "route": route}
 
 
+def set_current(envelope):
+    """Envelope mode: returns the envelope with route.current set to payload.current
+    (Asya's invalid_route_current_handler sets it past the end of the route)."""
+    route = dict(envelope["route"])
+    route["current"] = envelope["payload"]["current"]
+    return {**envelope, "route": route}
+
+
 class Peak:
     """Reports how many calls were in flight when each one started."""
 

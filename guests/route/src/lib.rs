@@ -1,7 +1,9 @@
 //! route: changes the route in envelope mode, appending the actor `payload.append`.
 //!
 //! The appended actor defaults to `echo`. With `payload.bad_route` set to `true` it rewrites
-//! `actors[0]` to `hijack` instead, a route change the node must reject.
+//! `actors[0]` to `hijack` instead, a route change the node must reject. With
+//! `payload.current` a number, it returns the route unchanged but for `current`, set
+//! to that number (past the end of the route, it finishes the route).
 
 use wasya_guest::{Guest, Level, Message, Outcome, Output, Route, Value, log, payload};
 
@@ -12,6 +14,21 @@ impl Guest for RouteActor {
         let parsed = payload(&msg)?;
         let bad_route = parsed.get("bad_route").and_then(Value::as_bool) == Some(true);
         let mut actors = msg.route.actors;
+        if let Some(current) = parsed.get("current").and_then(Value::as_u64) {
+            log(
+                Level::Debug,
+                &format!("route handling message: setting current to {current}"),
+            );
+            return Ok(vec![Output {
+                payload: msg.payload,
+                route: Some(Route {
+                    actors,
+                    current: u32::try_from(current).unwrap_or(u32::MAX),
+                    metadata: msg.route.metadata,
+                }),
+                headers: None,
+            }]);
+        }
         if bad_route {
             log(
                 Level::Info,

@@ -41,18 +41,26 @@ pub enum LogFormat {
 
 /// What `wasya sidecar --help` lists: the variables it reads, as Asya's sidecar does.
 const SIDECAR_ENVIRONMENT: &str = "\
-Environment (Asya's sidecar variables):
-  ASYA_ACTOR_NAME          the actor served (its queue is asya-{name})
-  ASYA_RABBITMQ_URL        the broker, or ASYA_RABBITMQ_HOST, _PORT, _USERNAME, _PASSWORD
-  ASYA_RABBITMQ_EXCHANGE   the topic exchange (default asya)
-  ASYA_RABBITMQ_PREFETCH   calls at once (default 1)
-  ASYA_SOCKET_DIR          where the runtime's socket is (with ASYA_SOCKET_NAME)
-  ASYA_RUNTIME_TIMEOUT     one call's timeout
-  ASYA_ACTOR_HAPPY_END     the happy-end actor's name (default happy-end)
-  ASYA_ACTOR_ERROR_END     the error-end actor's name (default error-end)
-  ASYA_GATEWAY_URL         an Asya gateway to report each hop's progress to
-  ASYA_METRICS_ADDR        where /metrics is served
-  ASYA_LOG_LEVEL           the log level, Python's names (WASYA_LOG or RUST_LOG win)";
+Environment (Asya's sidecar variables; the README's table says what each does):
+  ASYA_ACTOR_NAME             the actor served (its queue is asya-{name})
+  ASYA_TRANSPORT              rabbitmq (the default; sqs is refused)
+  ASYA_RABBITMQ_URL           the broker, or ASYA_RABBITMQ_HOST, _PORT, _USERNAME, _PASSWORD
+  ASYA_RABBITMQ_EXCHANGE      the topic exchange (default asya)
+  ASYA_RABBITMQ_PREFETCH      calls at once (default 1)
+  ASYA_SOCKET_DIR             where the runtime's socket is (with ASYA_SOCKET_NAME)
+  ASYA_RUNTIME_TIMEOUT        one call's timeout (default 5m)
+  ASYA_RUNTIME_READY_TIMEOUT  the wait for the runtime's runtime-ready file before consuming (default 5m)
+  ASYA_ACTOR_HAPPY_END        the happy-end actor's name (default happy-end)
+  ASYA_ACTOR_ERROR_END        the error-end actor's name (default error-end)
+  ASYA_IS_END_ACTOR           true: the actor ends routes (Asya's crew end actors)
+  ASYA_GATEWAY_URL            an Asya gateway to report each hop's progress to
+  ASYA_METRICS_ENABLED        false: nothing listens
+  ASYA_METRICS_ADDR           where /metrics is served (default :8080)
+  ASYA_METRICS_NAMESPACE      the prefix of Asya's metric families (default asya_actor)
+  ASYA_LOG_LEVEL              the log level, Python's names (WASYA_LOG or RUST_LOG win)
+Named as ignored at start when set: ASYA_CUSTOM_METRICS, ASYA_QUEUE_RETRY_MAX_ATTEMPTS,
+ASYA_QUEUE_RETRY_BACKOFF, ASYA_SQS_ENDPOINT, ASYA_AWS_REGION, ASYA_SQS_VISIBILITY_TIMEOUT,
+ASYA_SQS_WAIT_TIME_SECONDS.";
 
 /// The commands of `wasya`.
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,8 @@
 //! (`wasya_gateway_reports_total{result="dropped"}`): progress is advisory, the
 //! envelope is not.
 
-use super::{ProgressEvent, ProgressReporter, Reporter, Stage};
+use super::{EndStatus, ProgressEvent, ProgressReporter, Reporter, Stage};
+use crate::envelope::Envelope;
 use crate::metrics::metrics;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -88,6 +89,44 @@ pub fn reports_of(event: &ProgressEvent) -> Vec<Report> {
     }
 }
 
+/// The request Asya's end-actor sidecar makes when an envelope ends
+/// (`POST /envelopes/{id}/final`): the result for happy-end; for error-end the error,
+/// its details and where in the route it happened.
+pub fn final_report(envelope: &Envelope, end: EndStatus, result: &Value) -> Report {
+    let mut body = json!({
+        "id": envelope.id,
+        "status": end.as_str(),
+        "timestamp": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    });
+    match end {
+        EndStatus::Succeeded => {
+            body["progress"] = json!(1.0);
+            if !result.is_null() {
+                body["result"] = result.clone();
+            }
+        }
+        EndStatus::Failed => {
+            if let Some(error) = envelope.payload.get("error").and_then(Value::as_str) {
+                body["error"] = json!(error);
+            }
+            if let Some(details) = envelope.payload.get("details") {
+                body["error_details"] = details.clone();
+            }
+            if !envelope.route.actors.is_empty() {
+                body["actors"] = json!(envelope.route.actors);
+                body["current_actor_idx"] = json!(envelope.route.current);
+                if let Some(actor) = envelope.route.current_actor() {
+                    body["current_actor_name"] = json!(actor);
+                }
+            }
+        }
+    }
+    Report {
+        path: format!("/envelopes/{}/final", envelope.id),
+        body,
+    }
+}
+
 /// A reporter that posts to an Asya gateway in the background.
 pub struct AsyaGateway {
     queue: mpsc::Sender<Report>,
@@ -105,16 +144,26 @@ impl AsyaGateway {
     }
 }
 
+impl AsyaGateway {
+    fn queue(&self, report: Report) {
+        if self.queue.try_send(report).is_err() {
+            metrics()
+                .gateway_reports
+                .with_label_values(&["dropped"])
+                .inc();
+        }
+    }
+}
+
 impl ProgressReporter for AsyaGateway {
     fn report(&self, event: &ProgressEvent) {
         for report in reports_of(event) {
-            if self.queue.try_send(report).is_err() {
-                metrics()
-                    .gateway_reports
-                    .with_label_values(&["dropped"])
-                    .inc();
-            }
+            self.queue(report);
         }
+    }
+
+    fn ended(&self, envelope: &Envelope, end: EndStatus, result: &Value) {
+        self.queue(final_report(envelope, end, result));
     }
 }
 
@@ -185,6 +234,36 @@ mod tests {
         assert_eq!(completed[0].body["status"], "completed");
         assert_eq!(completed[0].body["current_actor_idx"], 1);
         assert!(reports_of(&event(Stage::Failed, &[])).is_empty());
+    }
+
+    #[test]
+    fn an_end_is_reported_as_asyas_end_actor_reports_it() {
+        let mut envelope = Envelope {
+            id: "e".into(),
+            parent_id: None,
+            route: crate::envelope::Route {
+                actors: vec!["a".into(), "b".into()],
+                current: 2,
+                metadata: None,
+            },
+            headers: Default::default(),
+            payload: json!({"n": 1}),
+        };
+        let done = final_report(&envelope, EndStatus::Succeeded, &json!({"n": 1}));
+        assert_eq!(done.path, "/envelopes/e/final");
+        assert_eq!(done.body["status"], "succeeded");
+        assert_eq!(done.body["progress"], 1.0);
+        assert_eq!(done.body["result"], json!({"n": 1}));
+        assert!(done.body["timestamp"].as_str().unwrap().ends_with('Z'));
+        envelope.route.current = 1;
+        envelope.payload = json!({"error": "processing_error", "details": {"message": "bad"}});
+        let failed = final_report(&envelope, EndStatus::Failed, &Value::Null);
+        assert_eq!(failed.body["status"], "failed");
+        assert_eq!(failed.body["error"], "processing_error");
+        assert_eq!(failed.body["error_details"], json!({"message": "bad"}));
+        assert_eq!(failed.body["current_actor_idx"], 1);
+        assert_eq!(failed.body["current_actor_name"], "b");
+        assert!(failed.body.get("result").is_none());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod hop;
 
 pub use event::{ProgressEvent, Stage};
 
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Events kept per submission; past this, later events are counted, not kept.
@@ -28,7 +29,32 @@ pub const EVENTS_KEPT: usize = 1024;
 /// `report` must not wait on the network: an implementation queues the event (bounded)
 /// and sends it in the background, dropping what it cannot keep.
 pub trait ProgressReporter: Send + Sync + 'static {
+    /// Reports one event of a hop.
     fn report(&self, event: &ProgressEvent);
+
+    /// Reports that `envelope` reached an end actor run by an external runtime
+    /// (Asya's `ASYA_IS_END_ACTOR`), with the result it ended with. Only an Asya
+    /// gateway hears of it; the node's own end actors record outcomes themselves.
+    fn ended(&self, _envelope: &crate::envelope::Envelope, _end: EndStatus, _result: &Value) {}
+}
+
+/// How an envelope ended, as an end actor reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndStatus {
+    /// It reached happy-end.
+    Succeeded,
+    /// It reached error-end.
+    Failed,
+}
+
+impl EndStatus {
+    /// The name Asya's gateway uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndStatus::Succeeded => "succeeded",
+            EndStatus::Failed => "failed",
+        }
+    }
 }
 
 /// A shared reporter.

@@ -32,6 +32,27 @@ impl Outgoing {
     }
 }
 
+/// Where the outputs of a hop went, for its log line: `upper`, `happy-end`, or
+/// `split x3` for a fan-out (names in the order first sent).
+fn destinations(outgoing: &[Outgoing]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for outgoing in outgoing {
+        let actor = outgoing.dispatch.actor.as_str();
+        match counted.iter_mut().find(|(name, _)| *name == actor) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((actor, 1)),
+        }
+    }
+    counted
+        .iter()
+        .map(|(name, count)| match count {
+            1 => (*name).to_owned(),
+            count => format!("{name} x{count}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl<T: Transport> Router<T> {
     /// Sends every dispatch, then acks; on a transport failure gives the input back.
     /// Returns whether the message went to error-end.
@@ -47,6 +68,11 @@ impl<T: Transport> Router<T> {
         if let (Some(input), Some(hop)) = (input, hop) {
             self.finished(input, hop, &outgoing);
         }
+        let envelope_id = input
+            .map(|input| input.id.clone())
+            .or_else(|| outgoing.first().map(|o| o.dispatch.envelope.id.clone()))
+            .unwrap_or_default();
+        let sent_to = destinations(&outgoing);
         let sends = outgoing
             .into_iter()
             .map(|outgoing| self.dispatch(actor, outgoing));
@@ -59,6 +85,7 @@ impl<T: Transport> Router<T> {
                     // back uncounted, after a pause.
                     tracing::warn!(actor, error = %crate::report::chain(&error), "could not hand on every result; the input goes back to its queue");
                     self.give_back(actor, ack).await;
+                    self.log_handled(actor, &envelope_id, "requeued", failed);
                     return failed;
                 }
                 Err(error) => {
@@ -66,6 +93,7 @@ impl<T: Transport> Router<T> {
                     if let Err(error) = ack.requeue().await {
                         tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
                     }
+                    self.log_handled(actor, &envelope_id, "requeued", failed);
                     return failed;
                 }
             }
@@ -73,6 +101,7 @@ impl<T: Transport> Router<T> {
         if let Err(error) = ack.ack().await {
             tracing::warn!(actor, error = %crate::report::chain(&error), "ack failed; the message may be delivered again");
         }
+        self.log_handled(actor, &envelope_id, &sent_to, failed);
         failed
     }
 

@@ -14,6 +14,7 @@ mod dispatch;
 mod ends;
 pub mod stop;
 pub mod submit;
+mod terminal;
 
 use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
@@ -56,6 +57,11 @@ pub struct RouterSettings {
     pub keep_progress: bool,
     /// Where hop spans go, when traces are exported.
     pub tracer: Option<Exporter>,
+    /// Actors that end routes: taken whatever their route, results not routed
+    /// ([`terminal`]).
+    pub terminal: Vec<String>,
+    /// One `info` line per message handled (else at `debug`).
+    pub log_each_message: bool,
 }
 
 impl Default for RouterSettings {
@@ -67,6 +73,8 @@ impl Default for RouterSettings {
             reporter: None,
             keep_progress: true,
             tracer: None,
+            terminal: Vec::new(),
+            log_each_message: false,
         }
     }
 }
@@ -264,6 +272,15 @@ impl<T: Transport> Router<T> {
         let started = std::time::Instant::now();
         let failed = match self.settings.size.check(delivery.body.len()) {
             Err(error) => self.dead_letter(actor, delivery, error).await,
+            Ok(()) if self.is_terminal(actor) => {
+                match self.end_route(slot, calls, stop, delivery).await {
+                    Some(failed) => failed,
+                    None => {
+                        active.dec();
+                        return;
+                    }
+                }
+            }
             Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
                 Ok(mut envelope) => {
                     let span = self.open_span("process", actor, &mut envelope);
@@ -450,6 +467,16 @@ impl<T: Transport> Router<T> {
                     .inc();
                 None
             }
+        }
+    }
+
+    /// The log line of one message handled: `info` where each message is logged (the
+    /// sidecar, as Asya's logs each), else `debug`. `outcome` says where it went.
+    pub(super) fn log_handled(&self, actor: &str, envelope_id: &str, outcome: &str, failed: bool) {
+        if self.settings.log_each_message {
+            tracing::info!(actor, envelope_id, outcome, failed, "message handled");
+        } else {
+            tracing::debug!(actor, envelope_id, outcome, failed, "message handled");
         }
     }
 
