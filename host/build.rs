@@ -77,8 +77,14 @@ fn main() {
     let guests_target = guests_dir.join("target");
 
     println!("cargo:rerun-if-changed={}", wit_dir.display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     let crates = guest_crates(root, &guests_dir);
     for krate in &crates {

@@ -530,3 +530,42 @@ fn rust_log_filters_and_json_lines_are_flat() {
         "info lines RUST_LOG filtered out: {leaked:?}"
     );
 }
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["up", "--ephemeral", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .env_remove("WASYA_LOG_FORMAT")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        let done = line.contains("HTTP API listening");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines.iter().any(|line| line.contains("HTTP API listening")),
+        "{lines:?}"
+    );
+    let coloured: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.contains('\u{1b}'))
+        .collect();
+    assert!(coloured.is_empty(), "escape codes in a pipe: {coloured:?}");
+}

@@ -5,7 +5,8 @@
 //! faults, each a defect once found. Every case starts its own node.
 //! `deploy_manifests` checks the Kubernetes manifests under `deploy/`, and `scaling`
 //! plays KEDA against real nodes to prove the scaling loop they configure.
-//! `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
+//! `sidecar` runs `wasya sidecar` from Asya's environment alone, each `ASYA_*` variable
+//! doing what the README's table says. `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
 //! gateway), `mcp` calls pipelines with the official Python MCP client, and `traces`
 //! checks exported spans at a real OTLP receiver; `store_tls` the pool's store over
 //! TLS against a PostgreSQL server of the test's own. `durability` kills and restarts
@@ -33,6 +34,7 @@ mod pool;
 mod progress;
 mod routing;
 mod scaling;
+mod sidecar;
 mod socket;
 mod store_tls;
 mod traces;

@@ -1,9 +1,8 @@
 //! Socket actors: real external runtime processes (the repository's reference Python
 //! runtime, or one that breaks the protocol on purpose) behind a real node.
 
-use crate::support::{Broker, Kind, NodeProcess, Runtime, single_error};
+use crate::support::{Kind, NodeProcess, Runtime, single_error};
 use serde_json::json;
-use std::sync::Arc;
 
 fn socket_actor(name: &str, runtime: &Runtime) -> String {
     format!("{name}={}", runtime.socket().display())
@@ -287,32 +286,4 @@ async fn a_message_waits_for_a_runtime_that_is_not_up_yet() {
     assert_eq!(node.outcome(&id).await["results"], json!(["patience"]));
     let ready = reqwest::get(format!("{}/readyz", node.base)).await.unwrap();
     assert_eq!(ready.status(), 200);
-}
-
-#[tokio::test]
-async fn the_sidecar_runs_from_asya_environment_alone() {
-    let broker = Arc::new(Broker::new());
-    let runtime = Runtime::start("upper", "payload", &[]);
-    let url = broker.url();
-    let socket_dir = runtime.socket_dir().display().to_string();
-    let sidecar = NodeProcess::sidecar(&[
-        ("ASYA_ACTOR_NAME", "s-upper"),
-        ("ASYA_SOCKET_DIR", &socket_dir),
-        ("ASYA_RUNTIME_TIMEOUT", "1m30s"),
-        ("ASYA_RABBITMQ_URL", &url),
-        ("ASYA_RABBITMQ_EXCHANGE", "asya"),
-        ("ASYA_RABBITMQ_PREFETCH", "2"),
-        ("ASYA_METRICS_ADDR", "127.0.0.1:0"),
-    ]);
-    let (_, actors) = sidecar.get("/v1/actors").await;
-    assert_eq!(actors[0]["name"], "s-upper");
-    assert_eq!(actors[0]["kind"], "socket");
-    assert_eq!(actors[0]["timeout_ms"], 90_000);
-    assert_eq!(actors[0]["concurrency"], 2);
-    let collector = NodeProcess::start_on_broker(&broker, &["--serve", "none"]);
-    let id = collector
-        .submit(&["s-upper", "s-upper"], json!({"text": "asya"}))
-        .await;
-    let view = collector.outcome(&id).await;
-    assert_eq!(view["results"], json!([{"text": "ASYA"}]), "{view}");
 }

@@ -263,9 +263,26 @@ impl NodeConfig {
         if self.queue_capacity == 0 {
             return fail("--queue-capacity must be at least 1".into());
         }
+        // An end's name is the node's own, unless the node runs no end actors and an
+        // external runtime ends routes under that name (Asya's `ASYA_IS_END_ACTOR`).
+        let check_name = |name: &str| match validate_name(name) {
+            Err(crate::records::NameError::Reserved(_))
+                if !self.end_actors && self.terminal_actors.iter().any(|t| t == name) =>
+            {
+                Ok(())
+            }
+            other => other,
+        };
+        for name in &self.terminal_actors {
+            if !self.socket_actors.iter().any(|(socket, _)| socket == name) {
+                return fail(format!(
+                    "{name} ends routes but is not a socket actor: only an external runtime can take an end's place"
+                ));
+            }
+        }
         let mut checked = vec![(String::new(), self.concurrency, self.limits.clone())];
         for name in self.per_actor.keys() {
-            validate_name(name).map_err(|error| ConfigError(error.to_string()))?;
+            check_name(name).map_err(|error| ConfigError(error.to_string()))?;
             checked.push((
                 format!("{name}: "),
                 self.concurrency_for(name),
@@ -292,7 +309,7 @@ impl NodeConfig {
             return fail("--amqp must be an amqp:// or amqps:// URL".into());
         }
         for (name, path) in &self.socket_actors {
-            validate_name(name).map_err(|error| ConfigError(format!("--socket-actor: {error}")))?;
+            check_name(name).map_err(|error| ConfigError(format!("--socket-actor: {error}")))?;
             crate::runtime::socket::check_location(path)
                 .map_err(|error| ConfigError(format!("--socket-actor {name}: {error}")))?;
         }
@@ -300,7 +317,7 @@ impl NodeConfig {
             return fail("--frame-limit must be at least 1KiB".into());
         }
         for name in self.serve.iter().flatten() {
-            validate_name(name).map_err(|error| ConfigError(format!("--serve: {error}")))?;
+            check_name(name).map_err(|error| ConfigError(format!("--serve: {error}")))?;
         }
         let least = 2 * crate::envelope::limits::ERROR_ROOM;
         if self.max_envelope_bytes < least {

@@ -1,5 +1,6 @@
 //! The `wasya` binary: parse the command line, set up logging, run the subcommand.
-//! Errors end the process with one line on stderr and a non-zero exit code.
+//! Errors end the process with one line on stderr and a non-zero exit code. Logs go to
+//! stderr, coloured only on a terminal and without `NO_COLOR`.
 
 use clap::Parser;
 use wasya::cli::{Cli, Command, LogFormat};
@@ -48,6 +49,10 @@ fn init_tracing(format: LogFormat, sidecar: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(wasya::cli::logging::colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -426,7 +426,10 @@ mod tests {
         let out = route_outcome("a", &input, Outcome::Outputs(vec![output]));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].actor, HAPPY_END);
-        assert_eq!(out[0].envelope.route, route, "the route as the actor returned it");
+        assert_eq!(
+            out[0].envelope.route, route,
+            "the route as the actor returned it"
+        );
         assert_eq!(out[0].envelope.payload, input.payload);
         assert_eq!(out[0].envelope.id, input.id);
     }

@@ -86,6 +86,66 @@ pub fn up_log_until(
     lines
 }
 
+/// Runs `wasya --log-format json sidecar` with `env` alone (plus `WASYA_LOG=info`),
+/// reads its log lines until one satisfies `until`, the process ends, or `limit`
+/// passes; then stops it. The lines read, and the exit code if it ended by itself.
+pub fn sidecar_log_until(
+    env: &[(&str, &str)],
+    limit: Duration,
+    until: impl Fn(&str) -> bool,
+) -> (Vec<String>, Option<i32>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+    command
+        .args(["--log-format", "json", "sidecar"])
+        .env("WASYA_LOG", "info")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the wasya binary starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + limit;
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match line_rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = until(&line);
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            // The process closed stderr (it ended), or the time is up.
+            Err(_) => break,
+        }
+    }
+    let ended = match child.try_wait() {
+        Ok(Some(status)) => status.code(),
+        _ => {
+            // Give a process that is on its way out a moment to end by itself.
+            std::thread::sleep(Duration::from_millis(200));
+            match child.try_wait() {
+                Ok(Some(status)) => status.code(),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    None
+                }
+            }
+        }
+    };
+    (lines, ended)
+}
+
 /// A data directory of a node's own, whose compiled-component cache is shared by
 /// every node the tests start (so only the first compiles); deployments and queues
 /// stay apart.
@@ -232,12 +292,26 @@ impl NodeProcess {
         Self::spawn(command, env)
     }
 
+    /// Starts `wasya sidecar` with metrics off (`ASYA_METRICS_ENABLED=false`): nothing
+    /// listens, so this returns once it logs `node up`; `base` is empty.
+    pub fn sidecar_without_listener(env: &[(&str, &str)]) -> NodeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasya"));
+        command.args(["--log-format", "json", "sidecar"]);
+        Self::spawn_until(command, env, false)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
-    fn spawn(mut command: Command, env: &[(&str, &str)]) -> NodeProcess {
+    fn spawn(command: Command, env: &[(&str, &str)]) -> NodeProcess {
+        Self::spawn_until(command, env, true)
+    }
+
+    /// Spawns the node and waits until its API listens (`listening`), else until it
+    /// logs `node up`.
+    fn spawn_until(mut command: Command, env: &[(&str, &str)], listening: bool) -> NodeProcess {
         command
             .env("WASYA_LOG", "info,wasya::guest=debug")
             .envs(env.iter().copied())
@@ -252,11 +326,16 @@ impl NodeProcess {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Ok(event) = serde_json::from_str::<Value>(&line)
-                        && event["message"] == "HTTP API listening"
-                        && let Some(address) = event["address"].as_str()
-                    {
-                        let _ = address_tx.send(address.to_owned());
+                    if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                        if listening
+                            && event["message"] == "HTTP API listening"
+                            && let Some(address) = event["address"].as_str()
+                        {
+                            let _ = address_tx.send(format!("http://{address}"));
+                        }
+                        if !listening && event["message"] == "node up" {
+                            let _ = address_tx.send(String::new());
+                        }
                     }
                     log.lock().unwrap().push(line);
                 }
@@ -272,7 +351,7 @@ impl NodeProcess {
             });
         NodeProcess {
             child: Some(child),
-            base: format!("http://{address}"),
+            base: address,
             log,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))

@@ -1,6 +1,7 @@
 //! Which log lines a process writes, chosen from the environment as the tools around
 //! it expect: `WASYA_LOG`, else Rust's usual `RUST_LOG`, else (for `wasya sidecar`,
-//! which takes Asya's environment) `ASYA_LOG_LEVEL`'s Python level names, else `info`.
+//! which takes Asya's environment) `ASYA_LOG_LEVEL`'s Python level names, else `info`;
+//! and whether lines are coloured.
 
 /// The filter directives for this process (`EnvFilter` syntax); `env` reads a variable.
 pub fn filter_directives(env: impl Fn(&str) -> Option<String>, sidecar: bool) -> String {
@@ -12,6 +13,13 @@ pub fn filter_directives(env: impl Fn(&str) -> Option<String>, sidecar: bool) ->
         return python_level(&level).to_owned();
     }
     "info".to_owned()
+}
+
+/// Whether log lines carry colour codes: only on a terminal, and never with `NO_COLOR`
+/// set to anything but empty (no-color.org); a file, a pipe or a collector gets plain
+/// text.
+pub fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// A Python logging level name as a tracing level (`WARNING` → `warn`).
@@ -47,6 +55,18 @@ mod tests {
             "warn,wasya=trace"
         );
         assert_eq!(filter_directives(env(&[("WASYA_LOG", " ")]), false), "info");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(!colour(false, None), "a pipe or a file");
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(
+            colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
     }
 
     #[test]

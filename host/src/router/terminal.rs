@@ -45,7 +45,11 @@ impl<T: Transport> Router<T> {
                     "not an envelope an end actor can take: {}",
                     routing::describe(&rejected.error)
                 );
-                tracing::warn!(actor, envelope_id = rejected.id.as_deref().unwrap_or("-"), "{reason}; moving the message to its dead-letter queue");
+                tracing::warn!(
+                    actor,
+                    envelope_id = rejected.id.as_deref().unwrap_or("-"),
+                    "{reason}; moving the message to its dead-letter queue"
+                );
                 metrics()
                     .failed
                     .with_label_values(&[queue.as_str(), rejected.error.kind().as_str()])
@@ -91,7 +95,11 @@ impl<T: Transport> Router<T> {
                 Some(true)
             }
             Some(Outcome::Outputs(outputs)) => {
-                self.report_end(actor, &envelope, outputs.into_iter().next().map(|o| o.payload));
+                self.report_end(
+                    actor,
+                    &envelope,
+                    outputs.into_iter().next().map(|o| o.payload),
+                );
                 if let Err(error) = delivery.ack.ack().await {
                     tracing::warn!(actor, error = %crate::report::chain(&error), "ack failed; the message may be delivered again");
                 }

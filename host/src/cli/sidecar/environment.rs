@@ -168,8 +168,8 @@ impl SidecarSettings {
         }
         let socket_dir =
             PathBuf::from(var("ASYA_SOCKET_DIR").unwrap_or_else(|| DEFAULT_SOCKET_DIR.into()));
-        let socket = socket_dir
-            .join(var("ASYA_SOCKET_NAME").unwrap_or_else(|| DEFAULT_SOCKET_NAME.into()));
+        let socket =
+            socket_dir.join(var("ASYA_SOCKET_NAME").unwrap_or_else(|| DEFAULT_SOCKET_NAME.into()));
         let timeout = match var("ASYA_RUNTIME_TIMEOUT") {
             Some(text) => duration("ASYA_RUNTIME_TIMEOUT", &text)?,
             None => DEFAULT_RUNTIME_TIMEOUT,
@@ -394,7 +394,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(settings.ready.socket, PathBuf::from("/tmp/rt/gpu.sock"));
-        assert_eq!(settings.ready.ready_file, PathBuf::from("/tmp/rt/runtime-ready"));
+        assert_eq!(
+            settings.ready.ready_file,
+            PathBuf::from("/tmp/rt/runtime-ready")
+        );
         assert_eq!(settings.ready.timeout, Duration::from_secs(90));
         assert!(
             error(&[ACTOR, ("ASYA_RUNTIME_READY_TIMEOUT", "90")])
@@ -442,9 +445,12 @@ mod tests {
         .unwrap();
         assert_eq!(settings.config.listen, None);
         assert_eq!(settings.metrics_namespace.as_deref(), Some("mesh_actor"));
-        assert!(error(&[ACTOR, ("ASYA_METRICS_ENABLED", "maybe")]).contains("ASYA_METRICS_ENABLED"));
         assert!(
-            error(&[ACTOR, ("ASYA_METRICS_NAMESPACE", "9-lives")]).contains("ASYA_METRICS_NAMESPACE")
+            error(&[ACTOR, ("ASYA_METRICS_ENABLED", "maybe")]).contains("ASYA_METRICS_ENABLED")
+        );
+        assert!(
+            error(&[ACTOR, ("ASYA_METRICS_NAMESPACE", "9-lives")])
+                .contains("ASYA_METRICS_NAMESPACE")
         );
     }
 
@@ -455,7 +461,10 @@ mod tests {
             ("ASYA_IS_END_ACTOR", "true"),
         ])
         .unwrap();
-        assert_eq!(settings.config.terminal_actors, vec!["happy-end".to_owned()]);
+        assert_eq!(
+            settings.config.terminal_actors,
+            vec!["happy-end".to_owned()]
+        );
         assert!(read(&[ACTOR]).unwrap().config.terminal_actors.is_empty());
         assert!(error(&[ACTOR, ("ASYA_IS_END_ACTOR", "sometimes")]).contains("ASYA_IS_END_ACTOR"));
     }
