@@ -352,3 +352,53 @@ async fn a_current_past_the_end_reaches_happy_end_as_returned() {
         json!(["test-invalid-route", "should-not-reach"])
     );
 }
+
+/// What a node publishes looks like what Asya's sidecar publishes: a `timestamp` on
+/// every message, and a fan-out child's lineage in AMQP headers, not in the JSON body.
+#[tokio::test]
+async fn published_messages_carry_a_timestamp_and_lineage_outside_the_body() {
+    let broker = Arc::new(Broker::new());
+    // An outside consumer's queue for `spy`, which the node does not serve.
+    broker.bind_queue("spy").await;
+    let node = NodeProcess::start_on_broker(&broker, &["--serve", "split"]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let id = node
+        .submit(&["split", "spy"], json!({"text": "a b c"}))
+        .await;
+    let taken = broker.take("asya-spy", 3).await;
+    assert_eq!(taken.len(), 3, "three fan-out children");
+    for (index, (body, properties)) in taken.iter().enumerate() {
+        let stamp = properties.timestamp().expect("a timestamp");
+        assert!(
+            stamp >= before && stamp <= before + 60,
+            "{stamp} vs {before}"
+        );
+        assert_eq!(
+            properties.content_type().as_ref().map(|t| t.as_str()),
+            Some("application/json")
+        );
+        assert_eq!(*properties.delivery_mode(), Some(2), "persistent");
+        let envelope: Value = serde_json::from_slice(body).unwrap();
+        let headers = envelope.get("headers").cloned().unwrap_or(json!({}));
+        assert!(
+            headers.get("wasya-root").is_none() && headers.get("wasya-branch").is_none(),
+            "no bookkeeping in the body: {envelope}"
+        );
+        let amqp = properties.headers().clone().expect("AMQP headers");
+        let text = |name: &str| match amqp.inner().get(name) {
+            Some(lapin::types::AMQPValue::LongString(text)) => text.to_string(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(text("wasya-root"), id);
+        let expected_id = if index == 0 {
+            id.clone()
+        } else {
+            format!("{id}-{index}")
+        };
+        assert_eq!(envelope["id"], expected_id.as_str());
+        assert_eq!(text("wasya-branch"), format!("{index}/3"));
+    }
+}

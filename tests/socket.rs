@@ -95,8 +95,6 @@ async fn routing_matrix_on_socket_actors(kind: Kind) {
     );
 }
 
-on_both_transports!(routing_matrix_on_socket_actors);
-
 #[tokio::test]
 async fn a_pipeline_mixes_wasm_and_socket_actors() {
     let runtime = Runtime::start("echo", "payload", &[]);
@@ -287,3 +285,29 @@ async fn a_message_waits_for_a_runtime_that_is_not_up_yet() {
     let ready = reqwest::get(format!("{}/readyz", node.base)).await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// A runtime is called with the envelope as Asya's sidecar would send it: the node's
+/// fan-out bookkeeping stays with the node, and the submission still completes.
+async fn a_runtime_never_sees_the_nodes_fan_out_bookkeeping(kind: Kind) {
+    let seen = Runtime::start("headers_seen", "envelope", &[]);
+    let node = NodeProcess::start_on(kind, &["--socket-actor", &socket_actor("s-seen", &seen)]);
+    let id = node
+        .submit_body(json!({
+            "route": {"actors": ["split", "s-seen"]},
+            "headers": {"x-tenant": "acme"},
+            "payload": {"text": "a b"},
+        }))
+        .await;
+    let view = node.outcome(&id).await;
+    assert_eq!(view["status"], "succeeded", "{view}");
+    assert_eq!(
+        view["results"],
+        json!([{"headers": {"x-tenant": "acme"}}, {"headers": {"x-tenant": "acme"}}]),
+        "{view}"
+    );
+}
+
+on_both_transports!(
+    routing_matrix_on_socket_actors,
+    a_runtime_never_sees_the_nodes_fan_out_bookkeeping
+);

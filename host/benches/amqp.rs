@@ -243,7 +243,7 @@ async fn node(
         let first = actors[0].clone();
         async move {
             transport
-                .send(&first, Bytes::from(envelope.to_bytes()))
+                .send(&first, Bytes::from(envelope.to_bytes()).into())
                 .await
         }
     });

@@ -184,7 +184,7 @@ async fn wasya_sidecar(url: &str, socket: &Path, messages: usize) -> f64 {
         let envelope = envelope(n);
         ids.push(envelope["id"].as_str().unwrap_or_default().to_owned());
         let body = Bytes::from(serde_json::to_vec(&envelope).expect("json"));
-        transport.send("echo", body).await.expect("prefill");
+        transport.send("echo", body.into()).await.expect("prefill");
     }
     for id in &ids {
         outcomes.submitted(id).await;

@@ -9,6 +9,12 @@
 //! submission is complete when every fan-out in it has all its children ended.
 //!
 //! Envelopes that never fanned out carry no extra header.
+//!
+//! The two headers are the node's bookkeeping, not the envelope's: inside the node they
+//! sit in the envelope's headers, but they never travel in the JSON body, which Asya's
+//! runtimes and consumers read. A message carries them beside its body as a
+//! [`Lineage`] (on RabbitMQ as AMQP headers, in the embedded queue's store beside the
+//! body), and an actor is called without them.
 
 use crate::envelope::Headers;
 use std::collections::HashMap;
@@ -17,6 +23,38 @@ use std::collections::HashMap;
 pub const ROOT_HEADER: &str = "wasya-root";
 /// Header holding an envelope's path in the fan-out tree of its submission.
 pub const BRANCH_HEADER: &str = "wasya-branch";
+
+/// Whether a header is the node's fan-out bookkeeping (kept out of the JSON body and
+/// out of what actors see).
+pub fn is_bookkeeping(name: &str) -> bool {
+    name == ROOT_HEADER || name == BRANCH_HEADER
+}
+
+/// A fan-out child's bookkeeping as it travels beside a message's body: the two
+/// headers' values, as they were written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lineage {
+    /// `wasya-root`: the id of the submission.
+    pub root: String,
+    /// `wasya-branch`: the path in its fan-out tree.
+    pub path: String,
+}
+
+impl Lineage {
+    /// The bookkeeping in `headers`, where both headers are there.
+    pub fn of(headers: &Headers) -> Option<Lineage> {
+        Some(Lineage {
+            root: headers.get(ROOT_HEADER)?.clone(),
+            path: headers.get(BRANCH_HEADER)?.clone(),
+        })
+    }
+
+    /// Puts the bookkeeping back into `headers` (a message read from a queue).
+    pub fn restore_into(&self, headers: &mut Headers) {
+        headers.insert(ROOT_HEADER.to_owned(), self.root.clone());
+        headers.insert(BRANCH_HEADER.to_owned(), self.path.clone());
+    }
+}
 
 /// The id of the submission an envelope with `headers` belongs to, read without
 /// building its [`Branch`] (as [`Branch::from_headers`] would tell it).
@@ -186,5 +224,22 @@ mod tests {
         let mut completion = Completion::default();
         completion.end(&[]);
         assert!(completion.is_complete());
+    }
+
+    #[test]
+    fn a_lineage_travels_out_of_the_headers_and_back() {
+        let mut headers = Headers::new();
+        headers.insert("traceparent".into(), "00-a-b-01".into());
+        assert_eq!(Lineage::of(&headers), None, "a root carries none");
+        Branch::default().child("e1", 2, 3).write_to(&mut headers);
+        let lineage = Lineage::of(&headers).unwrap();
+        assert_eq!(lineage.root, "e1");
+        assert_eq!(lineage.path, "2/3");
+        let mut received = Headers::new();
+        received.insert("traceparent".into(), "00-a-b-01".into());
+        lineage.restore_into(&mut received);
+        assert_eq!(received, headers);
+        assert!(is_bookkeeping(ROOT_HEADER) && is_bookkeeping(BRANCH_HEADER));
+        assert!(!is_bookkeeping("traceparent"));
     }
 }

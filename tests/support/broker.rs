@@ -89,6 +89,82 @@ impl Broker {
         let _ = connection.close(200, "published".into()).await;
     }
 
+    /// Declares `asya-{actor}` and binds it to the mesh's exchange, as an outside
+    /// consumer of Asya's would, so what the node sends `actor` can be read with
+    /// [`Broker::take`].
+    pub async fn bind_queue(&self, actor: &str) {
+        let connection =
+            lapin::Connection::connect(&self.url(), lapin::ConnectionProperties::default())
+                .await
+                .expect("the test connects to RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        channel
+            .exchange_declare(
+                "asya".into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("the mesh's exchange");
+        let queue = format!("asya-{actor}");
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("a queue");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                "asya".into(),
+                actor.into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("a binding");
+        let _ = connection.close(200, "bound".into()).await;
+    }
+
+    /// Takes up to `count` messages from `queue` (waiting up to 20 s for them): each
+    /// body and its AMQP properties.
+    pub async fn take(&self, queue: &str, count: usize) -> Vec<(Vec<u8>, lapin::BasicProperties)> {
+        let connection =
+            lapin::Connection::connect(&self.url(), lapin::ConnectionProperties::default())
+                .await
+                .expect("the test connects to RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut taken = Vec::new();
+        while taken.len() < count && std::time::Instant::now() < deadline {
+            let got = channel
+                .basic_get(
+                    queue.into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .expect("a get");
+            match got {
+                Some(message) => {
+                    let delivery = message.delivery;
+                    taken.push((delivery.data, delivery.properties));
+                }
+                None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        let _ = connection.close(200, "taken".into()).await;
+        taken
+    }
+
     /// Closes every client connection of this virtual host from the broker's side.
     pub fn close_connections(&self) {
         rabbitmqctl(&[

@@ -307,6 +307,35 @@ impl Envelope {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// The envelope as JSON bytes without the headers `hidden` names (the node's
+    /// bookkeeping, which travels beside the body, not in it); nothing is copied.
+    pub fn to_bytes_without(&self, hidden: impl Fn(&str) -> bool) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            parent_id: Option<&'a str>,
+            route: &'a Route,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            headers: BTreeMap<&'a str, &'a str>,
+            payload: &'a Value,
+        }
+        let shown = Shown {
+            id: &self.id,
+            parent_id: self.parent_id.as_deref(),
+            route: &self.route,
+            headers: self
+                .headers
+                .iter()
+                .filter(|(name, _)| !hidden(name))
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect(),
+            payload: &self.payload,
+        };
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(&shown).unwrap_or_default()
+    }
 }
 
 /// The `id`: a non-empty string.

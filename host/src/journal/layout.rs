@@ -6,6 +6,7 @@
 //! older node never misreads what a newer one wrote.
 
 use super::JournalError;
+use crate::branch::Lineage;
 use bytes::Bytes;
 use redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
@@ -13,8 +14,9 @@ use redb::{
 use std::path::Path;
 use std::sync::Arc;
 
-/// The layout version this node writes and reads.
-pub const FORMAT: u64 = 1;
+/// The layout version this node writes and reads (2: a message may carry its fan-out
+/// lineage beside the body; a store of format 1 is read, and marked 2 at open).
+pub const FORMAT: u64 = 2;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Message sequence number → [`encode_message`].
@@ -57,6 +59,12 @@ pub(super) fn open(path: &Path) -> Result<Database, JournalError> {
                     found,
                     supported: FORMAT,
                 });
+            }
+            // An older format is read as it is; what this node writes from now on
+            // is in its own, so an older node must refuse the store.
+            Some(found) if found < FORMAT => {
+                meta.insert(FORMAT_KEY, FORMAT)
+                    .map_err(|error| corrupt(path, error))?;
             }
             Some(_) => {}
             None if existed && has_tables(&db, path)? => {
@@ -125,23 +133,74 @@ pub(super) fn corrupt(path: &Path, error: impl std::fmt::Display) -> JournalErro
 }
 
 /// `redeliveries` (u32 LE), the queue's name (u16 LE length, bytes), the body.
-pub(super) fn encode_message(queue: &str, redeliveries: u32, body: &[u8]) -> Vec<u8> {
+///
+/// The redeliveries (u32 LE), the queue name's length (u16 LE, its top bit set when a
+/// lineage follows the name), the name, then for a fan-out child its lineage (root
+/// and path, each a u16 LE length and the text), then the body. Format 1 wrote no
+/// lineage and never set the bit (queue names are far shorter than 32 KiB).
+pub(super) fn encode_message(
+    queue: &str,
+    redeliveries: u32,
+    lineage: Option<&Lineage>,
+    body: &[u8],
+) -> Vec<u8> {
     let name = queue.as_bytes();
-    let mut out = Vec::with_capacity(6 + name.len() + body.len());
+    let mut out = Vec::with_capacity(6 + name.len() + body.len() + 64);
     out.extend_from_slice(&redeliveries.to_le_bytes());
-    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    let flag = if lineage.is_some() { LINEAGE_FLAG } else { 0 };
+    out.extend_from_slice(&((name.len() as u16 & !LINEAGE_FLAG) | flag).to_le_bytes());
     out.extend_from_slice(name);
+    if let Some(lineage) = lineage {
+        for text in [&lineage.root, &lineage.path] {
+            // Both are bounded by the envelope's id and fan-out depth; cut to fit.
+            let text = &text.as_bytes()[..text.len().min(usize::from(u16::MAX))];
+            out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            out.extend_from_slice(text);
+        }
+    }
     out.extend_from_slice(body);
     out
 }
 
-/// The queue, the redeliveries and the body of an encoded message.
-pub(super) fn decode_message(bytes: &[u8]) -> Option<(Arc<str>, u32, Bytes)> {
+/// The top bit of the name length: a lineage follows the name.
+const LINEAGE_FLAG: u16 = 0x8000;
+
+/// A message as the store keeps it.
+pub(super) struct DecodedMessage {
+    pub queue: Arc<str>,
+    pub redeliveries: u32,
+    pub lineage: Option<Lineage>,
+    pub body: Bytes,
+}
+
+/// Reads what [`encode_message`] wrote (or format 1 did).
+pub(super) fn decode_message(bytes: &[u8]) -> Option<DecodedMessage> {
     let redeliveries = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
-    let length = u16::from_le_bytes(bytes.get(4..6)?.try_into().ok()?) as usize;
+    let word = u16::from_le_bytes(bytes.get(4..6)?.try_into().ok()?);
+    let length = usize::from(word & !LINEAGE_FLAG);
     let name = std::str::from_utf8(bytes.get(6..6 + length)?).ok()?;
-    let body = Bytes::copy_from_slice(bytes.get(6 + length..)?);
-    Some((Arc::from(name), redeliveries, body))
+    let mut at = 6 + length;
+    let mut text = || -> Option<String> {
+        let length = usize::from(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+        let text = std::str::from_utf8(bytes.get(at + 2..at + 2 + length)?).ok()?;
+        at += 2 + length;
+        Some(text.to_owned())
+    };
+    let lineage = if word & LINEAGE_FLAG != 0 {
+        Some(Lineage {
+            root: text()?,
+            path: text()?,
+        })
+    } else {
+        None
+    };
+    let body = Bytes::copy_from_slice(bytes.get(at..)?);
+    Some(DecodedMessage {
+        queue: Arc::from(name),
+        redeliveries,
+        lineage,
+        body,
+    })
 }
 
 /// The end (0 happy, 1 error), the size it was counted at (u64 LE), the envelope.

@@ -98,6 +98,8 @@ pub enum Op {
         redeliveries: u32,
         /// The message's bytes.
         body: Bytes,
+        /// A fan-out child's bookkeeping, kept beside the body.
+        lineage: Option<crate::branch::Lineage>,
     },
     /// The message is settled (acked, or moved): it and its delivery mark go.
     RemoveMessage {

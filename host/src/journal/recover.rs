@@ -27,6 +27,8 @@ pub struct StoredMessage {
     pub was_in_flight: bool,
     /// The message's bytes.
     pub body: Bytes,
+    /// A fan-out child's bookkeeping, kept beside the body.
+    pub lineage: Option<crate::branch::Lineage>,
 }
 
 /// An ended branch the store held.
@@ -81,7 +83,13 @@ pub(super) fn read(db: &Database, path: &Path) -> Result<Recovered, JournalError
     for row in table.iter().map_err(|error| bad(&error))? {
         let (seq, value) = row.map_err(|error| bad(&error))?;
         let seq = seq.value();
-        let Some((queue, stored, body)) = layout::decode_message(value.value()) else {
+        let Some(layout::DecodedMessage {
+            queue,
+            redeliveries: stored,
+            lineage,
+            body,
+        }) = layout::decode_message(value.value())
+        else {
             return Err(bad(&format!("message {seq} is not in the expected layout")));
         };
         let (redeliveries, was_in_flight) = match marks.get(&seq) {
@@ -96,6 +104,7 @@ pub(super) fn read(db: &Database, path: &Path) -> Result<Recovered, JournalError
             redeliveries,
             was_in_flight,
             body,
+            lineage,
         });
     }
 

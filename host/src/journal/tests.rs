@@ -14,8 +14,70 @@ fn put(journal: &Journal, queue: &str, body: &str) -> (u64, Op) {
             queue: Arc::from(queue),
             redeliveries: 0,
             body: Bytes::from(body.to_owned()),
+            lineage: None,
         },
     )
+}
+
+#[tokio::test]
+async fn a_fan_out_childs_lineage_is_kept_beside_its_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(dir.path()).await.unwrap();
+    let lineage = crate::branch::Lineage {
+        root: "e1".into(),
+        path: "1/3.0/2".into(),
+    };
+    let seq = journal.next_seq();
+    journal
+        .write(vec![Op::PutMessage {
+            seq,
+            queue: Arc::from("q"),
+            redeliveries: 1,
+            body: Bytes::from_static(b"{\"id\":\"e1-1\"}"),
+            lineage: Some(lineage.clone()),
+        }])
+        .await
+        .unwrap();
+    let (plain, put_plain) = put(&journal, "q", "plain");
+    journal.write(vec![put_plain]).await.unwrap();
+    journal.close().await;
+    let (journal, recovered) = Journal::open(dir.path()).await.unwrap();
+    let kept: Vec<_> = recovered
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.body.clone(), m.lineage.clone(), m.redeliveries))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            (
+                seq,
+                Bytes::from_static(b"{\"id\":\"e1-1\"}"),
+                Some(lineage),
+                1
+            ),
+            (plain, Bytes::from("plain"), None, 0),
+        ]
+    );
+    journal.close().await;
+}
+
+#[test]
+fn a_message_written_in_format_1_reads_without_a_lineage() {
+    // Format 1: redeliveries, the name's length (no flag), the name, the body.
+    let mut old = Vec::new();
+    old.extend_from_slice(&4u32.to_le_bytes());
+    old.extend_from_slice(&(1u16).to_le_bytes());
+    old.extend_from_slice(b"q");
+    old.extend_from_slice(b"{\"headers\":{\"wasya-root\":\"e\"}}");
+    let read = layout::decode_message(&old).unwrap();
+    assert_eq!(&*read.queue, "q");
+    assert_eq!(read.redeliveries, 4);
+    assert_eq!(read.lineage, None);
+    assert_eq!(
+        read.body,
+        Bytes::from_static(b"{\"headers\":{\"wasya-root\":\"e\"}}")
+    );
 }
 
 #[tokio::test]

@@ -137,8 +137,9 @@ fn apply(write: &WriteTransaction, group: &[Entry]) -> Result<(), redb::Error> {
                 queue,
                 redeliveries,
                 body,
+                lineage,
             } => {
-                let value = layout::encode_message(queue, *redeliveries, body);
+                let value = layout::encode_message(queue, *redeliveries, lineage.as_ref(), body);
                 messages.insert(*seq, value.as_slice())?;
             }
             Op::RemoveMessage { seq } => {

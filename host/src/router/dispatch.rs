@@ -8,6 +8,7 @@
 //! the node's own store refused, uncounted and after a pause).
 
 use super::{AckOf, Router};
+use crate::branch::{Lineage, is_bookkeeping};
 use crate::envelope::limits::check_depth;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::failure::{Failure, Kind};
@@ -15,20 +16,25 @@ use crate::metrics::metrics;
 use crate::progress::event::{At, Hop};
 use crate::records::{ERROR_END, HAPPY_END};
 use crate::routing::{self, Dispatch};
-use crate::transport::{AckHandle, Delivery, Transport, TransportError};
+use crate::transport::{AckHandle, Delivery, Message, Transport, TransportError};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// A dispatch and its bytes, serialised once.
+/// A dispatch and its message, serialised once: the JSON body without the node's
+/// fan-out bookkeeping, which travels beside it.
 struct Outgoing {
     dispatch: Dispatch,
-    body: Bytes,
+    message: Message,
 }
 
 impl Outgoing {
     fn new(dispatch: Dispatch) -> Self {
-        let body = Bytes::from(dispatch.envelope.to_bytes());
-        Outgoing { dispatch, body }
+        let headers = &dispatch.envelope.headers;
+        let message = Message {
+            body: Bytes::from(dispatch.envelope.to_bytes_without(is_bookkeeping)),
+            lineage: Lineage::of(headers),
+        };
+        Outgoing { dispatch, message }
     }
 }
 
@@ -149,7 +155,7 @@ impl<T: Transport> Router<T> {
         }
         self.settings
             .size
-            .check(outgoing.body.len())
+            .check(outgoing.message.body.len())
             .map_err(|error| {
                 Failure::processing(
                     Kind::OutputTooLarge,
@@ -161,18 +167,18 @@ impl<T: Transport> Router<T> {
     /// Sends one dispatch; an envelope for an actor nobody serves goes to error-end.
     /// Returns whether what was sent went to error-end.
     async fn dispatch(&self, from: &str, outgoing: Outgoing) -> Result<bool, TransportError> {
-        let Outgoing { dispatch, body } = outgoing;
-        match self.send(&dispatch.actor, body).await {
+        let Outgoing { dispatch, message } = outgoing;
+        match self.send(&dispatch.actor, message).await {
             Err(TransportError::NoSuchQueue(_)) if dispatch.actor != ERROR_END => {
                 let failed = Outgoing::new(routing::unknown_actor(from, dispatch));
-                self.send(ERROR_END, failed.body).await.map(|()| true)
+                self.send(ERROR_END, failed.message).await.map(|()| true)
             }
             other => other.map(|()| dispatch.actor == ERROR_END),
         }
     }
 
     /// Hands one envelope to the transport, counting it.
-    pub(super) async fn send(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
+    pub(super) async fn send(&self, actor: &str, message: Message) -> Result<(), TransportError> {
         let message_type = match actor {
             HAPPY_END => "happy_end",
             ERROR_END => "error_end",
@@ -185,8 +191,8 @@ impl<T: Transport> Router<T> {
             .inc();
         m.envelope_size
             .with_label_values(&["sent"])
-            .observe(body.len() as f64);
-        self.transport.send(self.queue_of(actor), body).await
+            .observe(message.body.len() as f64);
+        self.transport.send(self.queue_of(actor), message).await
     }
 
     /// The actor whose queue takes envelopes for `actor` (end actors may be renamed).
@@ -219,7 +225,7 @@ impl<T: Transport> Router<T> {
             error.clone(),
             &kept_in,
         ));
-        if let Err(send_error) = self.send(ERROR_END, outcome.body).await {
+        if let Err(send_error) = self.send(ERROR_END, outcome.message).await {
             tracing::warn!(actor, error = %crate::report::chain(&send_error), "could not record the outcome; the input goes back to its queue");
             if let Err(error) = delivery.ack.requeue().await {
                 tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");

@@ -36,6 +36,7 @@ impl<T: Transport> Router<T> {
         let size = delivery.body.len();
         let recorded = match Envelope::parse(&delivery.body) {
             Ok(mut envelope) => {
+                delivery.restore_lineage(&mut envelope.headers);
                 let span = self.open_span("record", self.settings.ends.of(end), &mut envelope);
                 let recorded = self.outcomes.record(end, envelope, size).await;
                 if let Some(span) = span {
@@ -49,7 +50,8 @@ impl<T: Transport> Router<T> {
                 }
                 recorded
             }
-            Err(rejected) => {
+            Err(mut rejected) => {
+                delivery.restore_lineage(&mut rejected.headers);
                 tracing::warn!(
                     ?end,
                     "an end actor took an unreadable envelope: {}",

@@ -283,6 +283,7 @@ impl<T: Transport> Router<T> {
             }
             Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
                 Ok(mut envelope) => {
+                    delivery.restore_lineage(&mut envelope.headers);
                     let span = self.open_span("process", actor, &mut envelope);
                     let hop = self.started(actor, &envelope);
                     // A message taken into the window whose actor stopped (removed,
@@ -345,7 +346,8 @@ impl<T: Transport> Router<T> {
                         }
                     }
                 }
-                Err(rejected) => {
+                Err(mut rejected) => {
+                    delivery.restore_lineage(&mut rejected.headers);
                     tracing::warn!(
                         actor,
                         envelope_id = rejected.id.as_deref().unwrap_or("-"),

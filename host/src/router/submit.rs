@@ -7,7 +7,7 @@ use super::Router;
 use crate::envelope::limits::check_depth;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::records::HAPPY_END;
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Message, Transport, TransportError};
 use bytes::Bytes;
 
 /// Why an envelope was not taken in.
@@ -34,14 +34,19 @@ impl<T: Transport> Router<T> {
         if let Some(metadata) = &envelope.route.metadata {
             check_depth("route.metadata", metadata).map_err(SubmitError::Refused)?;
         }
-        let body = Bytes::from(envelope.to_bytes());
+        // A submission is a root: whatever a caller wrote, the node's fan-out
+        // bookkeeping is not taken from it.
+        let body = Bytes::from(envelope.to_bytes_without(crate::branch::is_bookkeeping));
         self.settings
             .size
             .check(body.len())
             .map_err(SubmitError::Refused)?;
         let actor = envelope.route.current_actor().unwrap_or(HAPPY_END);
         self.outcomes.submitted(&envelope.id).await;
-        Ok(self.transport.send(self.queue_of(actor), body).await?)
+        Ok(self
+            .transport
+            .send(self.queue_of(actor), Message::from(body))
+            .await?)
     }
 
     /// Puts raw bytes on an actor's queue, as an outside producer would.
@@ -53,6 +58,6 @@ impl<T: Transport> Router<T> {
             .size
             .check(body.len())
             .map_err(SubmitError::Refused)?;
-        Ok(self.transport.send(actor, body).await?)
+        Ok(self.transport.send(actor, Message::from(body)).await?)
     }
 }

@@ -39,7 +39,10 @@ impl<T: Transport> Router<T> {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);
         let envelope = match Envelope::parse(&delivery.body) {
-            Ok(envelope) => envelope,
+            Ok(mut envelope) => {
+                delivery.restore_lineage(&mut envelope.headers);
+                envelope
+            }
             Err(rejected) => {
                 let reason = format!(
                     "not an envelope an end actor can take: {}",

@@ -21,7 +21,8 @@
 //! reads the disk. Without one (`--ephemeral`) the queues live in memory only, and
 //! the node drains them before it stops.
 
-use super::{AckHandle, Delivery, Subscription, Transport, TransportError};
+use super::{AckHandle, Delivery, Message, Subscription, Transport, TransportError};
+use crate::branch::Lineage;
 use crate::journal::{Journal, Op, StoredMessage};
 use crate::queues::{dead_letter_queue, is_dead_letter_queue};
 use bytes::Bytes;
@@ -34,8 +35,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// committed.
 const DURABLE_HANDOFF: usize = 128;
 
-struct Message {
+struct Queued {
     body: Bytes,
+    lineage: Option<Lineage>,
     redeliveries: u32,
     /// Its key in the journal, on a durable queue.
     key: Option<u64>,
@@ -45,8 +47,8 @@ struct Message {
 
 struct Queue {
     name: Arc<str>,
-    sender: async_channel::Sender<Message>,
-    receiver: async_channel::Receiver<Message>,
+    sender: async_channel::Sender<Queued>,
+    receiver: async_channel::Receiver<Queued>,
     slots: Arc<Semaphore>,
     /// False once retired: sends are refused, what is queued stays.
     open: AtomicBool,
@@ -107,8 +109,9 @@ impl MemoryTransport {
                 .store_recovered
                 .with_label_values(&[state])
                 .inc();
-            let stored = Message {
+            let stored = Queued {
                 body: message.body,
+                lineage: message.lineage,
                 redeliveries: message.redeliveries,
                 key: Some(message.seq),
                 _slot: queue.slots.clone().try_acquire_owned().ok(),
@@ -197,7 +200,8 @@ impl Transport for MemoryTransport {
         })
     }
 
-    async fn send(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
+    async fn send(&self, actor: &str, message: Message) -> Result<(), TransportError> {
+        let Message { body, lineage } = message;
         let queue = self.queue(actor)?;
         if !queue.open.load(Ordering::SeqCst) {
             return Err(TransportError::NoSuchQueue(actor.to_owned()));
@@ -217,14 +221,16 @@ impl Transport for MemoryTransport {
                         queue: queue.name.clone(),
                         redeliveries: 0,
                         body: body.clone(),
+                        lineage: lineage.clone(),
                     }])
                     .await?;
                 Some(seq)
             }
             None => None,
         };
-        let message = Message {
+        let message = Queued {
             body,
+            lineage,
             redeliveries: 0,
             key,
             _slot: Some(slot),
@@ -279,8 +285,8 @@ impl Transport for MemoryTransport {
 
 /// Deliveries from one embedded queue.
 pub struct MemorySubscription {
-    receiver: async_channel::Receiver<Message>,
-    sender: async_channel::Sender<Message>,
+    receiver: async_channel::Receiver<Queued>,
+    sender: async_channel::Sender<Queued>,
     settle: Settle,
     max_redeliveries: u32,
     /// Until the node has started: the gate to wait at.
@@ -331,6 +337,7 @@ impl Subscription for MemorySubscription {
             }
             return Some(Delivery {
                 body: message.body.clone(),
+                lineage: message.lineage.clone(),
                 redeliveries,
                 ack,
             });
@@ -340,8 +347,8 @@ impl Subscription for MemorySubscription {
 
 /// Settles one embedded delivery; requeues it if dropped unsettled.
 pub struct MemoryAck {
-    message: Option<Message>,
-    sender: async_channel::Sender<Message>,
+    message: Option<Queued>,
+    sender: async_channel::Sender<Queued>,
     settle: Settle,
 }
 
@@ -405,6 +412,7 @@ impl AckHandle for MemoryAck {
                             queue: dead.name.clone(),
                             redeliveries: message.redeliveries,
                             body: message.body.clone(),
+                            lineage: message.lineage.clone(),
                         },
                         Op::RemoveMessage { seq },
                     ])
@@ -419,8 +427,9 @@ impl AckHandle for MemoryAck {
             _ => None,
         };
         tracing::debug!(%reason, "moved to the dead-letter queue");
-        let moved = Message {
+        let moved = Queued {
             body: message.body.clone(),
+            lineage: message.lineage.clone(),
             redeliveries: message.redeliveries,
             key,
             _slot: Some(slot),
@@ -454,8 +463,8 @@ mod tests {
     async fn delivers_in_order_and_acks() {
         let transport = transport(10).await;
         let mut sub = transport.subscribe("q", 1).await.unwrap();
-        transport.send("q", Bytes::from("a")).await.unwrap();
-        transport.send("q", Bytes::from("b")).await.unwrap();
+        transport.send("q", Bytes::from("a").into()).await.unwrap();
+        transport.send("q", Bytes::from("b").into()).await.unwrap();
         assert_eq!(transport.pending(), Some(2));
         let first = sub.next().await.unwrap();
         assert_eq!(first.body, "a");
@@ -468,7 +477,7 @@ mod tests {
     async fn requeue_and_drop_give_the_message_back() {
         let transport = transport(10).await;
         let mut sub = transport.subscribe("q", 1).await.unwrap();
-        transport.send("q", Bytes::from("a")).await.unwrap();
+        transport.send("q", Bytes::from("a").into()).await.unwrap();
         let delivery = sub.next().await.unwrap();
         delivery.ack.requeue().await.unwrap();
         let again = sub.next().await.unwrap();
@@ -487,17 +496,17 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_makes_senders_wait() {
         let transport = Arc::new(transport(1).await);
-        transport.send("q", Bytes::from("a")).await.unwrap();
+        transport.send("q", Bytes::from("a").into()).await.unwrap();
         let blocked = tokio::time::timeout(
             Duration::from_millis(50),
-            transport.send("q", Bytes::from("b")),
+            transport.send("q", Bytes::from("b").into()),
         )
         .await;
         assert!(blocked.is_err(), "the second send must wait for room");
         let mut sub = transport.subscribe("q", 1).await.unwrap();
         let waiting = tokio::spawn({
             let transport = transport.clone();
-            async move { transport.send("q", Bytes::from("b")).await }
+            async move { transport.send("q", Bytes::from("b").into()).await }
         });
         sub.next().await.unwrap().ack.ack().await.unwrap();
         waiting.await.unwrap().unwrap();
@@ -507,23 +516,32 @@ mod tests {
     #[tokio::test]
     async fn a_retired_queue_refuses_sends_and_keeps_its_messages() {
         let transport = transport(10).await;
-        transport.send("q", Bytes::from("kept")).await.unwrap();
+        transport
+            .send("q", Bytes::from("kept").into())
+            .await
+            .unwrap();
         transport.retire("q").await.unwrap();
         assert!(matches!(
-            transport.send("q", Bytes::from("refused")).await,
+            transport.send("q", Bytes::from("refused").into()).await,
             Err(TransportError::NoSuchQueue(_))
         ));
         transport.declare("q").await.unwrap();
         let mut sub = transport.subscribe("q", 1).await.unwrap();
         assert_eq!(sub.next().await.unwrap().body, "kept");
-        transport.send("q", Bytes::from("again")).await.unwrap();
+        transport
+            .send("q", Bytes::from("again").into())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn a_dead_letter_moves_the_message_whole() {
         let transport = transport(10).await;
         let mut sub = transport.subscribe("q", 1).await.unwrap();
-        transport.send("q", Bytes::from("poison")).await.unwrap();
+        transport
+            .send("q", Bytes::from("poison").into())
+            .await
+            .unwrap();
         let delivery = sub.next().await.unwrap();
         delivery.ack.dead_letter("why".into()).await.unwrap();
         assert_eq!(transport.depth("q"), Some(0));
@@ -535,7 +553,7 @@ mod tests {
     async fn unknown_queues_are_an_error() {
         let transport = transport(1).await;
         assert!(matches!(
-            transport.send("nope", Bytes::new()).await,
+            transport.send("nope", Bytes::new().into()).await,
             Err(TransportError::NoSuchQueue(_))
         ));
     }
@@ -544,7 +562,10 @@ mod tests {
     async fn past_the_redelivery_limit_a_message_moves_to_the_dead_letter_queue() {
         let transport = transport(10).await.with_max_redeliveries(1);
         let mut sub = transport.subscribe("q", 1).await.unwrap();
-        transport.send("q", Bytes::from("poison")).await.unwrap();
+        transport
+            .send("q", Bytes::from("poison").into())
+            .await
+            .unwrap();
         for _ in 0..2 {
             sub.next().await.unwrap().ack.requeue().await.unwrap();
         }
@@ -570,7 +591,7 @@ mod tests {
         transport.declare("q").await.unwrap();
         let mut sub = transport.subscribe("q", 2).await.unwrap();
         for body in ["a", "b", "c"] {
-            transport.send("q", Bytes::from(body)).await.unwrap();
+            transport.send("q", Bytes::from(body).into()).await.unwrap();
         }
         sub.next().await.unwrap().ack.ack().await.unwrap();
         let held = sub.next().await.unwrap();
@@ -583,7 +604,7 @@ mod tests {
         let transport = MemoryTransport::durable(10, journal.clone(), recovered.messages);
         assert!(
             matches!(
-                transport.send("q", Bytes::from("x")).await,
+                transport.send("q", Bytes::from("x").into()).await,
                 Err(TransportError::NoSuchQueue(_))
             ),
             "a queue read back takes nothing until its actor is declared"

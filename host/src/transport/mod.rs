@@ -12,6 +12,7 @@
 pub mod amqp;
 pub mod memory;
 
+use crate::branch::Lineage;
 use bytes::Bytes;
 use std::future::Future;
 
@@ -41,14 +42,45 @@ pub enum TransportError {
     Other(String),
 }
 
+/// A message handed to a queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The envelope's bytes.
+    pub body: Bytes,
+    /// A fan-out child's bookkeeping, carried beside the body.
+    pub lineage: Option<Lineage>,
+}
+
+impl From<Bytes> for Message {
+    fn from(body: Bytes) -> Self {
+        Message {
+            body,
+            lineage: None,
+        }
+    }
+}
+
 /// A message taken from a queue, owned until acked or nacked.
 pub struct Delivery<A> {
     /// The message's bytes.
     pub body: Bytes,
+    /// The fan-out bookkeeping that came beside the body, if any.
+    pub lineage: Option<Lineage>,
     /// How many times this message was delivered before (0 on the first delivery).
     pub redeliveries: u32,
     /// Settles the delivery: ack, requeue, release or dead-letter it.
     pub ack: A,
+}
+
+impl<A> Delivery<A> {
+    /// Puts the lineage that came beside the body back into the headers read from it
+    /// (where none came, the headers stay as the body had them: an older node's
+    /// message carried its lineage there).
+    pub fn restore_lineage(&self, headers: &mut crate::envelope::Headers) {
+        if let Some(lineage) = &self.lineage {
+            lineage.restore_into(headers);
+        }
+    }
 }
 
 /// Settles one delivery.
@@ -104,12 +136,12 @@ pub trait Transport: Send + Sync + 'static {
         prefetch: usize,
     ) -> impl Future<Output = Result<Self::Subscription, TransportError>> + Send;
 
-    /// Hands `body` to the queue of `actor`; returns once it is safely queued. Waits
-    /// while the queue is full (backpressure).
+    /// Hands `message` to the queue of `actor`; returns once it is safely queued.
+    /// Waits while the queue is full (backpressure).
     fn send(
         &self,
         actor: &str,
-        body: Bytes,
+        message: Message,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
     /// Messages queued or in flight, where the transport can tell.

@@ -177,7 +177,9 @@ impl SocketActor {
         let Ok(_permit) = self.permits.acquire().await else {
             return Err(Unavailable("the actor is closed".into()));
         };
-        let request = envelope.to_bytes();
+        // The runtime sees the envelope as Asya's sidecar would send it: without the
+        // node's fan-out bookkeeping.
+        let request = envelope.to_bytes_without(crate::branch::is_bookkeeping);
         let mut deaths = 0;
         loop {
             let Some(mut stream) = self.connect().await else {

@@ -110,9 +110,11 @@ impl From<&Envelope> for types::Message {
                     .as_ref()
                     .map(|metadata| metadata.to_string()),
             },
+            // The node's fan-out bookkeeping is not the actor's to see.
             headers: envelope
                 .headers
                 .iter()
+                .filter(|(name, _)| !crate::branch::is_bookkeeping(name))
                 .map(|(name, value)| types::Header {
                     name: name.clone(),
                     value: value.clone(),

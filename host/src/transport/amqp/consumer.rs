@@ -324,6 +324,7 @@ impl Consumer {
         let body = Bytes::from(data);
         Some(Delivery {
             body: body.clone(),
+            lineage: super::lineage_of(&headers),
             redeliveries,
             ack: AmqpAck {
                 acker: Some(acker),

@@ -9,6 +9,10 @@
 //! - [`depth`] keeps the broker's count of each actor's queue for readers that cannot
 //!   wait for it.
 //!
+//! Every message is published as Asya's sidecar publishes it (persistent JSON with a
+//! `timestamp`), and a fan-out child's lineage travels in the AMQP headers
+//! `wasya-root` and `wasya-branch`, not in the JSON body Asya's consumers read.
+//!
 //! Every output is published persistent, with publisher confirms, and `mandatory`, so a
 //! message for an actor whose queue does not exist comes back as
 //! [`TransportError::NoSuchQueue`] instead of vanishing. `send` returns only after the
@@ -19,12 +23,13 @@ pub mod depth;
 pub mod session;
 pub mod topology;
 
-use super::{Transport, TransportError};
+use super::{Message, Transport, TransportError};
+use crate::branch::{BRANCH_HEADER, Lineage, ROOT_HEADER};
 use crate::queues::QueueNames;
-use bytes::Bytes;
 use consumer::AmqpSubscription;
 use lapin::Confirmation;
 use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Error as LapinError};
 use session::Sessions;
 use std::sync::Arc;
@@ -90,11 +95,43 @@ pub(crate) fn broker_error(error: LapinError) -> TransportError {
 /// of pool nodes told of the removal) before it leaves the binding alone.
 const RETIRE_WAIT: Duration = Duration::from_secs(3);
 
-/// The properties of every message wasya publishes.
+/// The properties of every message wasya publishes: persistent JSON, stamped with
+/// the time it was published (seconds since the epoch), as Asya's sidecar stamps its.
 pub(crate) fn json_properties() -> BasicProperties {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
+        .with_timestamp(now)
+}
+
+/// The AMQP headers a message's lineage travels in.
+pub(crate) fn lineage_headers(lineage: &Lineage) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ROOT_HEADER.into(),
+        AMQPValue::LongString(lineage.root.as_str().into()),
+    );
+    headers.insert(
+        BRANCH_HEADER.into(),
+        AMQPValue::LongString(lineage.path.as_str().into()),
+    );
+    headers
+}
+
+/// The lineage in a delivery's AMQP headers, where both are there as text.
+pub(crate) fn lineage_of(headers: &FieldTable) -> Option<Lineage> {
+    let text = |name: &str| match headers.inner().get(name)? {
+        AMQPValue::LongString(text) => Some(text.to_string()),
+        AMQPValue::ShortString(text) => Some(text.as_str().to_owned()),
+        _ => None,
+    };
+    Some(Lineage {
+        root: text(ROOT_HEADER)?,
+        path: text(BRANCH_HEADER)?,
+    })
 }
 
 impl AmqpTransport {
@@ -182,7 +219,12 @@ impl Transport for AmqpTransport {
         ))
     }
 
-    async fn send(&self, actor: &str, body: Bytes) -> Result<(), TransportError> {
+    async fn send(&self, actor: &str, message: Message) -> Result<(), TransportError> {
+        let Message { body, lineage } = message;
+        let mut properties = json_properties();
+        if let Some(lineage) = &lineage {
+            properties = properties.with_headers(lineage_headers(lineage));
+        }
         let session = self
             .sessions
             .current(SEND_WAIT)
@@ -198,7 +240,7 @@ impl Transport for AmqpTransport {
                     ..BasicPublishOptions::default()
                 },
                 &body,
-                json_properties(),
+                properties,
             )
             .await
             .map_err(broker_error)?
