@@ -470,6 +470,18 @@ async fn the_cli_reaches_a_node_behind_tls() {
         "an unknown CA is refused: {}",
         stderr(0)
     );
+    // It says why (rustls' reason), and how to trust the node.
+    assert!(
+        stderr(0).contains("invalid peer certificate: ") && stderr(0).contains("--ca-file"),
+        "{}",
+        stderr(0)
+    );
+    assert_eq!(
+        stderr(0).matches("invalid peer certificate").count(),
+        1,
+        "the cause once: {}",
+        stderr(0)
+    );
     assert!(outputs[1].status.success(), "--ca-file: {}", stderr(1));
     assert!(stdout(1).contains("echo"), "{}", stdout(1));
     assert!(outputs[2].status.success(), "SSL_CERT_FILE: {}", stderr(2));

@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("{}", wasya::cli::error_line(&error));
             std::process::ExitCode::from(wasya::cli::exit::code_of(&error))
         }
     }

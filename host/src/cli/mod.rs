@@ -94,6 +94,11 @@ pub enum Command {
     },
 }
 
+/// The line an error ends the process with: `error: ` and its causes, each said once.
+pub fn error_line(error: &anyhow::Error) -> String {
+    format!("error: {}", crate::report::chain(error.as_ref()))
+}
+
 /// Writes the completion script of `shell` for this command line to stdout.
 pub fn print_completions(shell: clap_complete::Shell) {
     use clap::CommandFactory;

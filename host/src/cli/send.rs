@@ -116,13 +116,34 @@ async fn read_payload(given: &str) -> anyhow::Result<String> {
     }
 }
 
-/// A request that did not reach the node.
+/// A request that did not reach the node: why, with every cause said once, and how
+/// to trust a node whose certificate was refused.
 pub(crate) fn unreachable(base: &str, error: &reqwest::Error) -> anyhow::Error {
-    ExitError::new(
-        Exit::Unreachable,
-        format!("cannot reach the node at {base}: {error}"),
-    )
-    .into()
+    let mut message = format!(
+        "cannot reach the node at {base}: {}",
+        crate::report::chain(error)
+    );
+    if refused_certificate(error) {
+        message.push_str(
+            "\n  the node's certificate is not trusted here: pass its CA with --ca-file PEM \
+             (or WASYA_CA_FILE), or add it to the platform's roots (SSL_CERT_FILE)",
+        );
+    }
+    ExitError::new(Exit::Unreachable, message).into()
+}
+
+/// Whether TLS refused the peer's certificate somewhere down `error`'s causes.
+fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(rustls::Error::InvalidCertificate(_)) = error.downcast_ref::<rustls::Error>() {
+        return true;
+    }
+    // An I/O error shows the error it wraps but does not name it as its source: look
+    // inside too.
+    let wrapped = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| refused_certificate(inner));
+    wrapped || error.source().is_some_and(refused_certificate)
 }
 
 /// Waits up to `timeout` for the outcome of `id`, in waits the node allows (at most
