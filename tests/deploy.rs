@@ -300,6 +300,72 @@ async fn the_cli_deploys_lists_shows_and_removes() {
 }
 
 #[tokio::test]
+async fn the_cli_configure_keeps_what_it_does_not_name() {
+    let node = NodeProcess::start(&["--serve", "echo"]);
+    let base = node.base.clone();
+    let outputs = tokio::task::spawn_blocking(move || {
+        let configure = |more: &[&str]| {
+            let mut args = vec!["configure", "--node", base.as_str(), "echo"];
+            args.extend_from_slice(more);
+            wasya(&args)
+        };
+        [
+            configure(&["--allow-outbound", "http://127.0.0.1:*", "--timeout", "3s"]),
+            configure(&["--concurrency", "1000"]),
+            configure(&["--allow-outbound", "https://api.example.com"]),
+            configure(&["--unset", "timeout"]),
+            configure(&["--reset", "--timeout", "4s"]),
+        ]
+    })
+    .await
+    .unwrap();
+    let shown: Vec<Value> = outputs
+        .iter()
+        .map(|output| {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice(&output.stdout).unwrap()
+        })
+        .collect();
+    let fields = |actor: &Value| {
+        (
+            actor["allowed_outbound_hosts"].clone(),
+            actor["timeout_ms"].clone(),
+            actor["concurrency"].clone(),
+        )
+    };
+    let default_concurrency = shown[4]["concurrency"].clone();
+    assert_ne!(default_concurrency, json!(1000));
+    assert_eq!(
+        fields(&shown[1]),
+        (json!(["http://127.0.0.1:*"]), json!(3000), json!(1000)),
+        "--concurrency kept the grant and the timeout"
+    );
+    assert_eq!(
+        fields(&shown[2]),
+        (json!(["https://api.example.com"]), json!(3000), json!(1000)),
+        "--allow-outbound replaced the grant and kept the concurrency"
+    );
+    assert_eq!(
+        fields(&shown[3]),
+        (
+            json!(["https://api.example.com"]),
+            json!(30_000),
+            json!(1000)
+        ),
+        "--unset timeout: the node's default"
+    );
+    assert_eq!(
+        fields(&shown[4]),
+        (Value::Null, json!(4000), default_concurrency),
+        "--reset forgets what it does not give"
+    );
+}
+
+#[tokio::test]
 async fn mutating_endpoints_need_the_token() {
     let node = NodeProcess::start_with(&[], &[("WASYA_TOKEN", "s3cret-token")]);
     let put = |token: Option<&'static str>| {
@@ -580,4 +646,42 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
         .filter(|line| line.contains('\u{1b}'))
         .collect();
     assert!(coloured.is_empty(), "escape codes in a pipe: {coloured:?}");
+}
+
+#[test]
+fn build_and_new_refuse_a_name_that_is_no_actor_name_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("My_Actor.wasm");
+    // No toolchain is looked for: the name is checked first.
+    let built = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["build", "--python", "handlers.shout", "-o"])
+        .arg(&out)
+        .env("WASYA_COMPONENTIZE_PY", "/nonexistent/componentize-py")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert_eq!(built.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("actor name `My_Actor` is invalid: use 1-63 of [a-z0-9-]"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["new", "Bad_Name", "--lang", "python"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&made.stderr);
+    assert_eq!(made.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`Bad_Name` is invalid"), "{stderr}");
+    assert!(!dir.path().join("Bad_Name").exists());
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_wasya"))
+        .args(["build", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("WASYA_COMPONENTIZE_PY") && help.contains("WASYA_COMPONENTIZE_JS"),
+        "{help}"
+    );
 }

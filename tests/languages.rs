@@ -192,6 +192,12 @@ async fn the_handler_matrix(kind: Kind, lang: Lang, error_type: &str, trace_word
         format!("{p}-greet"),
         format!("{p}-add-hop"),
     );
+    // The listing says the mode each handler was built in.
+    for (name, mode) in [(&shout, "payload"), (&add_hop, "envelope")] {
+        let (status, actor) = node.get(&format!("/v1/actors/{name}")).await;
+        assert_eq!(status, 200, "{actor}");
+        assert_eq!(actor["handler_mode"], mode, "{name}: {actor}");
+    }
 
     let id = node
         .submit(&[shout.as_str()], json!({"text": "hello wasm world"}))

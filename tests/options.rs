@@ -1,5 +1,6 @@
-//! Per-actor options and socket actors set over `PUT /v1/actors/{name}` with JSON:
-//! applied at once, kept across a restart, and refused with a reason when wrong.
+//! Per-actor options and socket actors set over `PUT /v1/actors/{name}` with JSON
+//! (and changed one at a time with `PATCH`): applied at once, kept across a restart,
+//! and refused with a reason when wrong.
 
 use crate::support::{NodeProcess, Runtime, guest, single_error};
 use serde_json::json;
@@ -114,6 +115,56 @@ async fn wrong_options_are_refused_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_patch_changes_what_it_names_and_keeps_the_rest() {
+    let node = NodeProcess::start(&["--serve", "echo"]);
+    let (status, echo) = node
+        .put_json(
+            "echo",
+            json!({"concurrency": 64, "timeout": "2s", "env": {"A": "1", "B": "2"},
+                   "allowed_outbound_hosts": ["https://api.example.com"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{echo}");
+    let (status, echo) = node.patch_json("echo", json!({"concurrency": 1000})).await;
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(echo["concurrency"], 1000);
+    assert_eq!(echo["timeout_ms"], 2000, "kept: {echo}");
+    assert_eq!(echo["env"], json!(["A", "B"]), "kept: {echo}");
+    assert_eq!(
+        echo["allowed_outbound_hosts"],
+        json!(["https://api.example.com"]),
+        "kept: {echo}"
+    );
+    let (status, echo) = node
+        .patch_json(
+            "echo",
+            json!({"allowed_outbound_hosts": ["http://127.0.0.1:*"], "env": {"B": null}, "timeout": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(echo["concurrency"], 1000, "kept: {echo}");
+    assert_eq!(
+        echo["allowed_outbound_hosts"],
+        json!(["http://127.0.0.1:*"])
+    );
+    assert_eq!(echo["env"], json!(["A"]), "B removed, A kept");
+    assert_eq!(echo["timeout_ms"], 30_000, "null: the node's default");
+    // A patch is checked as a whole, and a wrong one changes nothing.
+    let (status, error) = node.patch_json("echo", json!({"concurrency": 0})).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(node.get("/v1/actors/echo").await.1["concurrency"], 1000);
+    let (status, _) = node.patch_json("nobody", json!({"concurrency": 2})).await;
+    assert_eq!(status, 404);
+    // PUT still replaces.
+    let (_, echo) = node.put_json("echo", json!({"timeout": "5s"})).await;
+    assert_eq!(echo["timeout_ms"], 5000);
+    assert_ne!(
+        echo["concurrency"], 1000,
+        "a PUT forgets what it does not give"
+    );
+}
+
+#[tokio::test]
 async fn a_socket_actor_registered_over_the_api_serves_and_survives_a_restart() {
     let runtime = Runtime::start("upper", "payload", &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -123,10 +174,21 @@ async fn a_socket_actor_registered_over_the_api_serves_and_survives_a_restart() 
     let (status, actor) = node
         .put_json(
             "py-upper",
-            json!({"kind": "socket", "socket": socket, "timeout": "5s", "connections": 1}),
+            json!({"kind": "socket", "socket": socket, "timeout": "5s"}),
         )
         .await;
     assert_eq!(status, 200, "{actor}");
+    // Asya's runtime serves one call at a time: so does a socket actor by default,
+    // whatever the node's --concurrency, and its listing says so.
+    assert_eq!(
+        (&actor["connections"], &actor["concurrency"]),
+        (&json!(1), &json!(1)),
+        "{actor}"
+    );
+    assert!(
+        actor.get("handler_mode").is_none(),
+        "its runtime decides: {actor}"
+    );
     assert_eq!(
         (actor["kind"].clone(), actor["socket"].clone()),
         (json!("socket"), json!(socket))

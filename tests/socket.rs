@@ -286,6 +286,33 @@ async fn a_message_waits_for_a_runtime_that_is_not_up_yet() {
     assert_eq!(ready.status(), 200);
 }
 
+/// One runtime gone does not take a node of many actors out: it stays ready, serves
+/// the others, and says which actor cannot serve.
+#[tokio::test]
+async fn a_missing_runtime_does_not_take_out_a_node_of_many_actors() {
+    let runtime = Runtime::prepare("echo", "payload", &[]);
+    let node = NodeProcess::start(&[
+        "--serve",
+        "echo",
+        "--socket-actor",
+        &socket_actor("s-gone", &runtime),
+    ]);
+    let ready = reqwest::get(format!("{}/readyz", node.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let text = ready.text().await.unwrap();
+    assert!(
+        text.starts_with("ready; 1 of 2 actors cannot serve:") && text.contains("s-gone"),
+        "{text}"
+    );
+    let id = node.submit(&["echo"], json!("served")).await;
+    assert_eq!(node.outcome(&id).await["results"], json!(["served"]));
+    let (_, actor) = node.get("/v1/actors/s-gone").await;
+    assert!(
+        actor["not_ready"].as_str().unwrap().contains("s-gone"),
+        "{actor}"
+    );
+}
+
 /// A runtime is called with the envelope as Asya's sidecar would send it: the node's
 /// fan-out bookkeeping stays with the node, and the submission still completes.
 async fn a_runtime_never_sees_the_nodes_fan_out_bookkeeping(kind: Kind) {

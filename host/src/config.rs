@@ -228,10 +228,13 @@ impl NodeConfig {
         })
     }
 
-    /// How many messages of actor `name` run at once. A socket actor defaults to one
-    /// (the reference runtime serves one connection at a time).
-    pub fn concurrency_for(&self, name: &str) -> usize {
-        let default = if self.socket_actors.iter().any(|(socket, _)| socket == name) {
+    /// How many messages of actor `name`, of `kind`, are handled at once: its
+    /// override, else one for a socket actor (Asya's runtime serves one call at a
+    /// time), else the node's `--concurrency`.
+    pub fn concurrency_for(&self, name: &str, kind: crate::records::ActorKind) -> usize {
+        let default = if kind == crate::records::ActorKind::Socket
+            || self.socket_actors.iter().any(|(socket, _)| socket == name)
+        {
             1
         } else {
             self.concurrency
@@ -285,7 +288,7 @@ impl NodeConfig {
             check_name(name).map_err(|error| ConfigError(error.to_string()))?;
             checked.push((
                 format!("{name}: "),
-                self.concurrency_for(name),
+                self.concurrency_for(name, crate::records::ActorKind::Wasm),
                 self.limits_for(name),
             ));
         }

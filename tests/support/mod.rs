@@ -453,6 +453,15 @@ impl NodeProcess {
         answer(request).await
     }
 
+    /// PATCHes an actor's options with JSON; the status and the answer.
+    pub async fn patch_json(&self, name: &str, body: Value) -> (u16, Value) {
+        let request = self
+            .http
+            .patch(format!("{}/v1/actors/{name}", self.base))
+            .json(&body);
+        answer(request).await
+    }
+
     /// GETs `path`; the status and the body as text.
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let response = self

@@ -180,7 +180,7 @@ mod tests {
             concurrency: 4,
             timeout_ms: 1000,
             memory_limit_bytes: None,
-            handler_mode: HandlerMode::default(),
+            handler_mode: Some(HandlerMode::default()),
             reuse_instances: None,
             env: Vec::new(),
             allowed_outbound_hosts: Vec::new(),

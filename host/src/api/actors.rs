@@ -8,7 +8,7 @@ use super::auth::Authorized;
 use super::error::ErrorBody;
 use super::{ApiError, ApiState};
 use crate::deployments::options::ActorSpec;
-use crate::deployments::{ActorView, DeployError, Deployment};
+use crate::deployments::{ActorView, DeployError, Deployment, OptionsChange};
 use crate::transport::Transport;
 use axum::Json;
 use axum::body::Bytes;
@@ -109,7 +109,10 @@ pub async fn put<T: Transport>(
     if content_type.starts_with("application/json") {
         let spec: ActorSpec = serde_json::from_slice(&body)
             .map_err(|error| ApiError::bad_request("invalid_options", error.to_string()))?;
-        let view = state.deployments.configure(&name, spec).await?;
+        let view = state
+            .deployments
+            .configure(&name, OptionsChange::Replace(spec))
+            .await?;
         return Ok((StatusCode::OK, Json(view)).into_response());
     }
     Err(ApiError::new(
@@ -119,6 +122,63 @@ pub async fn put<T: Transport>(
             "upload a component as application/wasm or options as application/json, not `{content_type}`"
         ),
     ))
+}
+
+/// `PATCH /v1/actors/{name}`: change some of an actor's options and keep the rest
+/// (a JSON merge patch of the options as `PUT` takes them: a field names what it sets,
+/// `null` takes it back to the node's default, `env` merges by variable).
+#[utoipa::path(
+    patch, path = "/v1/actors/{name}", tag = "actors",
+    params(("name" = String, Path, description = "`[a-z0-9][a-z0-9-]{0,62}`")),
+    request_body(
+        description = "The options to change, as `PUT` takes them",
+        content(
+            (ActorSpec = "application/merge-patch+json"),
+            (ActorSpec = "application/json"),
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The options apply", body = ActorView),
+        (status = 400, description = "A bad option, or the options as patched do not hold together", body = ErrorBody),
+        (status = 404, description = "No such actor", body = ErrorBody),
+        (status = 409, description = "The actor changed on another node of the pool first (retry)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "The store cannot take the change now", body = ErrorBody),
+    )
+)]
+pub async fn patch<T: Transport>(
+    _: Authorized,
+    State(state): State<Arc<ApiState<T>>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if !(content_type.starts_with("application/json")
+        || content_type.starts_with("application/merge-patch+json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send the options to change as application/json, not `{content_type}`"),
+        ));
+    }
+    let patch: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request(
+                "invalid_options",
+                format!("a patch is a JSON object of options: {error}"),
+            )
+        })?;
+    let view = state
+        .deployments
+        .configure(&name, OptionsChange::Merge(patch))
+        .await?;
+    Ok((StatusCode::OK, Json(view)).into_response())
 }
 
 async fn upload<T: Transport>(

@@ -37,8 +37,23 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
     {
         return unavailable("control plane: the shared store is unreachable".into());
     }
-    if let Some(reason) = state.deployments.not_ready() {
-        return unavailable(reason);
+    // One actor that cannot serve (a socket actor whose runtime is gone) takes the
+    // node out only when it is all the node serves (the sidecar: one actor, its
+    // runtime in the pod) or every actor is in that state; otherwise the node serves
+    // the others and says which cannot.
+    let (served, reasons) = state.deployments.readiness();
+    if !reasons.is_empty() && reasons.len() == served {
+        return unavailable(reasons.join("; "));
+    }
+    if !reasons.is_empty() {
+        return (
+            StatusCode::OK,
+            format!(
+                "ready; {} of {served} actors cannot serve: {}",
+                reasons.len(),
+                reasons.join("; ")
+            ),
+        );
     }
     (StatusCode::OK, "ready".into())
 }

@@ -82,6 +82,7 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
             "/v1/actors/{name}",
             get(actors::get::<T>)
                 .put(actors::put::<T>)
+                .patch(actors::patch::<T>)
                 .delete(actors::delete::<T>),
         )
         .route("/v1/openapi.json", get(openapi::document))

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         actors::list,
         actors::get,
         actors::put,
+        actors::patch,
         actors::delete,
         activity::get,
         health::healthz,

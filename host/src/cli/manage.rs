@@ -73,8 +73,8 @@ pub struct DeployArgs {
     pub file: std::path::PathBuf,
 }
 
-/// Flags of `wasya configure`: the actor's options (omitted ones take the node's
-/// defaults), or a socket actor to register.
+/// Flags of `wasya configure`: the options to change (the others stay as they are;
+/// `--reset` replaces them all), or a socket actor to register.
 #[derive(Debug, Args)]
 pub struct ConfigureArgs {
     /// The node to talk to: its address, token and CA.
@@ -121,6 +121,14 @@ pub struct ConfigureArgs {
     /// Wasm actors: outbound requests open at once.
     #[arg(long)]
     pub outbound_concurrency: Option<usize>,
+    /// Take an option back to the node's default (its API name: `timeout`,
+    /// `concurrency`, `allowed_outbound_hosts`, `env`, ...; repeatable).
+    #[arg(long, value_delimiter = ',')]
+    pub unset: Vec<String>,
+    /// Replace the actor's options with those given: every option not given goes
+    /// back to the node's default.
+    #[arg(long, conflicts_with = "unset")]
+    pub reset: bool,
 }
 
 /// Flags of `wasya actor` and `wasya rm`.
@@ -187,7 +195,8 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     ))
 }
 
-/// Sets an actor's options (or registers a socket actor); prints the actor.
+/// Changes an actor's options, keeping those not named (or with `--reset`, replacing
+/// them), or registers a socket actor; prints the actor.
 pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     let mut spec = serde_json::Map::new();
     let mut put = |key: &str, value: serde_json::Value| {
@@ -235,13 +244,33 @@ pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     if let Some(count) = args.outbound_concurrency {
         put("outbound_concurrency", count.into());
     }
-    let response = args
-        .node
-        .request(reqwest::Method::PUT, &format!("/v1/actors/{}", args.name))?
-        .json(&spec)
-        .send()
-        .await
-        .map_err(|error| super::send::unreachable(&args.node.node, &error))?;
+    for name in &args.unset {
+        put(name, serde_json::Value::Null);
+    }
+    let path = format!("/v1/actors/{}", args.name);
+    let node = &args.node;
+    let spec = &spec;
+    let send = |method: reqwest::Method| {
+        let request = node.request(method, &path);
+        async move {
+            request?
+                .json(spec)
+                .send()
+                .await
+                .map_err(|error| super::send::unreachable(&node.node, &error))
+        }
+    };
+    let response = if args.reset {
+        send(reqwest::Method::PUT).await?
+    } else {
+        let patched = send(reqwest::Method::PATCH).await?;
+        // A socket actor the node does not know yet is registered, not patched.
+        if patched.status() == reqwest::StatusCode::NOT_FOUND && args.socket.is_some() {
+            send(reqwest::Method::PUT).await?
+        } else {
+            patched
+        }
+    };
     let actor = answer(response).await?;
     super::send::print_out(&serde_json::to_string_pretty(&actor)?)
 }

@@ -62,6 +62,15 @@ Named as ignored at start when set: ASYA_CUSTOM_METRICS, ASYA_QUEUE_RETRY_MAX_AT
 ASYA_QUEUE_RETRY_BACKOFF, ASYA_SQS_ENDPOINT, ASYA_AWS_REGION, ASYA_SQS_VISIBILITY_TIMEOUT,
 ASYA_SQS_WAIT_TIME_SECONDS.";
 
+/// What `wasya build --help` lists: the toolchains it drives and where it finds them.
+const BUILD_ENVIRONMENT: &str = "\
+Toolchains (found on PATH, or where these name them):
+  WASYA_COMPONENTIZE_PY   componentize-py for --python (tested: 0.25.1, pip install componentize-py==0.25.1)
+  WASYA_COMPONENTIZE_JS   componentize-js for --js (tested: 0.23.0, npm install -g @bytecodealliance/componentize-js@0.23.0)
+Rust projects build with cargo and the wasm32-wasip2 target (rustup target add wasm32-wasip2).
+An actor's name, and so the file name of -o NAME.wasm, is 1-63 of [a-z0-9-] starting with a
+letter or digit; happy-end and error-end are the node's own.";
+
 /// The commands of `wasya`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -84,6 +93,7 @@ pub enum Command {
     Rm(manage::ActorArgs),
     /// Build a component: a Python handler (--python), a JavaScript module (--js), or a
     /// project made by `wasya new`.
+    #[command(after_help = BUILD_ENVIRONMENT)]
     Build(build::BuildArgs),
     /// Make a project for an actor in Rust, Python or JavaScript.
     New(new::NewArgs),

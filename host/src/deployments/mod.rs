@@ -32,7 +32,8 @@ use crate::runtime::wasm::engine::digest_off_runtime;
 use crate::runtime::wasm::{WasmActor, WasmEngine, WasmError};
 use crate::store::{Store, StoreError};
 use crate::transport::{Transport, TransportError};
-use options::{ActorSpec, Effective, SpecError};
+pub use options::OptionsChange;
+use options::{Effective, SpecError};
 use serde::Serialize;
 use served::{Backend, Reservations, ServedMap};
 use std::path::PathBuf;
@@ -129,7 +130,7 @@ impl<T: Transport> Deployments<T> {
 
     async fn add(&self, record: ActorRecord, backend: Backend) -> Result<(), DeployError> {
         let _reservation = self.reservations.reserve(&record.name).await;
-        let effective = Effective::of(&self.config, &record.name, &record.options);
+        let effective = Effective::of(&self.config, &record.name, record.kind, &record.options);
         self.install(record, backend, effective, false).await
     }
 
@@ -166,7 +167,7 @@ impl<T: Transport> Deployments<T> {
                 changed: false,
             });
         }
-        let effective = Effective::of(&self.config, name, &record.options);
+        let effective = Effective::of(&self.config, name, record.kind, &record.options);
         let (actor, report) = self
             .engine
             .load_digested(name, bytes.clone(), digest, effective.limits.clone())
@@ -196,20 +197,28 @@ impl<T: Transport> Deployments<T> {
         })
     }
 
-    /// Registers a socket actor, or sets the options of any actor, and records it.
-    pub async fn configure(&self, name: &str, spec: ActorSpec) -> Result<ActorView, DeployError> {
+    /// Registers a socket actor, or changes the options of any actor (replacing them,
+    /// or merging a patch into them), and records it.
+    pub async fn configure(
+        &self,
+        name: &str,
+        change: OptionsChange,
+    ) -> Result<ActorView, DeployError> {
         validate_name(name)?;
         let _reservation = self.reservations.reserve(name).await;
+        let registers_socket = matches!(
+            &change,
+            OptionsChange::Replace(spec) if spec.kind == Some(ActorKind::Socket)
+        );
         let mut record = match self.served.get(name) {
             Some(served) => served.record.clone(),
             None => match self.recorded(name).await? {
                 Some(record) => record,
-                None if spec.kind == Some(ActorKind::Socket) => {
-                    ActorRecord::new(name, ActorKind::Socket)
-                }
+                None if registers_socket => ActorRecord::new(name, ActorKind::Socket),
                 None => return Err(DeployError::NothingToConfigure(name.to_owned())),
             },
         };
+        let spec = change.resolve(record.kind, &record.options)?;
         record.options = spec.check_off_runtime(record.kind).await?;
         self.save(record.clone(), None).await?;
         tracing::info!(actor = name, "options recorded");

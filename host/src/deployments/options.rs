@@ -3,7 +3,11 @@
 //! `PUT /v1/actors/{name}` with JSON carries an [`ActorSpec`]: human units
 //! (`"30s"`, `"128MiB"`) as the CLI flags take them. It is checked once, here, into
 //! [`ActorOptions`], the plain values the node records and applies. A PUT replaces
-//! the options: what it leaves out falls back to the node's flags. Options apply to
+//! the options: what it leaves out falls back to the node's flags. A PATCH changes
+//! only what it names and keeps the rest ([`OptionsChange::Merge`], a JSON merge
+//! patch: `null` takes an option back to the node's default, `env` merges by key);
+//! the recorded options are written back as a spec ([`spec_of`]), patched, and
+//! checked as a whole, so both go through the same checks. Options apply to
 //! both kinds except where a kind cannot honour them (a memory limit or environment
 //! for an external runtime, whose process the node does not own), which is a 400
 //! rather than a silently ignored field.
@@ -64,6 +68,124 @@ pub struct ActorSpec {
     pub outbound_body_limit: Option<String>,
     /// Wasm actors: outbound requests open at once (1 to 16384); more wait.
     pub outbound_concurrency: Option<usize>,
+}
+
+/// How a request changes an actor's options.
+#[derive(Debug, Clone)]
+pub enum OptionsChange {
+    /// `PUT`: these options, and the node's defaults for the rest.
+    Replace(ActorSpec),
+    /// `PATCH`: a JSON merge patch (RFC 7396) of the spec the actor runs with.
+    Merge(serde_json::Map<String, serde_json::Value>),
+}
+
+impl OptionsChange {
+    /// The spec the actor is to run with, given the options it runs with now.
+    pub fn resolve(self, kind: ActorKind, current: &ActorOptions) -> Result<ActorSpec, SpecError> {
+        match self {
+            OptionsChange::Replace(spec) => Ok(spec),
+            OptionsChange::Merge(patch) => {
+                let mut spec = serde_json::Value::Object(spec_of(kind, current));
+                merge_patch(&mut spec, serde_json::Value::Object(patch));
+                serde_json::from_value(spec).map_err(|error| SpecError(error.to_string()))
+            }
+        }
+    }
+}
+
+/// The spec that gives `options` again, in the units the API takes.
+pub fn spec_of(
+    kind: ActorKind,
+    options: &ActorOptions,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut spec = serde_json::Map::new();
+    let mut set = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            spec.insert(key.to_owned(), value);
+        }
+    };
+    set("kind", Some(Value::from(kind.as_str())));
+    set(
+        "socket",
+        options
+            .socket
+            .as_ref()
+            .map(|path| Value::from(path.display().to_string())),
+    );
+    set("connections", options.connections.map(Value::from));
+    set(
+        "timeout",
+        options.timeout_ms.map(|ms| Value::from(format!("{ms}ms"))),
+    );
+    set(
+        "memory_limit",
+        options
+            .memory_limit_bytes
+            .map(|bytes| Value::from(bytes.to_string())),
+    );
+    set("concurrency", options.concurrency.map(Value::from));
+    set(
+        "env",
+        (!options.env.is_empty()).then(|| {
+            Value::Object(
+                options
+                    .env
+                    .iter()
+                    .map(|(key, value)| (key.clone(), Value::from(value.as_str())))
+                    .collect(),
+            )
+        }),
+    );
+    set(
+        "handler_mode",
+        options.handler_mode.map(|mode| Value::from(mode.as_str())),
+    );
+    set("reuse_instances", options.reuse_instances.map(Value::from));
+    set(
+        "allowed_outbound_hosts",
+        (!options.allowed_outbound_hosts.is_empty())
+            .then(|| Value::from(options.allowed_outbound_hosts.clone())),
+    );
+    set(
+        "outbound_timeout",
+        options
+            .outbound_timeout_ms
+            .map(|ms| Value::from(format!("{ms}ms"))),
+    );
+    set(
+        "outbound_body_limit",
+        options
+            .outbound_body_limit_bytes
+            .map(|bytes| Value::from(bytes.to_string())),
+    );
+    set(
+        "outbound_concurrency",
+        options.outbound_concurrency.map(Value::from),
+    );
+    spec
+}
+
+/// Applies a JSON merge patch (RFC 7396): objects merge key by key, `null` removes a
+/// key, anything else replaces.
+fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(&key);
+            } else {
+                merge_patch(target.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
 
 /// Why a spec cannot be applied.
@@ -221,13 +343,13 @@ pub struct Effective {
     pub limits: ActorLimits,
     /// How many of its messages are handled at once.
     pub concurrency: usize,
-    /// Whether it returns whole envelopes or payloads only.
-    pub handler_mode: HandlerMode,
+    /// The handler mode its options hold it to, if they set one.
+    pub handler_mode: Option<HandlerMode>,
 }
 
 impl Effective {
     /// What actor `name` runs with, given the node's `config` and its recorded `options`.
-    pub fn of(config: &NodeConfig, name: &str, options: &ActorOptions) -> Self {
+    pub fn of(config: &NodeConfig, name: &str, kind: ActorKind, options: &ActorOptions) -> Self {
         let mut limits = config.limits_for(name);
         if let Some(ms) = options.timeout_ms {
             limits.timeout = Duration::from_millis(ms);
@@ -263,8 +385,8 @@ impl Effective {
             limits,
             concurrency: options
                 .concurrency
-                .unwrap_or_else(|| config.concurrency_for(name)),
-            handler_mode: options.handler_mode.unwrap_or_default(),
+                .unwrap_or_else(|| config.concurrency_for(name, kind)),
+            handler_mode: options.handler_mode,
         }
     }
 
@@ -385,6 +507,52 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_keeps_what_it_does_not_name() {
+        let current = spec(serde_json::json!({
+            "concurrency": 1000,
+            "timeout": "2m",
+            "env": {"A": "1", "B": "2"},
+            "allowed_outbound_hosts": ["https://api.example.com"],
+            "memory_limit": "128MiB",
+        }))
+        .check(ActorKind::Wasm)
+        .unwrap();
+        let patch = |json: serde_json::Value| {
+            let serde_json::Value::Object(patch) = json else {
+                unreachable!()
+            };
+            OptionsChange::Merge(patch)
+                .resolve(ActorKind::Wasm, &current)
+                .unwrap()
+                .check(ActorKind::Wasm)
+                .unwrap()
+        };
+        let merged = patch(serde_json::json!({"allowed_outbound_hosts": ["http://127.0.0.1:*"]}));
+        assert_eq!(merged.concurrency, Some(1000), "kept");
+        assert_eq!(merged.timeout_ms, Some(120_000), "kept");
+        assert_eq!(merged.memory_limit_bytes, Some(128 << 20), "kept");
+        assert_eq!(merged.allowed_outbound_hosts, ["http://127.0.0.1:*"]);
+        let merged = patch(serde_json::json!({"env": {"B": null, "C": "3"}, "timeout": null}));
+        assert_eq!(
+            merged.env.into_iter().collect::<Vec<_>>(),
+            [
+                ("A".to_owned(), "1".to_owned()),
+                ("C".to_owned(), "3".to_owned())
+            ]
+        );
+        assert_eq!(merged.timeout_ms, None, "null: back to the node's default");
+        assert_eq!(merged.concurrency, Some(1000));
+        let unchanged = patch(serde_json::json!({}));
+        assert_eq!(unchanged, current, "written back, options read the same");
+        let replaced = OptionsChange::Replace(spec(serde_json::json!({"concurrency": 2})))
+            .resolve(ActorKind::Wasm, &current)
+            .unwrap()
+            .check(ActorKind::Wasm)
+            .unwrap();
+        assert_eq!(replaced.timeout_ms, None, "a replace forgets the rest");
+    }
+
+    #[test]
     fn options_override_the_node_flags() {
         let config = NodeConfig::default();
         let options = ActorOptions {
@@ -393,7 +561,7 @@ mod tests {
             env: BTreeMap::from([("MODEL".into(), "small".into())]),
             ..ActorOptions::default()
         };
-        let effective = Effective::of(&config, "a", &options);
+        let effective = Effective::of(&config, "a", ActorKind::Wasm, &options);
         assert_eq!(effective.limits.timeout, Duration::from_millis(1500));
         assert_eq!(effective.concurrency, 3);
         assert_eq!(effective.limits.env, vec![("MODEL".into(), "small".into())]);
@@ -402,10 +570,12 @@ mod tests {
             outbound_timeout_ms: Some(2000),
             ..ActorOptions::default()
         };
-        let outbound = Effective::of(&config, "a", &granted).limits.outbound;
+        let outbound = Effective::of(&config, "a", ActorKind::Wasm, &granted)
+            .limits
+            .outbound;
         assert_eq!(outbound.grant.patterns(), ["https://api.openai.com"]);
         assert_eq!(outbound.timeout, Duration::from_millis(2000));
-        let defaults = Effective::of(&config, "a", &ActorOptions::default());
+        let defaults = Effective::of(&config, "a", ActorKind::Wasm, &ActorOptions::default());
         assert_eq!(defaults.limits, config.limits_for("a"));
     }
 }

@@ -34,7 +34,7 @@ impl<T: Transport> Deployments<T> {
         if local.as_ref().is_some_and(|served| served.record == record) {
             return Ok(false);
         }
-        let effective = Effective::of(&self.config, &name, &record.options);
+        let effective = Effective::of(&self.config, &name, record.kind, &record.options);
         let local_backend = local.as_ref().map(|served| &served.backend);
         let backend = match (record.kind, record.current()) {
             (ActorKind::Wasm, Some(version)) => match local_backend {
@@ -145,6 +145,12 @@ impl<T: Transport> Deployments<T> {
         effective: &Effective,
         retire: &CancellationToken,
     ) -> Arc<dyn ActorRuntime> {
+        // The options' mode, else the one a component declares it was built in; none
+        // of either: not restricted (the handler returns what it returns).
+        let mode = match backend {
+            Backend::Wasm(actor) => effective.handler_mode.or(actor.declared_mode()),
+            Backend::Socket(_) => effective.handler_mode,
+        };
         let runtime: Arc<dyn ActorRuntime> = match backend {
             Backend::Wasm(actor) => actor.clone(),
             Backend::Socket(path) => Arc::new(SocketActor::new(
@@ -153,7 +159,7 @@ impl<T: Transport> Deployments<T> {
                 retire.clone(),
             )),
         };
-        with_mode(runtime, effective.handler_mode)
+        with_mode(runtime, mode.unwrap_or_default())
     }
 
     /// Serves what the store records for `names` (`None`: for every actor), and stops

@@ -38,8 +38,13 @@ pub struct ActorView {
     /// Wasm actors: the memory one instance may grow to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit_bytes: Option<usize>,
-    /// What the actor's results may carry: payloads, or whole envelopes.
-    pub handler_mode: HandlerMode,
+    /// What the actor's results carry: `payload` (the node advances the route) or
+    /// `envelope` (the actor may change it). Set by the actor's options, else the mode
+    /// a component was built in (`wasya build --mode`), else `envelope` for a wasm
+    /// component (it may return routes); absent for a socket actor whose options set
+    /// none (its runtime's `ASYA_HANDLER_MODE` decides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler_mode: Option<HandlerMode>,
     /// Wasm actors: whether instances are kept between messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse_instances: Option<bool>,
@@ -118,30 +123,41 @@ impl<T: Transport> Deployments<T> {
         self.served.get(name).is_some()
     }
 
-    /// The first reason an actor cannot serve now.
-    pub fn not_ready(&self) -> Option<String> {
-        self.served
-            .snapshot()
+    /// How many actors are served, and why each that cannot serve now cannot.
+    pub fn readiness(&self) -> (usize, Vec<String>) {
+        let snapshot = self.served.snapshot();
+        let reasons = snapshot
             .values()
-            .find_map(|served| served.slot.current().not_ready())
+            .filter_map(|served| served.slot.current().not_ready())
+            .collect();
+        (snapshot.len(), reasons)
     }
 
     /// How the API shows an actor recorded but not served on this node.
     pub(super) fn record_view(&self, record: &ActorRecord) -> ActorView {
-        let effective = Effective::of(&self.config, &record.name, &record.options);
+        let effective = Effective::of(&self.config, &record.name, record.kind, &record.options);
         let digest = record.current().map(|version| version.digest.clone());
         let socket = record
             .options
             .socket
             .as_ref()
             .map(|path| path.display().to_string());
-        view_of(record, &effective, digest, socket, Activity::default())
+        view_of(
+            record,
+            &effective,
+            (digest, socket, None),
+            Activity::default(),
+        )
     }
 
     pub(super) fn view(&self, served: &Served) -> ActorView {
         let (digest, socket) = match &served.backend {
             Backend::Wasm(actor) => (Some(actor.digest().to_owned()), None),
             Backend::Socket(path) => (None, Some(path.display().to_string())),
+        };
+        let declared = match &served.backend {
+            Backend::Wasm(actor) => actor.declared_mode(),
+            Backend::Socket(_) => None,
         };
         let (processed, failed) = served.slot.counts();
         let activity = Activity {
@@ -152,15 +168,23 @@ impl<T: Transport> Deployments<T> {
             queue_depth: self.router.transport().depth(&served.record.name),
             not_ready: served.slot.current().not_ready(),
         };
-        view_of(&served.record, &served.effective, digest, socket, activity)
+        view_of(
+            &served.record,
+            &served.effective,
+            (digest, socket, declared),
+            activity,
+        )
     }
 }
+
+/// What the backend tells of an actor: a component's digest and declared mode, or a
+/// runtime's socket.
+type BackendFacts = (Option<String>, Option<String>, Option<HandlerMode>);
 
 fn view_of(
     record: &ActorRecord,
     effective: &Effective,
-    digest: Option<String>,
-    socket: Option<String>,
+    (digest, socket, declared): BackendFacts,
     activity: Activity,
 ) -> ActorView {
     let is_socket = socket.is_some();
@@ -180,7 +204,15 @@ fn view_of(
             .try_into()
             .unwrap_or(u64::MAX),
         memory_limit_bytes: (!is_socket).then_some(effective.limits.memory_bytes),
-        handler_mode: effective.handler_mode,
+        handler_mode: match record.kind {
+            ActorKind::Socket => effective.handler_mode,
+            ActorKind::Wasm => Some(
+                effective
+                    .handler_mode
+                    .or(declared)
+                    .unwrap_or(HandlerMode::Envelope),
+            ),
+        },
         reuse_instances: (!is_socket).then_some(effective.limits.reuse_instances),
         env: effective
             .limits

@@ -70,7 +70,8 @@ pub async fn build(file: &Path, export: &str, mode: Mode, out: &Path) -> anyhow:
         .arg(dir.path().join("wit"))
         .args(["--world-name", "actor", "--disable", "fetch-event", "-o"])
         .arg(&out);
-    run_tool("componentize-js", &mut command).await
+    run_tool("componentize-js", &mut command).await?;
+    super::declare_built_mode(&out, mode).await
 }
 
 /// Copies a source tree, leaving out `node_modules` and hidden entries.

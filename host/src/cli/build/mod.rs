@@ -72,6 +72,11 @@ pub struct BuildArgs {
 
 /// Builds what the flags name; prints the component's path.
 pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
+    if (args.python.is_some() || args.js.is_some())
+        && let Some(out) = &args.out
+    {
+        check_output_name(out)?;
+    }
     let out = match (&args.python, &args.js, &args.out) {
         (Some(handler), _, Some(out)) => {
             python::build(handler, &args.path, args.mode, out).await?;
@@ -88,6 +93,38 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<()> {
         _ => bail!("-o OUT.wasm is needed with --python and --js"),
     };
     super::send::print_out(&out.display().to_string())
+}
+
+/// Refuses, before a build that takes seconds, an output whose file name is not an
+/// actor name: a directory of components (`wasya up --actors DIR`) serves `NAME.wasm`
+/// as actor `NAME`, and a deploy of it under that name would be refused too.
+fn check_output_name(out: &Path) -> anyhow::Result<()> {
+    let stem = out
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::records::validate_name(&stem).with_context(|| {
+        format!(
+            "-o {}: the file is named after the actor it holds (NAME.wasm serves actor NAME)",
+            out.display()
+        )
+    })
+}
+
+/// Writes the handler mode the component was built in into it (a custom section the
+/// node reads back, [`crate::runtime::wasm::declared`]), so a listing can say it.
+async fn declare_built_mode(out: &Path, mode: Mode) -> anyhow::Result<()> {
+    let mut bytes = tokio::fs::read(out)
+        .await
+        .with_context(|| format!("cannot read the built component {}", out.display()))?;
+    let mode = match mode {
+        Mode::Payload => crate::records::HandlerMode::Payload,
+        Mode::Envelope => crate::records::HandlerMode::Envelope,
+    };
+    crate::runtime::wasm::declared::declare_mode(&mut bytes, mode);
+    tokio::fs::write(out, bytes)
+        .await
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// Runs a toolchain; its output is shown only when it fails.

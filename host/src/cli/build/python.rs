@@ -75,7 +75,8 @@ pub async fn build(handler: &str, path: &Path, mode: Mode, out: &Path) -> anyhow
         .arg(GLUE_MODULE)
         .arg("-o")
         .arg(&out);
-    run_tool("componentize-py", &mut command).await
+    run_tool("componentize-py", &mut command).await?;
+    super::declare_built_mode(&out, mode).await
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
 use crate::outbound::{Gate, OutboundClient};
+use crate::records::HandlerMode;
 use crate::routing::Outcome;
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
@@ -39,6 +40,8 @@ pub struct WasmActor {
     gate: Arc<Gate>,
     /// Linear memories one instance takes from the pool.
     memories: u32,
+    /// The handler mode the component declares ([`super::declared`]).
+    declared_mode: Option<HandlerMode>,
 }
 
 /// What every actor of an engine shares.
@@ -63,6 +66,7 @@ impl WasmActor {
         limits: ActorLimits,
         shared: EngineShared,
         memories: u32,
+        declared_mode: Option<HandlerMode>,
     ) -> Self {
         let name: Arc<str> = name.into();
         WasmActor {
@@ -78,6 +82,7 @@ impl WasmActor {
             pre,
             limits,
             shared,
+            declared_mode,
         }
     }
 
@@ -101,7 +106,13 @@ impl WasmActor {
             limits,
             self.shared.clone(),
             self.memories,
+            self.declared_mode,
         )
+    }
+
+    /// The handler mode the component was built in, where it declares one.
+    pub fn declared_mode(&self) -> Option<HandlerMode> {
+        self.declared_mode
     }
 
     /// A store for a new instance, its deadline read from its state at every tick.

@@ -186,10 +186,13 @@ impl WasmEngine {
         };
         let this = self.clone();
         let (key, actor) = (digest.clone(), name.to_owned());
-        let (component, source, shared) =
-            tokio::task::spawn_blocking(move || this.compiled(&actor, &key, &bytes, shared))
-                .await
-                .map_err(|error| WasmError::Task("compile", error))??;
+        let (compiled, declared) = tokio::task::spawn_blocking(move || {
+            let compiled = this.compiled(&actor, &key, &bytes, shared);
+            (compiled, super::declared::declared_mode(&bytes))
+        })
+        .await
+        .map_err(|error| WasmError::Task("compile", error))?;
+        let (component, source, shared) = compiled?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -223,6 +226,7 @@ impl WasmEngine {
             component
                 .resources_required()
                 .map_or(MAX_MEMORIES_PER_COMPONENT, |needs| needs.num_memories),
+            declared,
         );
         Ok((actor, report))
     }

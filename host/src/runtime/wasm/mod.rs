@@ -9,12 +9,14 @@
 //! - [`actor`]: one actor: an `InstancePre`, and a fresh store and instance per call;
 //! - [`output`]: envelopes into guest messages, guest outputs into outcomes;
 //! - [`imports`]: a component's imports, checked before it compiles;
+//! - [`declared`]: the handler mode a component was built in, as it declares it;
 //! - [`stdio`]: what a guest prints, kept per call;
 //! - [`warm`]: instances kept between messages, for actors that opt in.
 
 pub mod actor;
 pub mod artifacts;
 pub mod cache;
+pub mod declared;
 pub mod engine;
 pub mod host;
 pub mod imports;
