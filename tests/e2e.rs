@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `wasya` binary, real example actors, over HTTP.
+//! (`bundled_wit` checks the WASI WIT the node bundles against its wasmtime's.)
 //!
 //! `routing` is the routing matrix of the envelope rules; `limits` the sandbox and its
 //! limits; `lifecycle` start, stop and configuration; `faults` hostile inputs and
@@ -18,6 +19,7 @@
 #[macro_use]
 mod support;
 
+mod bundled_wit;
 mod cluster;
 mod deploy;
 mod deploy_manifests;

@@ -1,0 +1,58 @@
+//! The WASI WIT kept in `wit/deps` is the WIT of the `wasmtime-wasi-http` the node is
+//! built with: the node bundles it (for Python builds, so a handler's `wasi:http` is
+//! the one the node implements), and it must not drift from the crate's own copy when
+//! wasmtime is upgraded.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn wit_files(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn wit_deps_is_the_wasi_wit_of_the_wasmtime_the_node_links() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let manifest = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|package| package["name"] == "wasmtime-wasi-http")
+        .and_then(|package| package["manifest_path"].as_str())
+        .expect("wasmtime-wasi-http is a dependency of the node");
+    let crate_deps = Path::new(manifest).parent().unwrap().join("wit/deps");
+    let ours = wit_files(&root.join("wit/deps"));
+    let theirs = wit_files(&crate_deps);
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "the same packages as {}",
+        crate_deps.display()
+    );
+    for (name, text) in &theirs {
+        assert!(
+            ours[name] == *text,
+            "wit/deps/{name} differs from {}: copy the crate's files into wit/deps",
+            crate_deps.join(name).display()
+        );
+    }
+}
