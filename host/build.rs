@@ -4,7 +4,8 @@
 //! manual step first. They are members of the repository's workspace (one lock file, and
 //! `cargo fetch` brings their crates too) but not default members, and they target
 //! `wasm32-wasip2`, so they are built here with a nested cargo, in the workspace's
-//! `guest` profile. That cargo gets its own target directory (`guests/target`): sharing
+//! `guest` profile. That cargo gets its own target directory (`guests/target`, or
+//! `WASYA_GUESTS_TARGET`): sharing
 //! the outer one would wait forever on the build directory lock the outer cargo holds
 //! while this script runs. Settings of the outer build that would leak through the
 //! environment (flags, wrappers, the target) are removed from the child's.
@@ -74,7 +75,12 @@ fn main() {
         .expect("the host crate lives in a directory of the repository");
     let wit_dir = root.join("wit");
     let guests_dir = root.join("guests");
-    let guests_target = guests_dir.join("target");
+    // `WASYA_GUESTS_TARGET` puts the actors' build elsewhere (scripts/fresh-build.sh
+    // does, so its builds leave a developer's own alone).
+    println!("cargo:rerun-if-env-changed=WASYA_GUESTS_TARGET");
+    let guests_target = env::var_os("WASYA_GUESTS_TARGET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| guests_dir.join("target"));
 
     println!("cargo:rerun-if-changed={}", wit_dir.display());
     println!(

@@ -18,6 +18,8 @@ home="$work/cargo-home"
 build="$work/build"
 config=(--config 'profile.dev.package."*".opt-level=0')
 mkdir -p "$work"
+# The example actors' build goes there too, leaving guests/target as it was.
+export WASYA_GUESTS_TARGET="$work/guests"
 
 echo "fresh build: an empty CARGO_HOME, then cargo build"
 rm -rf "$home"
@@ -51,7 +53,7 @@ rm -rf "$home"
 mkdir -p "$home"
 CARGO_HOME="$home" cargo fetch --locked
 # The node's build script (and the example actors' nested cargo in it) runs again.
-rm -rf "$build"/debug/build/wasya-* "$build"/debug/.fingerprint/wasya-*
+rm -rf "$build"/debug/build/wasya-* "$build"/debug/.fingerprint/wasya-* "$WASYA_GUESTS_TARGET"
 offline=()
 if unshare -n true 2>/dev/null; then
   offline=(unshare -n)

@@ -12,7 +12,8 @@
 //! checks exported spans at a real OTLP receiver; `store_tls` the pool's store over
 //! TLS against a PostgreSQL server of the test's own. `durability` kills and restarts
 //! nodes on the embedded queue's store, and fills its disk. `ui` drives the status
-//! page in a real browser (headless Chromium through Selenium).
+//! page in a real browser (headless Chromium through Selenium), and a page of another
+//! site trying to change the node; `web_guard` the Host and Origin rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,3 +42,4 @@ mod socket;
 mod store_tls;
 mod traces;
 mod ui;
+mod web_guard;

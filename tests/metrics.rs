@@ -218,3 +218,70 @@ async fn metrics_count_a_known_workload() {
         bundled
     );
 }
+
+/// A guest that raises a new exception class per message cannot grow the registry:
+/// past the bound its error types read `other`, and a removed actor's series go.
+#[tokio::test]
+async fn guest_chosen_labels_are_bounded_and_go_with_their_actor() {
+    use futures::StreamExt;
+    const MESSAGES: usize = 10_000;
+    let node = NodeProcess::start(&["--serve", "fail", "--actor-concurrency", "fail=16"]);
+    let submitted: Vec<u16> = futures::stream::iter(0..MESSAGES)
+        .map(|n| {
+            let node = &node;
+            async move {
+                let body = json!({"route": ["fail"], "payload": {"kind": format!("Error{n}")}});
+                node.post_json("/v1/envelopes", &body).await.0
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(submitted.iter().all(|status| *status == 202));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, actor) = node.get("/v1/actors/fail").await;
+        if actor["processed"] == MESSAGES {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{actor}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let samples = scrape(&node).await;
+    let reasons: Vec<&str> = samples
+        .iter()
+        .filter(|sample| {
+            sample.metric == "asya_actor_messages_failed_total"
+                && sample.labels.get("queue") == Some("asya-fail")
+        })
+        .filter_map(|sample| sample.labels.get("reason"))
+        .collect();
+    assert_eq!(
+        reasons.len(),
+        wasya::metrics::LABEL_VALUES_PER_SCOPE + 1,
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"other"));
+    let other = value(
+        &samples,
+        "asya_actor_messages_failed_total",
+        &[("queue", "asya-fail"), ("reason", "other")],
+    );
+    assert_eq!(
+        other as usize,
+        MESSAGES - wasya::metrics::LABEL_VALUES_PER_SCOPE,
+        "every failure counted"
+    );
+    assert_eq!(node.delete("/v1/actors/fail").await, 204);
+    let samples = scrape(&node).await;
+    let left: Vec<&Sample> = samples
+        .iter()
+        .filter(|sample| {
+            sample
+                .labels
+                .values()
+                .any(|value| value == "asya-fail" || value == "fail")
+        })
+        .collect();
+    assert!(left.is_empty(), "a removed actor's series: {left:?}");
+}

@@ -187,6 +187,32 @@ async fn a_failing_envelope_shows_its_details_in_the_failures_list() {
     page.passes().await;
 }
 
+/// A page of another site (here `http://localhost:PORT`, while the node is reached as
+/// 127.0.0.1) sends what a browser sends cross-site without a preflight: a `text/plain`
+/// POST of an envelope, a form. None of it reaches a queue, with no token set.
+#[tokio::test]
+async fn a_page_of_another_site_cannot_change_the_node() {
+    let Some(browser) = Browser::find() else {
+        return;
+    };
+    let node = NodeProcess::start(&["--serve", "echo"]);
+    let mut page = browser.start("cross_site", &node.base, None, "");
+    let attacked = page.step("attacked").await;
+    assert_eq!(
+        attacked["results"].as_array().map(Vec::len),
+        Some(4),
+        "every request was tried: {attacked}"
+    );
+    page.passes().await;
+    // Anything accepted would have run by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(node.get("/v1/envelopes/csrf-1").await.0, 404, "{attacked}");
+    let (_, echo) = node.get("/v1/actors/echo").await;
+    assert_eq!(echo["processed"], 0, "nothing reached echo: {echo}");
+    let (_, failed) = node.get("/v1/envelopes?status=failed").await;
+    assert_eq!(failed, json!([]));
+}
+
 #[tokio::test]
 async fn an_uploaded_component_is_listed_then_removed() {
     let Some(browser) = Browser::find() else {

@@ -87,6 +87,10 @@ pub struct NodeConfig {
     pub gateway_url: Option<String>,
     /// The pipelines offered as tools (MCP and `POST /tools/call`).
     pub tools: crate::tools::Tools,
+    /// Host names the API answers besides loopback ones (`--public-host`).
+    pub public_hosts: Vec<String>,
+    /// Web origins allowed to change things through the API (`--allow-origin`).
+    pub allowed_origins: Vec<String>,
     /// Actors that end routes (Asya's `ASYA_IS_END_ACTOR`): their envelopes are taken
     /// whatever their route says, their results go nowhere, and the end is reported
     /// to the gateway.
@@ -170,6 +174,8 @@ impl Default for NodeConfig {
             tools: crate::tools::Tools::default(),
             terminal_actors: Vec::new(),
             log_each_message: false,
+            public_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -9,12 +9,20 @@
 //!
 //! The metrics live in one process-wide registry, served at `/metrics` in Prometheus'
 //! text format: one node per process is how the node runs.
+//!
+//! A label value a guest or a caller chooses (an error type a handler raises, a host
+//! an actor calls) is bounded before it reaches the registry: [`bounded`] passes the
+//! first [`LABEL_VALUES_PER_SCOPE`] distinct values per actor and reads the rest as
+//! `other`, so a guest that raises a new exception class per message cannot grow the
+//! registry without end. A removed actor's series go with it ([`forget_actor`]).
 
-use prometheus::core::Collector;
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::{LazyLock, OnceLock};
 
 /// Buckets for call and processing durations, 100 µs to 60 s.
@@ -365,6 +373,93 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 /// The node's metrics.
 pub fn metrics() -> &'static Metrics {
     &METRICS
+}
+
+/// Distinct values a chosen label takes per actor; past them, `other`.
+pub const LABEL_VALUES_PER_SCOPE: usize = 32;
+/// The label value that stands for every value past the bound.
+pub const OTHER: &str = "other";
+
+/// The chosen label values seen, per (family, actor or queue).
+type Seen = HashMap<(&'static str, String), HashSet<String>>;
+static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// `value` as the label of `family` for `scope` (an actor or its queue): itself while
+/// fewer than [`LABEL_VALUES_PER_SCOPE`] distinct values were seen there, else
+/// [`OTHER`].
+pub fn bounded(family: &'static str, scope: &str, value: &str) -> String {
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let values = seen.entry((family, scope.to_owned())).or_default();
+    if values.contains(value) {
+        return value.to_owned();
+    }
+    if values.len() >= LABEL_VALUES_PER_SCOPE {
+        return OTHER.to_owned();
+    }
+    values.insert(value.to_owned());
+    value.to_owned()
+}
+
+/// Removes every series of `vec` whose label `key` is `value`; `labels` are the
+/// vec's label names, in order.
+fn forget<B: MetricVecBuilder>(vec: &MetricVec<B>, labels: &[&str], key: &str, value: &str) {
+    let mut doomed = Vec::new();
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let pairs = metric.get_label();
+            let of = |name: &str| {
+                pairs
+                    .iter()
+                    .find(|pair| pair.name() == name)
+                    .map(|pair| pair.value().to_owned())
+            };
+            if of(key).as_deref() != Some(value) {
+                continue;
+            }
+            let values: Option<Vec<String>> = labels.iter().map(|name| of(name)).collect();
+            if let Some(values) = values {
+                doomed.push(values);
+            }
+        }
+    }
+    for values in doomed {
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let _ = vec.remove_label_values(&values);
+    }
+}
+
+/// Drops the series of an actor that is no longer served (`queue`: its queue's name),
+/// and the chosen label values remembered for it.
+pub fn forget_actor(actor: &str, queue: &str) {
+    let m = metrics();
+    forget(&m.received, &["queue", "transport"], "queue", queue);
+    forget(&m.processed, &["queue", "status"], "queue", queue);
+    forget(&m.failed, &["queue", "reason"], "queue", queue);
+    forget(&m.active, &["queue"], "queue", queue);
+    forget(&m.processing_duration, &["queue"], "queue", queue);
+    forget(&m.runtime_duration, &["queue"], "queue", queue);
+    for vec in [
+        &m.guest_traps,
+        &m.guest_timeouts,
+        &m.guest_limit_hits,
+        &m.outbound_body_limit_hits,
+    ] {
+        forget(vec, &["actor"], "actor", actor);
+    }
+    forget(&m.instantiation, &["actor"], "actor", actor);
+    forget(&m.concurrency_limit, &["actor"], "actor", actor);
+    forget(&m.queue_depth, &["actor"], "actor", actor);
+    forget(&m.outbound_in_flight, &["actor"], "actor", actor);
+    forget(
+        &m.outbound_requests,
+        &["actor", "host", "result"],
+        "actor",
+        actor,
+    );
+    forget(&m.outbound_duration, &["actor", "host"], "actor", actor);
+    SEEN.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .retain(|(_, scope), _| scope != actor && scope != queue);
 }
 
 /// The prefix of the families Asya's sidecar names, as registered.

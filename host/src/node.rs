@@ -417,6 +417,11 @@ async fn run<T: Transport>(
                 token: config.token.clone(),
                 pool: pool.clone(),
                 tools: config.tools.clone(),
+                guard: Arc::new(api::guard::WebGuard::new(
+                    addr.ip().is_loopback(),
+                    &config.public_hosts,
+                    &config.allowed_origins,
+                )),
             }));
             let server = Server::spawn(listener, app, config.header_read_timeout);
             tracing::info!(address = %bound, transport = transport.name(), "HTTP API listening");

@@ -420,6 +420,7 @@ impl NodeProcess {
     pub async fn publish_raw(&self, actor: &str, body: impl Into<reqwest::Body>) -> u16 {
         self.http
             .post(format!("{}/v1/queues/{actor}/messages", self.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
             .await

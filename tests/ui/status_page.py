@@ -283,12 +283,85 @@ def phone(page, _arg):
     page.shot("08-phone")
 
 
+ATTACK_PAGE = """<!doctype html>
+<html><body><p id="state">attacking</p><script>
+const NODE = %s;
+const envelope = '{"id":"csrf-1","route":{"actors":["echo"],"current":0},"payload":{}}';
+window.attackResults = [];
+async function attempt(path, init) {
+  try {
+    const answer = await fetch(NODE + path, init);
+    window.attackResults.push(answer.type + " " + answer.status);
+  } catch (error) {
+    window.attackResults.push("error " + error);
+  }
+}
+async function attack() {
+  // What a page may send anywhere without a CORS preflight.
+  await attempt("/v1/queues/echo/messages",
+    {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: envelope});
+  await attempt("/v1/envelopes",
+    {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+     body: '{"route": ["echo"], "payload": {"csrf": 2}}'});
+  const form = new FormData();
+  form.append("payload", envelope);
+  await attempt("/v1/queues/echo/messages", {method: "POST", mode: "no-cors", body: form});
+  // JSON needs a preflight, which the node never grants.
+  await attempt("/v1/queues/echo/messages",
+    {method: "POST", mode: "cors", headers: {"Content-Type": "application/json"}, body: envelope});
+  document.getElementById("state").textContent = "done";
+  window.attackDone = true;
+}
+attack();
+</script></body></html>
+"""
+
+
+def cross_site(page, _arg):
+    """A page of another site (localhost, another port) sends the node what a browser
+    sends cross-site without asking; the test then checks nothing reached a queue."""
+    import http.server
+    import threading
+
+    body = (ATTACK_PAGE % json.dumps(page.base)).encode()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://localhost:{server.server_address[1]}"
+    try:
+        page.driver.get(origin + "/attack")
+        page.wait(
+            lambda driver: driver.execute_script("return window.attackDone === true"),
+            "the attacking page's requests",
+        )
+        page.shot("cross-site", full=False)
+        step(
+            "attacked",
+            origin=origin,
+            results=page.driver.execute_script("return window.attackResults"),
+        )
+    finally:
+        server.shutdown()
+
+
 SCENARIOS = {
     "overview": (overview, (1440, 900)),
     "failure": (failure, (1440, 900)),
     "upload": (upload, (1440, 900)),
     "restart": (restart, (1280, 720)),
     "phone": (phone, (390, 844)),
+    "cross_site": (cross_site, (1280, 720)),
 }
 
 

@@ -1,4 +1,4 @@
-//! fail: always returns an actor error of kind `ValueError`.
+//! fail: always returns an actor error, of kind `ValueError` or `payload.kind`.
 //!
 //! The message quotes `payload.reason` when the payload has one.
 
@@ -14,7 +14,11 @@ impl Guest for Fail {
             Some(reason) => format!("fail always fails: {reason}"),
             None => "fail always fails".to_owned(),
         };
-        Err(error("ValueError", message))
+        let kind = payload
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("ValueError");
+        Err(error(kind, message))
     }
 }
 

@@ -347,7 +347,7 @@ pub async fn list_failed<T: Transport>(
 #[utoipa::path(
     post, path = "/v1/queues/{actor}/messages", tag = "envelopes",
     params(("actor" = String, Path, description = "The actor whose queue takes the bytes")),
-    request_body(content = Vec<u8>, description = "The message, as a producer would publish it (valid or not)", content_type = "application/octet-stream"),
+    request_body(content = Vec<u8>, description = "The message, as a producer would publish it (valid or not), sent as JSON", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued", body = Published),

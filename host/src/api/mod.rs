@@ -6,7 +6,8 @@
 //! throughput and latency), [`health`] (liveness, readiness, metrics), [`tools`] and
 //! [`mcp`] (pipelines as tools), [`asya`] (Asya gateway's paths over the same data),
 //! [`openapi`], the document generated from the handlers, and [`ui`], the status
-//! page over all of them. Errors are JSON `{"error": code, "message": …}` with a
+//! page over all of them. [`guard`] stands in front of every route: the `Host` and
+//! `Origin` rules that keep web pages out. Errors are JSON `{"error": code, "message": …}` with a
 //! status code that says whose fault it is.
 
 pub mod activity;
@@ -17,6 +18,7 @@ pub mod envelopes;
 pub mod error;
 pub mod events;
 pub mod follow;
+pub mod guard;
 pub mod health;
 pub mod mcp;
 pub mod openapi;
@@ -46,6 +48,8 @@ pub struct ApiState<T: Transport> {
     pub pool: Option<Arc<crate::store::postgres::PgStore>>,
     /// The pipelines offered as tools.
     pub tools: crate::tools::Tools,
+    /// Which hosts and origins the API answers.
+    pub guard: Arc<guard::WebGuard>,
 }
 
 /// The API's routes.
@@ -92,5 +96,9 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(activity))
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.guard.clone(),
+            guard::guard,
+        ))
 }

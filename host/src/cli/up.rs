@@ -148,6 +148,21 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_TOKEN_FILE")]
     #[arg(help_heading = "Listening and security")]
     pub token_file: Option<PathBuf>,
+    /// A host name the node answers to besides loopback names (a node behind an
+    /// ingress: `wasya.example.com`; repeatable). A request with another `Host` is
+    /// refused (DNS rebinding).
+    #[arg(long = "public-host", env = "WASYA_PUBLIC_HOST", value_delimiter = ',')]
+    #[arg(help_heading = "Listening and security")]
+    pub public_hosts: Vec<String>,
+    /// A web origin allowed to change things through the API (`https://ops.example.com`;
+    /// repeatable). Other sites' pages are refused.
+    #[arg(
+        long = "allow-origin",
+        env = "WASYA_ALLOW_ORIGIN",
+        value_delimiter = ','
+    )]
+    #[arg(help_heading = "Listening and security")]
+    pub allowed_origins: Vec<String>,
     /// The pool's shared control plane: `postgres://user:password@host/database`,
     /// TLS as libpq's `sslmode` says (`prefer` by default; `require`, `verify-ca`,
     /// `verify-full` with `sslrootcert=ca.pem`). Without it, deployments are kept in
@@ -368,6 +383,8 @@ impl UpArgs {
                 connections: usize::from(self.store_connections),
             }),
             hosts: self.hosts,
+            public_hosts: self.public_hosts,
+            allowed_origins: self.allowed_origins,
             serve: self.serve.map(|names| {
                 names
                     .into_iter()

@@ -244,6 +244,7 @@ impl<T: Transport> Deployments<T> {
             served.stop.cancel();
         }
         self.router.retire(name).await;
+        self.router.forget_metrics(name);
         tracing::info!(actor = name, "removed");
         Ok(())
     }

@@ -208,6 +208,7 @@ impl<T: Transport> Deployments<T> {
                 && let Some(served) = self.served.remove(&name)
             {
                 served.stop.cancel();
+                self.router.forget_metrics(&name);
                 tracing::info!(actor = %name, "removed elsewhere in the pool; stopped");
             }
         }

@@ -59,7 +59,8 @@ impl Gate {
     ) -> Result<Response<WasiBody>, Error> {
         let started = Instant::now();
         let deadline = call_deadline.min(started + self.limits.timeout);
-        let host = target.to_string();
+        // The host is the guest's choice (within its grant): bounded per actor.
+        let host = crate::metrics::bounded("outbound_host", &self.actor, &target.to_string());
         let labels = [&*self.actor, host.as_str()];
         let m = metrics();
         let count = |result: &str| {
@@ -218,9 +219,10 @@ impl WasiHttpHooks for OutboundHooks {
                 host,
                 "an outbound request was denied: the actor's allowed_outbound_hosts do not match"
             );
+            let label = crate::metrics::bounded("outbound_host", &self.gate.actor, &host);
             metrics()
                 .outbound_requests
-                .with_label_values(&[&*self.gate.actor, host.as_str(), "denied"])
+                .with_label_values(&[&*self.gate.actor, label.as_str(), "denied"])
                 .inc();
             if !self.refused.contains(&host)
                 && self.refused.len() < crate::envelope::limits::REFUSED_HOSTS_CAP

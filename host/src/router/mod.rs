@@ -174,6 +174,11 @@ impl<T: Transport> Router<T> {
         Ok(())
     }
 
+    /// Drops the metric series of an actor no longer served here.
+    pub fn forget_metrics(&self, name: &str) {
+        crate::metrics::forget_actor(name, &self.settings.queues.for_actor(name));
+    }
+
     /// Closes actor `name`'s queue to new envelopes (it is no longer deployed); its
     /// messages stay for a later deploy.
     pub async fn retire(&self, name: &str) {
@@ -456,8 +461,10 @@ impl<T: Transport> Router<T> {
                         actor, envelope_id = %envelope.id, code = %failure.code,
                         kind = %failure.kind, "actor call failed: {}", failure.message
                     );
+                    // The kind may be a type the guest chose: bounded per queue.
+                    let reason = crate::metrics::bounded("failed", &queue, failure.kind.as_str());
                     m.failed
-                        .with_label_values(&[queue.as_str(), failure.kind.as_str()])
+                        .with_label_values(&[queue.as_str(), reason.as_str()])
                         .inc();
                 }
                 Some(outcome)
