@@ -685,3 +685,84 @@ fn build_and_new_refuse_a_name_that_is_no_actor_name_before_building() {
         "{help}"
     );
 }
+
+/// `bytes` with a custom section of `n` appended: the same actor, another digest.
+fn variant(bytes: &[u8], n: u8) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    // id 0, size, name "variant" (7 bytes), then one byte of data.
+    out.extend_from_slice(&[0, 9, 7]);
+    out.extend_from_slice(b"variant");
+    out.push(n);
+    out
+}
+
+fn components_in(data: &std::path::Path) -> usize {
+    std::fs::read_dir(data.join("deployments/components"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn only_the_last_versions_are_kept_and_a_removal_deletes_the_rest() {
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().display().to_string();
+    let node = NodeProcess::start(&[
+        "--serve",
+        "none",
+        "--data-dir",
+        &data_arg,
+        "--keep-versions",
+        "3",
+    ]);
+    let echo = guest("echo");
+    for n in 1..=10u8 {
+        let (status, deployed) = node.upload("swapped", variant(&echo, n)).await;
+        assert_eq!(status, 201, "{deployed}");
+        assert_eq!(deployed["version"], n);
+    }
+    let (_, actor) = node.get("/v1/actors/swapped").await;
+    let versions: Vec<u64> = actor["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|version| version["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [8, 9, 10], "{actor}");
+    assert_eq!(
+        components_in(data.path()),
+        3,
+        "the components of versions let go are gone"
+    );
+    let id = node.submit(&["swapped"], json!({"still": "served"})).await;
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"still": "served"}])
+    );
+    // A component another actor names stays when one of them goes.
+    assert_eq!(node.upload("twin", variant(&echo, 10)).await.0, 201);
+    assert_eq!(node.delete("/v1/actors/swapped").await, 204);
+    assert_eq!(components_in(data.path()), 1, "twin's component stays");
+    assert_eq!(node.delete("/v1/actors/twin").await, 204);
+    assert_eq!(components_in(data.path()), 0);
+}
+
+#[tokio::test]
+async fn a_node_keeps_at_most_its_max_actors() {
+    let node = NodeProcess::start(&["--serve", "echo", "--max-actors", "3"]);
+    assert_eq!(node.upload("second", guest("upper")).await.0, 201);
+    assert_eq!(node.upload("third", guest("upper")).await.0, 201);
+    let (status, answer) = node.upload("fourth", guest("upper")).await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (409, json!("too_many_actors")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("--max-actors"),
+        "{answer}"
+    );
+    // A new version of one it has is no new actor.
+    assert_eq!(node.upload("third", guest("echo")).await.0, 201);
+    assert_eq!(node.delete("/v1/actors/second").await, 204);
+    assert_eq!(node.upload("fourth", guest("upper")).await.0, 201);
+}

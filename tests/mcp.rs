@@ -185,3 +185,73 @@ async fn a_tools_file_with_a_mistake_stops_the_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no route named `missing`"), "{stderr}");
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// 20,000 `initialize` requests, as a client that never closes a session sends them:
+/// past `--mcp-sessions` they answer 503, the sessions open stay at the cap, and the
+/// node's memory does not follow the requests.
+#[tokio::test]
+async fn mcp_sessions_are_capped() {
+    use futures::StreamExt;
+    const REQUESTS: usize = 20_000;
+    const CAP: usize = 500;
+    let (_dir, tools) = tools_file();
+    let tools = tools.display().to_string();
+    let node = NodeProcess::start(&["--tools", &tools, "--mcp-sessions", &CAP.to_string()]);
+    let http = reqwest::Client::new();
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "flood", "version": "1"}}
+    });
+    let send = || {
+        let request = http
+            .post(format!("{}/mcp", node.base))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            status
+        }
+    };
+    // The first sessions open; the node settles at its size with them.
+    let first: Vec<u16> = futures::stream::iter(0..CAP)
+        .map(|_| send())
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(first.iter().all(|status| *status == 200), "{first:?}");
+    let settled = rss_kib(node.pid());
+    let rest: Vec<u16> = futures::stream::iter(CAP..REQUESTS)
+        .map(|_| send())
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(rest.iter().all(|status| *status == 503), "past the cap");
+    let after = rss_kib(node.pid());
+    assert!(
+        after < settled + 64 * 1024,
+        "memory followed the requests: {settled} KiB with the cap's sessions, {after} KiB after {REQUESTS}"
+    );
+    let metrics = node.get_text("/metrics").await.1;
+    assert!(
+        metrics.contains(&format!("wasya_mcp_sessions {CAP}")),
+        "{}",
+        metrics
+            .lines()
+            .filter(|line| line.contains("mcp_sessions"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

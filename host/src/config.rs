@@ -87,6 +87,12 @@ pub struct NodeConfig {
     pub gateway_url: Option<String>,
     /// The pipelines offered as tools (MCP and `POST /tools/call`).
     pub tools: crate::tools::Tools,
+    /// Versions of an actor kept recorded, the current one included (`--keep-versions`).
+    pub keep_versions: usize,
+    /// Actors a node (or a pool's store) keeps at most (`--max-actors`).
+    pub max_actors: usize,
+    /// MCP sessions open at once (`--mcp-sessions`).
+    pub mcp_sessions: usize,
     /// Host names the API answers besides loopback ones (`--public-host`).
     pub public_hosts: Vec<String>,
     /// Web origins allowed to change things through the API (`--allow-origin`).
@@ -176,6 +182,9 @@ impl Default for NodeConfig {
             log_each_message: false,
             public_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            mcp_sessions: defaults::MCP_SESSIONS,
+            keep_versions: defaults::KEEP_VERSIONS,
+            max_actors: defaults::MAX_ACTORS,
         }
     }
 }
@@ -268,6 +277,11 @@ impl NodeConfig {
             .is_some_and(|token| token.trim().is_empty())
         {
             return fail("the token is empty".into());
+        }
+        if self.keep_versions == 0 || self.max_actors == 0 || self.mcp_sessions == 0 {
+            return fail(
+                "--keep-versions, --max-actors and --mcp-sessions must be at least 1".into(),
+            );
         }
         if self.queue_capacity == 0 {
             return fail("--queue-capacity must be at least 1".into());

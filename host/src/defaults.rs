@@ -53,6 +53,17 @@ pub const MAX_REDELIVERIES: u32 = 5;
 /// Messages one embedded queue holds, queued plus in flight.
 pub const QUEUE_CAPACITY: usize = 10_000;
 
+/// Versions of an actor kept recorded, the current one included (`--keep-versions`).
+pub const KEEP_VERSIONS: usize = 5;
+/// Actors a node keeps at most (`--max-actors`).
+pub const MAX_ACTORS: usize = 1000;
+
+/// MCP sessions a node keeps open at once (`--mcp-sessions`).
+pub const MCP_SESSIONS: usize = 1024;
+/// How long an MCP session may stay idle before the node closes it (a client then
+/// initializes again, as the protocol has it).
+pub const MCP_SESSION_IDLE: Duration = Duration::from_secs(120);
+
 /// Submissions whose outcome a node remembers.
 pub const OUTCOME_CAPACITY: usize = 100_000;
 

@@ -119,6 +119,8 @@ pub struct Metrics {
     pub store_commit_duration: Histogram,
     /// `wasya_store_group_entries`: how many writes one store commit carries.
     pub store_group_entries: Histogram,
+    /// `wasya_mcp_sessions`: MCP sessions open now (at most `--mcp-sessions`).
+    pub mcp_sessions: IntGauge,
     /// `wasya_store_recovered_messages_total{state}`: messages read back from the store at start,
     /// by state (`queued`, `in_flight`).
     pub store_recovered: IntCounterVec,
@@ -359,6 +361,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_store_group_entries",
             "Writes one commit of the store carried (group commit).",
             GROUP_BUCKETS,
+        ),
+        mcp_sessions: register(
+            &r,
+            "wasya_mcp_sessions",
+            IntGauge::new(
+                "wasya_mcp_sessions",
+                "MCP sessions open now (at most --mcp-sessions).",
+            ),
         ),
         store_recovered: counter(
             &r,

@@ -417,6 +417,7 @@ async fn run<T: Transport>(
                 token: config.token.clone(),
                 pool: pool.clone(),
                 tools: config.tools.clone(),
+                mcp_sessions: config.mcp_sessions,
                 guard: Arc::new(api::guard::WebGuard::new(
                     addr.ip().is_loopback(),
                     &config.public_hosts,

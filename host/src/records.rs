@@ -216,16 +216,56 @@ impl ActorRecord {
     }
 }
 
-/// Whether `next` may replace `stored`: the same versions (a change of options), or
-/// those versions and one more (an upload). Anything else means another node changed
-/// the actor since this one read it.
+/// Whether `next` may replace `stored`: the same current version (a change of
+/// options), or one upload more: its new version numbered one past the stored current
+/// one, which it keeps just before it (older versions may have been let go, see
+/// `--keep-versions`). Anything else means another node changed the actor since this
+/// one read it.
 pub fn follows(stored: &[Version], next: &[Version]) -> bool {
-    next == stored || (next.len() == stored.len() + 1 && next.starts_with(stored))
+    match (stored.last(), next.last()) {
+        (None, None) => true,
+        (None, Some(new)) => next.len() == 1 && new.version >= 1,
+        (Some(_), None) => false,
+        (Some(current), Some(new)) if new == current => true,
+        (Some(current), Some(new)) => {
+            new.version == current.version + 1
+                && next.len() >= 2
+                && next[next.len() - 2] == *current
+        }
+    }
+}
+
+/// Whether a record with versions `incoming` is older than one with `held`: its
+/// current version is numbered lower (a record read before a change that followed it).
+pub fn is_older(incoming: &[Version], held: &[Version]) -> bool {
+    let number = |versions: &[Version]| versions.last().map_or(0, |version| version.version);
+    number(incoming) < number(held)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_follows_its_current_version_whatever_was_let_go() {
+        let v = |version: u32, digest: &str| Version {
+            version,
+            digest: digest.into(),
+        };
+        assert!(follows(&[], &[v(1, "a")]));
+        assert!(follows(&[v(1, "a")], &[v(1, "a")]), "options");
+        assert!(follows(&[v(1, "a")], &[v(1, "a"), v(2, "b")]));
+        // Version 1 let go as version 3 came.
+        assert!(follows(&[v(1, "a"), v(2, "b")], &[v(2, "b"), v(3, "c")]));
+        assert!(
+            !follows(&[v(1, "a"), v(2, "b")], &[v(1, "a"), v(2, "x")]),
+            "another node's 2"
+        );
+        assert!(!follows(&[v(1, "a"), v(2, "b")], &[v(1, "a"), v(3, "c")]));
+        assert!(!follows(&[v(1, "a")], &[]));
+        assert!(is_older(&[v(1, "a")], &[v(1, "a"), v(2, "b")]));
+        assert!(!is_older(&[v(2, "b")], &[v(1, "a"), v(2, "b")]));
+    }
 
     #[test]
     fn names() {

@@ -27,6 +27,7 @@ impl From<DeployError> for ApiError {
                 (StatusCode::NOT_FOUND, "unknown_actor")
             }
             DeployError::NotWasm(_) => (StatusCode::CONFLICT, "not_a_wasm_actor"),
+            DeployError::TooMany(..) => (StatusCode::CONFLICT, "too_many_actors"),
             DeployError::Transport(_) => (StatusCode::SERVICE_UNAVAILABLE, "transport_error"),
             DeployError::Store(crate::store::StoreError::Conflict(_)) => {
                 (StatusCode::CONFLICT, "conflict")

@@ -8,6 +8,11 @@
 //! (`isError: true`, with the failure's message), so an agent reads why; only a call
 //! of an unknown tool is a protocol error.
 //!
+//! Sessions are bounded ([`Sessions`]): at most `--mcp-sessions` open at once (a new
+//! `initialize` past it answers 503, and `wasya_mcp_sessions` counts them), and one
+//! idle for [`crate::defaults::MCP_SESSION_IDLE`] is closed, so a client that opens
+//! sessions by the thousand cannot hold the node's memory.
+//!
 //! `/mcp` submits envelopes, so it asks for the node's token as every mutating
 //! endpoint does. Without a token the node listens on loopback only, and MCP's
 //! `Host` check (against DNS rebinding) stays on; with one, the token guards it.
@@ -126,9 +131,60 @@ impl<T: Transport> ServerHandler for McpTools<T> {
     }
 }
 
+/// The MCP sessions of a node, and how many it keeps open at once.
+#[derive(Clone)]
+pub struct Sessions {
+    manager: Arc<LocalSessionManager>,
+    cap: usize,
+}
+
+impl Sessions {
+    /// At most `cap` sessions, each closed after [`crate::defaults::MCP_SESSION_IDLE`]
+    /// idle.
+    pub fn new(cap: usize) -> Self {
+        let mut manager = LocalSessionManager::default();
+        manager.session_config.keep_alive = Some(crate::defaults::MCP_SESSION_IDLE);
+        Sessions {
+            manager: Arc::new(manager),
+            cap: cap.max(1),
+        }
+    }
+
+    async fn open(&self) -> usize {
+        self.manager.sessions.read().await.len()
+    }
+}
+
+/// Refuses a request that would open a session past the cap (`503`); counts the
+/// sessions open in `wasya_mcp_sessions`.
+pub async fn limit_sessions(
+    State(sessions): State<Sessions>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let open = sessions.open().await;
+    crate::metrics::metrics()
+        .mcp_sessions
+        .set(i64::try_from(open).unwrap_or(i64::MAX));
+    let opens_one = request.method() == axum::http::Method::POST
+        && !request.headers().contains_key("mcp-session-id");
+    if opens_one && open >= sessions.cap {
+        return super::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "mcp_sessions_full",
+            format!(
+                "{open} MCP sessions are open, the most this node keeps (--mcp-sessions); close one (DELETE /mcp) or try again later"
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// The `/mcp` service.
 pub fn service<T: Transport>(
     state: Arc<ApiState<T>>,
+    sessions: &Sessions,
 ) -> StreamableHttpService<McpTools<T>, LocalSessionManager> {
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(state.router.stopping().child_token());
@@ -141,7 +197,7 @@ pub fn service<T: Transport>(
                 state: state.clone(),
             })
         },
-        Arc::new(LocalSessionManager::default()),
+        sessions.manager.clone(),
         config,
     )
 }

@@ -48,6 +48,8 @@ pub struct ApiState<T: Transport> {
     pub pool: Option<Arc<crate::store::postgres::PgStore>>,
     /// The pipelines offered as tools.
     pub tools: crate::tools::Tools,
+    /// MCP sessions open at once, at most.
+    pub mcp_sessions: usize,
     /// Which hosts and origins the API answers.
     pub guard: Arc<guard::WebGuard>,
 }
@@ -56,8 +58,13 @@ pub struct ApiState<T: Transport> {
 pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
     let max_body = state.max_body_bytes;
     let activity = activity::Activity::start(&state.deployments);
+    let sessions = mcp::Sessions::new(state.mcp_sessions);
     let mcp = HttpRouter::new()
-        .nest_service("/mcp", mcp::service(state.clone()))
+        .nest_service("/mcp", mcp::service(state.clone(), &sessions))
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            mcp::limit_sessions,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             mcp::require_token::<T>,

@@ -195,6 +195,19 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_MAX_ENVELOPE", default_value = defaults::MAX_ENVELOPE_TEXT, value_parser = parse_bytes)]
     #[arg(help_heading = "Limits")]
     pub max_envelope: usize,
+    /// Versions of an actor kept recorded (the current one included); older ones and
+    /// their components are deleted.
+    #[arg(long, env = "WASYA_KEEP_VERSIONS", default_value_t = defaults::KEEP_VERSIONS)]
+    #[arg(help_heading = "Limits")]
+    pub keep_versions: usize,
+    /// Actors the node keeps at most; a new one past it is refused (409).
+    #[arg(long, env = "WASYA_MAX_ACTORS", default_value_t = defaults::MAX_ACTORS)]
+    #[arg(help_heading = "Limits")]
+    pub max_actors: usize,
+    /// MCP sessions open at once; past it `initialize` answers 503.
+    #[arg(long, env = "WASYA_MCP_SESSIONS", default_value_t = defaults::MCP_SESSIONS)]
+    #[arg(help_heading = "Limits")]
+    pub mcp_sessions: usize,
     /// Submissions whose outcome the node keeps (oldest go first).
     #[arg(long, env = "WASYA_OUTCOME_CAPACITY", default_value_t = defaults::OUTCOME_CAPACITY)]
     #[arg(help_heading = "Queues and outcomes")]
@@ -358,6 +371,9 @@ impl UpArgs {
             max_body_bytes: self.max_body,
             max_envelope_bytes: self.max_envelope,
             outcome_capacity: self.outcome_capacity,
+            mcp_sessions: self.mcp_sessions,
+            keep_versions: self.keep_versions,
+            max_actors: self.max_actors,
             outcome_memory: self.outcome_memory,
             header_read_timeout: self.header_read_timeout,
             amqp: self

@@ -61,6 +61,11 @@ pub enum DeployError {
         "no actor named `{0}` is deployed: upload its component first, or register a socket actor with {{\"kind\": \"socket\", \"socket\": PATH}}"
     )]
     NothingToConfigure(String),
+    /// A new actor past `--max-actors`; holds the name and the limit.
+    #[error(
+        "actor `{0}` would be one more than the {1} this node keeps (--max-actors); remove one first"
+    )]
+    TooMany(String, usize),
     /// A component was uploaded under the name of a socket actor; holds the name.
     #[error("actor `{0}` is served by an external runtime; upload a component under another name")]
     NotWasm(String),
@@ -154,7 +159,10 @@ impl<T: Transport> Deployments<T> {
                     return Err(DeployError::NotWasm(name.to_owned()));
                 }
                 Some(record) => record,
-                None => ActorRecord::new(name, ActorKind::Wasm),
+                None => {
+                    self.check_room(name).await?;
+                    ActorRecord::new(name, ActorKind::Wasm)
+                }
             },
         };
         if let Some(last) = record.current()
@@ -177,8 +185,19 @@ impl<T: Transport> Deployments<T> {
             digest: report.digest.clone(),
         };
         record.versions.push(version.clone());
+        // Only the last `--keep-versions` stay recorded; their components with them.
+        let keep = self.config.keep_versions.max(1);
+        let let_go: Vec<String> = match record.versions.len().checked_sub(keep) {
+            Some(extra) if extra > 0 => record
+                .versions
+                .drain(..extra)
+                .map(|version| version.digest)
+                .collect(),
+            _ => Vec::new(),
+        };
         self.save(record.clone(), Some((report.digest.clone(), bytes)))
             .await?;
+        self.prune(name, let_go).await;
         if self.config.hosts(name) {
             let backend = Backend::Wasm(Arc::new(actor));
             self.install(record, backend, effective, true).await?;
@@ -214,7 +233,10 @@ impl<T: Transport> Deployments<T> {
             Some(served) => served.record.clone(),
             None => match self.recorded(name).await? {
                 Some(record) => record,
-                None if registers_socket => ActorRecord::new(name, ActorKind::Socket),
+                None if registers_socket => {
+                    self.check_room(name).await?;
+                    ActorRecord::new(name, ActorKind::Socket)
+                }
                 None => return Err(DeployError::NothingToConfigure(name.to_owned())),
             },
         };
@@ -237,16 +259,69 @@ impl<T: Transport> Deployments<T> {
         if !served && self.recorded(name).await?.is_none() {
             return Err(DeployError::NotFound(name.to_owned()));
         }
+        let digests: Vec<String> = match self.served.get(name) {
+            Some(served) => served.record.versions.clone(),
+            None => self
+                .recorded(name)
+                .await?
+                .map(|record| record.versions)
+                .unwrap_or_default(),
+        }
+        .into_iter()
+        .map(|version| version.digest)
+        .collect();
         if let Some(store) = &self.store {
             store.delete(name.to_owned()).await?;
         }
         if let Some(served) = self.served.remove(name) {
             served.stop.cancel();
         }
+        self.prune(name, digests).await;
         self.router.retire(name).await;
         self.router.forget_metrics(name);
         tracing::info!(actor = name, "removed");
         Ok(())
+    }
+
+    /// Refuses a new actor past `--max-actors` (those served here, and those the store
+    /// records for the pool).
+    async fn check_room(&self, name: &str) -> Result<(), DeployError> {
+        let served = self.served.snapshot().len();
+        let recorded = match &self.store {
+            Some(store) if served < self.config.max_actors => store.records().await?.len(),
+            _ => 0,
+        };
+        if served.max(recorded) >= self.config.max_actors {
+            return Err(DeployError::TooMany(
+                name.to_owned(),
+                self.config.max_actors,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Deletes the components of `digests` that no record names any more; a failure
+    /// only leaves files behind, so it is logged, not returned.
+    async fn prune(&self, name: &str, digests: Vec<String>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        if digests.is_empty() {
+            return;
+        }
+        match store.prune(digests).await {
+            Ok(pruned) if pruned > 0 => {
+                tracing::info!(
+                    actor = name,
+                    pruned,
+                    "components no version names any more were deleted"
+                )
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(actor = name, error = %crate::report::chain(&error), "could not delete the components of versions let go")
+            }
+        }
     }
 
     /// The store's record of an actor this node does not serve (yet).

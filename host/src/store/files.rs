@@ -85,6 +85,11 @@ impl Store for FileStore {
         blocking(move || read_records(&dir)).boxed()
     }
 
+    fn prune(&self, digests: Vec<String>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        let dir = self.dir.clone();
+        blocking(move || prune_files(&dir, &digests)).boxed()
+    }
+
     fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>> {
         let dir = self.dir.clone();
         blocking(move || {
@@ -95,6 +100,24 @@ impl Store for FileStore {
         })
         .boxed()
     }
+}
+
+/// The components of `digests` no record names (read from the records themselves, so
+/// a component another actor uses stays).
+fn prune_files(dir: &Path, digests: &[String]) -> Result<usize, StoreError> {
+    let named: std::collections::HashSet<String> = read_records(dir)?
+        .into_iter()
+        .flat_map(|record| record.versions.into_iter().map(|version| version.digest))
+        .collect();
+    let mut pruned = 0;
+    for digest in digests.iter().filter(|digest| !named.contains(*digest)) {
+        match std::fs::remove_file(component_path(dir, digest)) {
+            Ok(()) => pruned += 1,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(pruned)
 }
 
 fn record_path(dir: &Path, name: &str) -> PathBuf {

@@ -81,4 +81,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The bytes of the component with `digest`.
     fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>>;
+
+    /// Deletes the components of `digests` (and their compiled forms) that no recorded
+    /// actor names any more; how many went.
+    fn prune(&self, digests: Vec<String>) -> BoxFuture<'_, Result<usize, StoreError>>;
 }

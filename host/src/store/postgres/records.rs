@@ -133,6 +133,23 @@ impl Store for PgStore {
         .boxed()
     }
 
+    fn prune(&self, digests: Vec<String>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        async move {
+            // A digest some actor's record still names stays, whichever node wrote it.
+            let unnamed = "NOT EXISTS (SELECT 1 FROM actors a, jsonb_array_elements(a.record->'versions') v WHERE v->>'digest' = digest)";
+            let components = format!("DELETE FROM components WHERE digest = ANY($1) AND {unnamed}");
+            let artifacts = format!("DELETE FROM artifacts WHERE digest = ANY($1) AND {unnamed}");
+            self.with_client(Query::Bulk, "pruning components", async |client| {
+                let pruned = client.execute(components.as_str(), &[&digests]).await?;
+                client.execute(artifacts.as_str(), &[&digests]).await?;
+                Ok(pruned)
+            })
+            .await
+            .map(|pruned| usize::try_from(pruned).unwrap_or(usize::MAX))
+        }
+        .boxed()
+    }
+
     fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>> {
         async move {
             let row = self
