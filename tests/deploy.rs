@@ -766,3 +766,47 @@ async fn a_node_keeps_at_most_its_max_actors() {
     assert_eq!(node.delete("/v1/actors/second").await, 204);
     assert_eq!(node.upload("fourth", guest("upper")).await.0, 201);
 }
+
+/// A truncated record and a record whose component is gone do not stop the start:
+/// the other actors are served, the broken ones reported, their files left as they are.
+#[tokio::test]
+async fn a_broken_record_is_reported_and_the_others_served() {
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().display().to_string();
+    let flags = ["--serve", "none", "--data-dir", data_arg.as_str()];
+    let mut node = NodeProcess::start(&flags);
+    for name in ["kept", "cut-short", "lost-bytes"] {
+        let bytes = variant(&guest("echo"), name.len() as u8);
+        assert_eq!(node.upload(name, bytes).await.0, 201, "{name}");
+    }
+    let (_, lost) = node.get("/v1/actors/lost-bytes").await;
+    assert!(node.terminate().success());
+    let deployments = data.path().join("deployments");
+    let cut = deployments.join("actors/cut-short.json");
+    let text = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    let truncated = std::fs::read(&cut).unwrap();
+    let digest = lost["digest"].as_str().unwrap();
+    std::fs::remove_file(deployments.join(format!("components/{digest}.wasm"))).unwrap();
+
+    let node = NodeProcess::start(&flags);
+    let id = node.submit(&["kept"], json!({"still": "here"})).await;
+    assert_eq!(
+        node.outcome(&id).await["results"],
+        json!([{"still": "here"}])
+    );
+    let (status, ready) = node.get_text("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert!(
+        ready.contains("broken deployment records")
+            && ready.contains("cut-short.json")
+            && ready.contains("lost-bytes"),
+        "{ready}"
+    );
+    assert!(
+        node.wait_for_log(|line| line.contains("cut-short.json") && line.contains("WARN"))
+            .await
+    );
+    assert_eq!(std::fs::read(&cut).unwrap(), truncated, "left as it was");
+    assert_eq!(node.get("/v1/actors/lost-bytes").await.0, 404);
+}

@@ -361,8 +361,9 @@ async fn outcomes_expire_from_the_store_after_the_retention() {
 async fn concurrent_uploads_on_two_nodes_never_share_a_version() {
     let broker = Arc::new(Broker::new());
     let store = Postgres::new();
-    let a = pool_node(&broker, &store, None);
-    let b = pool_node(&broker, &store, None);
+    // The whole history is kept, to be read back.
+    let a = pool_node_with(&broker, &store, None, &["--keep-versions", "100"]);
+    let b = pool_node_with(&broker, &store, None, &["--keep-versions", "100"]);
     let mut versions = Vec::new();
     for round in 0..5 {
         let (first, second) = if round % 2 == 0 {
@@ -533,4 +534,80 @@ async fn a_component_transfer_held_up_in_the_store_neither_blocks_routing_nor_re
         "the held-up upload went through"
     );
     let _ = lock.wait();
+}
+
+/// `bytes` with a custom section of `n` appended: the same actor, another digest.
+fn variant(bytes: &[u8], n: u8) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out.extend_from_slice(&[0, 9, 7]);
+    out.extend_from_slice(b"variant");
+    out.push(n);
+    out
+}
+
+/// Uploads alternate between `upper` and `echo` under one name, 60 times, two at a
+/// time back to back; after every second `201`, the node that answered it shows that version and
+/// runs only it, and never answers a conflict with itself. The others of the pool
+/// follow within a moment and never go back to an older version.
+async fn hot_swaps_never_roll_back(nodes: usize) {
+    let broker = Arc::new(Broker::new());
+    let store = Postgres::new();
+    let pool: Vec<NodeProcess> = (0..nodes)
+        .map(|_| pool_node(&broker, &store, None))
+        .collect();
+    let uploader = &pool[0];
+    let (upper, echo) = (guest("upper"), guest("echo"));
+    let mut seen_versions = vec![0u64; nodes];
+    for round in 1..=30u8 {
+        // Two uploads back to back: the first one's announcement reaches every node
+        // (the uploader too) while the second is being installed.
+        let upper_now = round % 2 == 1;
+        let before = variant(if upper_now { &echo } else { &upper }, 2 * round - 1);
+        let (status, deployed) = uploader.upload("p-swap", before).await;
+        assert_eq!(status, 201, "round {round}: {deployed}");
+        let bytes = variant(if upper_now { &upper } else { &echo }, 2 * round);
+        let (status, deployed) = uploader.upload("p-swap", bytes).await;
+        assert_eq!(status, 201, "round {round}: {deployed}");
+        let version = deployed["version"].as_u64().unwrap();
+        assert_eq!(version, u64::from(2 * round));
+        let (_, shown) = uploader.get("/v1/actors/p-swap").await;
+        assert_eq!(shown["version"], version, "round {round}: {shown}");
+        if nodes == 1 {
+            let started = Instant::now();
+            let mut ids = Vec::new();
+            while started.elapsed() < Duration::from_millis(300) {
+                ids.push(uploader.submit(&["p-swap"], json!({"text": "swap"})).await);
+            }
+            let expected = if upper_now { "SWAP" } else { "swap" };
+            for id in ids {
+                let view = uploader.outcome(&id).await;
+                assert_eq!(
+                    view["results"],
+                    json!([{"text": expected}]),
+                    "round {round}: an envelope ran an older version"
+                );
+            }
+        }
+        for (index, node) in pool.iter().enumerate() {
+            let digest = deployed["digest"].as_str().unwrap();
+            served_within(node, "p-swap", digest, Duration::from_secs(5)).await;
+            let (_, shown) = node.get("/v1/actors/p-swap").await;
+            let now = shown["version"].as_u64().unwrap();
+            assert!(
+                now >= seen_versions[index],
+                "node {index} went back to {now}"
+            );
+            seen_versions[index] = now;
+        }
+    }
+}
+
+#[tokio::test]
+async fn hot_swaps_on_one_node_never_roll_back() {
+    hot_swaps_never_roll_back(1).await;
+}
+
+#[tokio::test]
+async fn hot_swaps_in_a_pool_of_three_never_roll_back() {
+    hot_swaps_never_roll_back(3).await;
 }

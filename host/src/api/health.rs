@@ -45,17 +45,27 @@ pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (Sta
     if !reasons.is_empty() && reasons.len() == served {
         return unavailable(reasons.join("; "));
     }
+    let mut said = Vec::new();
     if !reasons.is_empty() {
-        return (
-            StatusCode::OK,
-            format!(
-                "ready; {} of {served} actors cannot serve: {}",
-                reasons.len(),
-                reasons.join("; ")
-            ),
-        );
+        said.push(format!(
+            "{} of {served} actors cannot serve: {}",
+            reasons.len(),
+            reasons.join("; ")
+        ));
     }
-    (StatusCode::OK, "ready".into())
+    // A broken record does not take the node out: the others are served.
+    let broken = state.deployments.broken();
+    if !broken.is_empty() {
+        let listed: Vec<String> = broken
+            .iter()
+            .map(|(what, why)| format!("{what} ({})", crate::envelope::limits::cap_start(why, 300)))
+            .collect();
+        said.push(format!("broken deployment records: {}", listed.join("; ")));
+    }
+    if said.is_empty() {
+        return (StatusCode::OK, "ready".into());
+    }
+    (StatusCode::OK, format!("ready; {}", said.join("; ")))
 }
 
 /// `GET /metrics`: Prometheus text format.

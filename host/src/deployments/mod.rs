@@ -72,8 +72,8 @@ pub enum DeployError {
     /// The transport failed while the change was applied.
     #[error("the transport")]
     Transport(#[from] TransportError),
-    /// The change could not be recorded in the store.
-    #[error("cannot record the deployment")]
+    /// The store of deployments failed (writing a change, or reading one).
+    #[error("the store of deployments")]
     Store(#[from] StoreError),
 }
 
@@ -99,6 +99,8 @@ pub struct Deployments<T: Transport> {
     store: Option<Arc<dyn Store>>,
     served: ServedMap,
     reservations: Reservations,
+    /// Records found at start that could not be served, and why.
+    broken: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl<T: Transport> Deployments<T> {
@@ -116,6 +118,7 @@ impl<T: Transport> Deployments<T> {
             store,
             served: ServedMap::default(),
             reservations: Reservations::default(),
+            broken: std::sync::Mutex::default(),
         }
     }
 
@@ -281,6 +284,14 @@ impl<T: Transport> Deployments<T> {
         self.router.forget_metrics(name);
         tracing::info!(actor = name, "removed");
         Ok(())
+    }
+
+    /// The records found at start that could not be read or served, and why.
+    pub fn broken(&self) -> Vec<(String, String)> {
+        self.broken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Refuses a new actor past `--max-actors` (those served here, and those the store

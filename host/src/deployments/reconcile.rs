@@ -34,6 +34,13 @@ impl<T: Transport> Deployments<T> {
         if local.as_ref().is_some_and(|served| served.record == record) {
             return Ok(false);
         }
+        // A record never replaces a newer one (one read before an upload here).
+        if local.as_ref().is_some_and(|served| {
+            crate::records::is_older(&record.versions, &served.record.versions)
+        }) {
+            tracing::debug!(actor = %name, "a record older than the version served; kept the served one");
+            return Ok(false);
+        }
         let effective = Effective::of(&self.config, &name, record.kind, &record.options);
         let local_backend = local.as_ref().map(|served| &served.backend);
         let backend = match (record.kind, record.current()) {
@@ -165,51 +172,48 @@ impl<T: Transport> Deployments<T> {
     /// Serves what the store records for `names` (`None`: for every actor), and stops
     /// serving recorded actors the store no longer has. Used when another node of the
     /// pool announced a change.
+    ///
+    /// Each actor's record is read again once its reservation is held: a record read
+    /// before a change this node made (or was making) is never installed over it, and
+    /// a record whose current version is older than the one served is refused too.
     pub async fn sync(&self, names: Option<Vec<String>>) -> Result<(), DeployError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let (records, gone): (Vec<ActorRecord>, Vec<String>) = match names {
+        let names: Vec<String> = match names {
+            Some(names) => names,
             None => {
-                let records = store.records().await?;
-                let gone = self
-                    .served
-                    .snapshot()
-                    .iter()
-                    .filter(|(name, served)| {
-                        served.recorded && !records.iter().any(|r| &r.name == *name)
-                    })
-                    .map(|(name, _)| name.clone())
+                let mut names: Vec<String> = store
+                    .records()
+                    .await?
+                    .into_iter()
+                    .map(|record| record.name)
                     .collect();
-                (records, gone)
-            }
-            Some(names) => {
-                let mut records = Vec::new();
-                let mut gone = Vec::new();
-                for name in names {
-                    match store.record(name.clone()).await? {
-                        Some(record) => records.push(record),
-                        None => gone.push(name),
+                for (name, served) in self.served.snapshot().iter() {
+                    if served.recorded && !names.contains(name) {
+                        names.push(name.clone());
                     }
                 }
-                (records, gone)
+                names
             }
         };
-        for record in records {
-            let name = record.name.clone();
+        for name in names {
             let _reservation = self.reservations.reserve(&name).await;
-            if let Err(error) = self.apply(record).await {
-                tracing::warn!(actor = %name, error = %crate::report::chain(&error), "cannot serve the recorded actor");
-            }
-        }
-        for name in gone {
-            let _reservation = self.reservations.reserve(&name).await;
-            if self.served.get(&name).is_some_and(|served| served.recorded)
-                && let Some(served) = self.served.remove(&name)
-            {
-                served.stop.cancel();
-                self.router.forget_metrics(&name);
-                tracing::info!(actor = %name, "removed elsewhere in the pool; stopped");
+            match store.record(name.clone()).await? {
+                Some(record) => {
+                    if let Err(error) = self.apply(record).await {
+                        tracing::warn!(actor = %name, error = %crate::report::chain(&error), "cannot serve the recorded actor");
+                    }
+                }
+                None => {
+                    if self.served.get(&name).is_some_and(|served| served.recorded)
+                        && let Some(served) = self.served.remove(&name)
+                    {
+                        served.stop.cancel();
+                        self.router.forget_metrics(&name);
+                        tracing::info!(actor = %name, "removed elsewhere in the pool; stopped");
+                    }
+                }
             }
         }
         Ok(())
@@ -221,12 +225,27 @@ impl<T: Transport> Deployments<T> {
             return Ok(0);
         };
         let mut restored = 0;
+        let mut broken = Vec::new();
         for record in store.records().await? {
-            let _reservation = self.reservations.reserve(&record.name).await;
-            if self.apply(record).await? {
-                restored += 1;
+            let name = record.name.clone();
+            let _reservation = self.reservations.reserve(&name).await;
+            match self.apply(record).await {
+                Ok(true) => restored += 1,
+                Ok(false) => {}
+                // A record that reads but cannot be served (its component gone, say)
+                // is reported, and the others are served all the same.
+                Err(error) => {
+                    let reason = crate::report::chain(&error).to_string();
+                    tracing::warn!(actor = %name, "a recorded actor cannot be served, and its files are left as they are: {reason}");
+                    broken.push((name, reason));
+                }
             }
         }
+        broken.extend(store.unreadable());
+        *self
+            .broken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = broken;
         Ok(restored)
     }
 }

@@ -14,11 +14,16 @@ use std::sync::Arc;
 /// Deployments kept under one directory.
 pub struct FileStore {
     dir: PathBuf,
+    /// The records the last read could not use, and why (left as they are on disk).
+    unreadable: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 impl FileStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileStore { dir: dir.into() }
+        FileStore {
+            dir: dir.into(),
+            unreadable: Arc::default(),
+        }
     }
 }
 
@@ -82,7 +87,25 @@ impl Store for FileStore {
 
     fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>> {
         let dir = self.dir.clone();
-        blocking(move || read_records(&dir)).boxed()
+        let unreadable = self.unreadable.clone();
+        blocking(move || {
+            let (records, broken) = read_records(&dir)?;
+            for (path, reason) in &broken {
+                tracing::warn!(record = %path, "a deployment record cannot be read and is left as it is: {reason}");
+            }
+            *unreadable
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = broken;
+            Ok(records)
+        })
+        .boxed()
+    }
+
+    fn unreadable(&self) -> Vec<(String, String)> {
+        self.unreadable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn prune(&self, digests: Vec<String>) -> BoxFuture<'_, Result<usize, StoreError>> {
@@ -105,7 +128,12 @@ impl Store for FileStore {
 /// The components of `digests` no record names (read from the records themselves, so
 /// a component another actor uses stays).
 fn prune_files(dir: &Path, digests: &[String]) -> Result<usize, StoreError> {
-    let named: std::collections::HashSet<String> = read_records(dir)?
+    let (records, broken) = read_records(dir)?;
+    if !broken.is_empty() {
+        // A record that cannot be read may name any component: keep them all.
+        return Ok(0);
+    }
+    let named: std::collections::HashSet<String> = records
         .into_iter()
         .flat_map(|record| record.versions.into_iter().map(|version| version.digest))
         .collect();
@@ -128,26 +156,38 @@ fn component_path(dir: &Path, digest: &str) -> PathBuf {
     dir.join("components").join(format!("{digest}.wasm"))
 }
 
-fn read_records(dir: &Path) -> Result<Vec<ActorRecord>, StoreError> {
+/// The records that read, and the files that did not with why.
+type ReadRecords = (Vec<ActorRecord>, Vec<(String, String)>);
+
+fn read_records(dir: &Path) -> Result<ReadRecords, StoreError> {
     let actors = dir.join("actors");
     if !actors.is_dir() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut records = Vec::new();
+    let mut broken = Vec::new();
     for entry in std::fs::read_dir(&actors)? {
         let path = entry?.path();
         if path.extension().is_none_or(|ext| ext != "json") {
             continue;
         }
-        let text = std::fs::read(&path)?;
-        let record: ActorRecord = serde_json::from_slice(&text)
-            .map_err(|error| StoreError::failed(path.display().to_string(), error))?;
-        validate_name(&record.name)
-            .map_err(|error| StoreError::failed(path.display().to_string(), error))?;
-        records.push(record);
+        let read = std::fs::read(&path)
+            .map_err(|error| error.to_string())
+            .and_then(|text| {
+                serde_json::from_slice::<ActorRecord>(&text).map_err(|error| error.to_string())
+            })
+            .and_then(|record| {
+                validate_name(&record.name)
+                    .map(|()| record)
+                    .map_err(|error| error.to_string())
+            });
+        match read {
+            Ok(record) => records.push(record),
+            Err(reason) => broken.push((path.display().to_string(), reason)),
+        }
     }
     records.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(records)
+    Ok((records, broken))
 }
 
 #[cfg(test)]

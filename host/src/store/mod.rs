@@ -76,8 +76,15 @@ pub trait Store: Send + Sync + 'static {
     /// One actor's record, if any.
     fn record(&self, name: String) -> BoxFuture<'_, Result<Option<ActorRecord>, StoreError>>;
 
-    /// Every recorded actor, by name.
+    /// Every recorded actor that can be read, by name. A record that cannot be read is
+    /// left out, and said by [`Store::unreadable`]: one broken record does not keep the
+    /// others from being served.
     fn records(&self) -> BoxFuture<'_, Result<Vec<ActorRecord>, StoreError>>;
+
+    /// The records the last [`Store::records`] could not read, and why.
+    fn unreadable(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 
     /// The bytes of the component with `digest`.
     fn component(&self, digest: String) -> BoxFuture<'_, Result<Arc<[u8]>, StoreError>>;

@@ -426,7 +426,9 @@
       if (actors.ok && Array.isArray(actors.body)) renderActors(actors.body);
       if (failures.ok && Array.isArray(failures.body)) renderFailures(failures.body);
       const why = (ready.text || "").trim();
-      if (ready.status === 200) setPill($("#readiness"), "ok", "ready");
+      if (ready.status === 200 && why === "ready") setPill($("#readiness"), "ok", "ready");
+      // Ready, with something to say (an actor that cannot serve, a broken record).
+      else if (ready.status === 200) setPill($("#readiness"), "warn", why);
       else setPill($("#readiness"), "warn", why || "not ready");
       $("#readiness").title = "GET /readyz: " + why;
       $("#updated").textContent = "updated " + clock(new Date());
