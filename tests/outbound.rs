@@ -280,3 +280,46 @@ fn a_ca_file_that_is_not_one_stops_the_start_with_a_clear_error() {
     assert!(stderr.contains("--outbound-ca"), "{stderr}");
     assert!(stderr.contains("no PEM certificate"), "{stderr}");
 }
+
+/// A warning that repeats (a guest calling a host it may not, message after message)
+/// is written a few times per window, then summed up in one line.
+#[tokio::test]
+async fn a_repeated_warning_is_held_back_and_summed_up() {
+    let server = WebServer::start(Duration::ZERO).await;
+    let node = NodeProcess::start(&["--serve", "fetch"]);
+    const MESSAGES: usize = 60;
+    for _ in 0..MESSAGES {
+        let view = fetch(&node, json!({"url": server.url("/echo")})).await;
+        assert_eq!(single_error(&view)["details"]["type"], "http-denied");
+    }
+    let denied = |log: &[String]| {
+        log.iter()
+            .filter(|line| line.contains("an outbound request was denied"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let summary = loop {
+        if let Some(line) = node
+            .log()
+            .into_iter()
+            .find(|line| line.contains("more in the last 10s like:"))
+        {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no summary: {:?}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let held = summary["held"].as_u64().unwrap() as usize;
+    let written = denied(&node.log());
+    assert!(written <= 2 * 5, "written {written} times");
+    assert!(held >= MESSAGES - written, "held {held}, written {written}");
+    assert!(
+        summary["message"].as_str().unwrap().contains("denied"),
+        "{summary}"
+    );
+}

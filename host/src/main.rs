@@ -1,13 +1,18 @@
 //! The `wasya` binary: parse the command line, set up logging, run the subcommand.
 //! Errors end the process with one line on stderr and a non-zero exit code. Logs go to
-//! stderr, coloured only on a terminal and without `NO_COLOR`.
+//! stderr, coloured only on a terminal and without `NO_COLOR`, repeated warnings
+//! rate-limited ([`wasya::cli::log_throttle`]).
 
 use clap::Parser;
 use wasya::cli::{Cli, Command, LogFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format, matches!(cli.command, Command::Sidecar));
+    init_tracing(
+        cli.log_format,
+        matches!(cli.command, Command::Sidecar),
+        matches!(cli.command, Command::Up(_) | Command::Sidecar),
+    );
     let runtime = match wasya::tokio_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -42,22 +47,36 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat, sidecar: bool) {
+fn init_tracing(format: LogFormat, sidecar: bool, serves: bool) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let directives =
         wasya::cli::logging::filter_directives(|name| std::env::var(name).ok(), sidecar);
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let throttle = wasya::cli::log_throttle::Throttle::default();
+    let lines = tracing_subscriber::fmt::layer()
         .with_ansi(wasya::cli::logging::colour(
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
             std::env::var_os("NO_COLOR").as_deref(),
         ))
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => registry.with(lines.with_filter(throttle.clone())).init(),
         // One flat object per line: `level`, `message` and the fields at the top, as
         // log shippers expect.
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => registry
+            .with(
+                lines
+                    .json()
+                    .flatten_event(true)
+                    .with_filter(throttle.clone()),
+            )
+            .init(),
+    }
+    if serves {
+        throttle.start_summaries();
     }
 }

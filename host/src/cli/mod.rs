@@ -8,6 +8,7 @@
 pub mod build;
 pub mod client;
 pub mod exit;
+pub mod log_throttle;
 pub mod logging;
 pub mod manage;
 pub mod new;
