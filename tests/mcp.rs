@@ -255,3 +255,74 @@ async fn mcp_sessions_are_capped() {
             .join("\n")
     );
 }
+
+/// A badly typed argument of 9 MB is not echoed back whole: the error quotes a few
+/// hundred bytes of it, over Asya's `/tools/call` and over MCP alike.
+#[tokio::test]
+async fn a_huge_wrong_argument_is_not_echoed_whole() {
+    let (_dir, tools) = tools_file();
+    let tools = tools.display().to_string();
+    let node = NodeProcess::start(&["--tools", &tools]);
+    let huge: Vec<u32> = (0..1_500_000).collect();
+    let http = reqwest::Client::new();
+    let call = json!({"name": "shout", "arguments": {"text": huge}});
+    assert!(call.to_string().len() > 9_000_000);
+    let answer = http
+        .post(format!("{}/tools/call", node.base))
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    let text = answer.text().await.unwrap();
+    assert!(text.len() < 4096, "{} bytes back", text.len());
+    assert!(
+        text.contains("must be of type"),
+        "it says what is wrong: {text}"
+    );
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "big", "version": "1"}}
+    });
+    let opened = http
+        .post(format!("{}/mcp", node.base))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = opened.bytes().await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let _ = http
+        .post(format!("{}/mcp", node.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await;
+    // rmcp takes a smaller body than the node's own endpoints: 1 MB of it.
+    let large: Vec<u32> = (0..150_000).collect();
+    let request = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                         "params": {"name": "shout", "arguments": {"text": large}}});
+    let answer = http
+        .post(format!("{}/mcp", node.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let text = answer.text().await.unwrap();
+    assert!(text.len() < 4096, "{} bytes back over MCP", text.len());
+    assert!(
+        text.contains("must be of type"),
+        "the tool's own error: {text}"
+    );
+}

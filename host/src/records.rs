@@ -19,7 +19,10 @@ pub const ERROR_END: &str = "error-end";
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NameError {
     /// The name is not 1-63 of `[a-z0-9-]` starting with a letter or digit; holds the name.
-    #[error("actor name `{0}` is invalid: use 1-63 of [a-z0-9-], starting with a letter or digit")]
+    #[error(
+        "actor name `{}` is invalid: use 1-63 of [a-z0-9-], starting with a letter or digit",
+        crate::envelope::limits::echo(.0)
+    )]
     Invalid(String),
     /// The name is an end actor's (`happy-end`, `error-end`); holds the name.
     #[error("actor name `{0}` is reserved for the node's end actors")]

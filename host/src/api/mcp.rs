@@ -86,7 +86,10 @@ impl<T: Transport> ServerHandler for McpTools<T> {
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(tool) = self.state.tools.get(&request.name) else {
             return Err(ErrorData::invalid_params(
-                format!("no tool named `{}`", request.name),
+                format!(
+                    "no tool named `{}`",
+                    crate::envelope::limits::echo(&request.name)
+                ),
                 None,
             ));
         };

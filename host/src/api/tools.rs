@@ -157,7 +157,10 @@ pub async fn call_now<T: Transport>(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_tool",
-            format!("Tool \"{}\" not found", request.name),
+            format!(
+                "Tool \"{}\" not found",
+                crate::envelope::limits::echo(&request.name)
+            ),
         ));
     };
     let content = |text: String| json!([{"type": "text", "text": text}]);

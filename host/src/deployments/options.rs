@@ -317,7 +317,10 @@ impl ActorSpec {
             .keys()
             .find(|key| key.is_empty() || key.contains('=') || key.contains('\0'))
         {
-            return fail(format!("env: `{key}` is not a variable name"));
+            return fail(format!(
+                "env: `{}` is not a variable name",
+                crate::envelope::limits::echo(key)
+            ));
         }
         Ok(ActorOptions {
             socket,

@@ -140,6 +140,14 @@ pub fn json_error(error: &serde_json::Error) -> EnvelopeError {
     EnvelopeError::NotJson(error.to_string())
 }
 
+/// The most of a caller's own input an error message quotes back, in bytes.
+pub const ECHO_CAP: usize = 256;
+
+/// A caller's input as an error quotes it: cut to [`ECHO_CAP`] bytes.
+pub fn echo(text: &str) -> String {
+    cap_start(text, ECHO_CAP)
+}
+
 /// `text` cut to at most `cap` bytes, keeping its start.
 pub fn cap_start(text: &str, cap: usize) -> String {
     if text.len() <= cap {

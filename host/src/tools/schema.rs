@@ -164,7 +164,7 @@ fn check(name: &str, parameter: &Parameter, value: &Value) -> Result<(), Argumen
         return Err(ArgumentError::WrongType {
             name: name.to_owned(),
             expected: parameter.kind.as_str(),
-            found: value.to_string(),
+            found: crate::envelope::limits::echo(&value.to_string()),
         });
     }
     if let Some(options) = &parameter.options
@@ -172,8 +172,8 @@ fn check(name: &str, parameter: &Parameter, value: &Value) -> Result<(), Argumen
     {
         return Err(ArgumentError::NotAnOption {
             name: name.to_owned(),
-            allowed: json!(options).to_string(),
-            found: value.to_string(),
+            allowed: crate::envelope::limits::echo(&json!(options).to_string()),
+            found: crate::envelope::limits::echo(&value.to_string()),
         });
     }
     Ok(())
