@@ -344,3 +344,52 @@ async fn a_full_disk_refuses_new_envelopes_loses_none_and_recovers() {
     assert_eq!(status, 200, "the large envelope fits now: {view}");
     assert_eq!(view["status"], "succeeded");
 }
+
+/// What the node acknowledged never waits on a write that can be dropped: the disk
+/// fills while envelopes keep coming, the node is killed right after the first commit
+/// that failed, and after a restart on a disk with room every envelope it accepted
+/// (answered 202) ends.
+#[tokio::test]
+async fn a_kill_right_after_a_failed_commit_loses_no_accepted_envelope() {
+    let Some(disk) = SmallDisk::mount("48m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    link_compile_cache(&data);
+    let mut node = start_on(&data);
+    // A few MiB of room left, for the envelopes to fill.
+    let reserve = disk.path().join("reserve");
+    std::fs::write(&reserve, vec![0u8; 3 << 20]).unwrap();
+    let filler = disk.fill();
+    std::fs::remove_file(&reserve).unwrap();
+    let text = "y".repeat(32 << 10);
+    let mut accepted = Vec::new();
+    let mut refused = false;
+    for n in 0..2000 {
+        let (status, answer) = node
+            .post_json(
+                "/v1/envelopes",
+                &json!({"route": ROUTE, "payload": {"n": n, "for_ms": 2, "text": text}}),
+            )
+            .await;
+        match status {
+            202 => accepted.push((n, answer["id"].as_str().unwrap().to_owned())),
+            503 => {
+                refused = true;
+                break;
+            }
+            other => panic!("{other}: {answer}"),
+        }
+    }
+    assert!(refused, "the disk never filled");
+    assert!(!accepted.is_empty());
+    node.kill();
+    std::fs::remove_file(&filler).unwrap();
+    let node = start_on(&data);
+    for (n, id) in &accepted {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "envelope {n}: {view}");
+        assert_eq!(view["results"][0]["n"], *n, "envelope {n}");
+    }
+}

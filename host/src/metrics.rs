@@ -119,6 +119,9 @@ pub struct Metrics {
     pub store_commit_duration: Histogram,
     /// `wasya_store_group_entries`: how many writes one store commit carries.
     pub store_group_entries: Histogram,
+    /// `wasya_store_writes_dropped_total`: the store's bookkeeping writes dropped (its
+    /// queue full, or their commit failed).
+    pub store_writes_dropped: IntCounter,
     /// `wasya_mcp_sessions`: MCP sessions open now (at most `--mcp-sessions`).
     pub mcp_sessions: IntGauge,
     /// `wasya_store_recovered_messages_total{state}`: messages read back from the store at start,
@@ -361,6 +364,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_store_group_entries",
             "Writes one commit of the store carried (group commit).",
             GROUP_BUCKETS,
+        ),
+        store_writes_dropped: register(
+            &r,
+            "wasya_store_writes_dropped_total",
+            IntCounter::new(
+                "wasya_store_writes_dropped_total",
+                "Bookkeeping writes of the data directory's store dropped (its queue full, or their commit failed); nothing acknowledged depends on them.",
+            ),
         ),
         mcp_sessions: register(
             &r,

@@ -35,6 +35,10 @@ use tokio::sync::{mpsc, oneshot};
 /// The file the store lives in, inside the data directory.
 pub const FILE_NAME: &str = "queue.redb";
 
+/// Entries waiting for the writer, at most: a write waits past it, a write behind is
+/// dropped (see [`Journal::write_behind`]).
+const QUEUED_ENTRIES: usize = 16_384;
+
 /// Why the store cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {
@@ -161,7 +165,7 @@ struct Entry {
 }
 
 struct Shared {
-    entries: mpsc::UnboundedSender<Entry>,
+    entries: mpsc::Sender<Entry>,
     next_seq: AtomicU64,
     /// False from a failed commit until one succeeds.
     healthy: Arc<AtomicBool>,
@@ -229,7 +233,7 @@ impl Journal {
                 });
             }
         };
-        let (entries, receiver) = mpsc::unbounded_channel();
+        let (entries, receiver) = mpsc::channel(QUEUED_ENTRIES);
         let healthy = Arc::new(AtomicBool::new(true));
         let thread = writer::spawn(db, path, receiver, healthy.clone(), options)?;
         let journal = Journal {
@@ -254,7 +258,8 @@ impl Journal {
         self.shared.healthy.load(Ordering::Relaxed)
     }
 
-    /// Writes `ops` in one commit; returns once they are on disk.
+    /// Writes `ops` in one commit; returns once they are on disk. Waits while the
+    /// queue of entries is full (the disk is slower than the node).
     pub async fn write(&self, ops: Vec<Op>) -> Result<(), JournalError> {
         let (done, written) = oneshot::channel();
         self.shared
@@ -264,19 +269,36 @@ impl Journal {
                 done: Some(done),
                 last: false,
             })
+            .await
             .map_err(|_| JournalError::Closed)?;
         written.await.unwrap_or(Err(JournalError::Closed))
     }
 
     /// Queues `ops` for the next commit, in order after every write asked before.
+    ///
+    /// Nothing the node acknowledges waits on a write behind (an accepted envelope
+    /// and an ended one are [`Journal::write`]s): these are its bookkeeping (a
+    /// delivery mark, an ack's removal, progress), whose loss costs at most a
+    /// redelivery or a progress event. So when the queue is full, or a commit fails,
+    /// they are dropped and counted (`wasya_store_writes_dropped_total`) rather than
+    /// held in memory without bound.
     pub fn write_behind(&self, ops: Vec<Op>) {
         let entry = Entry {
             ops,
             done: None,
             last: false,
         };
-        if self.shared.entries.send(entry).is_err() {
-            tracing::debug!("the store is closed; a write behind was dropped");
+        match self.shared.entries.try_send(entry) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                crate::metrics::metrics().store_writes_dropped.inc();
+                tracing::warn!(
+                    "the store's queue is full; a write behind was dropped (at most a redelivery or a progress event is lost)"
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::debug!("the store is closed; a write behind was dropped");
+            }
         }
     }
 
@@ -288,7 +310,7 @@ impl Journal {
             done: Some(done),
             last: true,
         };
-        if self.shared.entries.send(entry).is_ok() {
+        if self.shared.entries.send(entry).await.is_ok() {
             let _ = written.await;
         }
         if let Some(thread) = self.shared.stopped.lock().await.take() {

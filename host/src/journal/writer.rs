@@ -24,7 +24,7 @@ pub(super) const MAX_GROUP: usize = 4096;
 pub(super) fn spawn(
     db: Database,
     path: PathBuf,
-    entries: mpsc::UnboundedReceiver<Entry>,
+    entries: mpsc::Receiver<Entry>,
     healthy: Arc<AtomicBool>,
     options: JournalOptions,
 ) -> Result<std::thread::JoinHandle<()>, JournalError> {
@@ -52,7 +52,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut entries: mpsc::UnboundedReceiver<Entry>) {
+    fn run(mut self, mut entries: mpsc::Receiver<Entry>) {
         let mut group = Vec::with_capacity(self.max_group);
         while let Some(first) = entries.blocking_recv() {
             group.push(first);
@@ -65,8 +65,15 @@ impl Writer {
             let last = group.iter().any(|entry| entry.last);
             let result = self.commit(&group);
             for entry in group.drain(..) {
-                if let Some(done) = entry.done {
-                    let _ = done.send(result.clone());
+                match entry.done {
+                    Some(done) => {
+                        let _ = done.send(result.clone());
+                    }
+                    // A write behind that failed with its commit is gone: counted.
+                    None if result.is_err() && !entry.ops.is_empty() => {
+                        metrics().store_writes_dropped.inc();
+                    }
+                    None => {}
                 }
             }
             if last {
