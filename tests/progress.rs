@@ -356,3 +356,40 @@ async fn without_progress_a_stream_carries_only_the_outcome() {
     assert_eq!(names, vec!["outcome"], "{events:?}");
     assert_eq!(events[0].json()["results"], json!([{"text": "QUIET"}]));
 }
+
+/// A stopping sidecar sends what it queued for the gateway before it exits: with a
+/// gateway that takes 100 ms a report, every report of the envelopes it handled
+/// arrives though SIGTERM came right after their outcomes.
+#[tokio::test]
+async fn a_stopping_sidecar_flushes_its_reports_to_the_gateway() {
+    let gateway = WebServer::start(Duration::from_millis(100)).await;
+    let broker = Arc::new(Broker::new());
+    let url = broker.url();
+    let gateway_url = gateway.url("");
+    let runtime = Runtime::start("echo", "payload", &[]);
+    let socket_dir = runtime.socket_dir().display().to_string();
+    let mut sidecar = NodeProcess::sidecar(&[
+        ("ASYA_ACTOR_NAME", "g-flush"),
+        ("ASYA_SOCKET_DIR", socket_dir.as_str()),
+        ("ASYA_RABBITMQ_URL", url.as_str()),
+        ("ASYA_METRICS_ADDR", "127.0.0.1:0"),
+        ("ASYA_GATEWAY_URL", gateway_url.as_str()),
+    ]);
+    let collector = NodeProcess::start_on_broker(&broker, &["--serve", "none"]);
+    const ENVELOPES: usize = 5;
+    let mut ids = Vec::new();
+    for n in 0..ENVELOPES {
+        ids.push(collector.submit(&["g-flush"], json!({"n": n})).await);
+    }
+    for id in &ids {
+        assert_eq!(collector.outcome(id).await["status"], "succeeded");
+    }
+    // Waited for off the runtime: the gateway answers on it meanwhile.
+    let stopped = tokio::task::spawn_blocking(move || sidecar.terminate())
+        .await
+        .unwrap();
+    assert!(stopped.success());
+    // received, processing and completed for each.
+    let reports = gateway.seen.gateway.lock().expect("a lock").len();
+    assert_eq!(reports, 3 * ENVELOPES, "{:?}", gateway.seen.gateway.lock());
+}

@@ -20,6 +20,7 @@
 
 pub mod actors;
 pub(crate) mod api;
+pub(crate) mod background;
 pub(crate) mod backoff;
 pub(crate) mod branch;
 pub mod cli;

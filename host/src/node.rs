@@ -326,6 +326,10 @@ async fn run<T: Transport>(
         .await
         .map_err(|error| NodeError::Trace(ExportError::Task(error.to_string())))?
         .map_err(NodeError::Trace)?;
+    let reporter = config
+        .gateway_url
+        .as_deref()
+        .map(crate::progress::gateway::AsyaGateway::start);
     let router = Router::configured(
         transport.clone(),
         outcomes.clone(),
@@ -333,10 +337,7 @@ async fn run<T: Transport>(
             ends: config.end_names.clone(),
             queues: QueueNames::new(config.queue_prefix.clone()),
             size: SizeLimit::new(config.max_envelope_bytes),
-            reporter: config
-                .gateway_url
-                .as_deref()
-                .map(crate::progress::gateway::AsyaGateway::start),
+            reporter: reporter.clone(),
             keep_progress: config.keep_progress,
             tracer: tracer.clone(),
             terminal: config.terminal_actors.clone(),
@@ -436,6 +437,12 @@ async fn run<T: Transport>(
             ready.store(false, Ordering::SeqCst);
             let report = router.shutdown(grace).await;
             log_stop(transport.name(), &report, &outcomes);
+            // Nothing routes any more: what is queued for the gateway and the pool's
+            // store goes out now, within a bound.
+            if let Some(reporter) = &reporter {
+                reporter.0.flush(FLUSH).await;
+            }
+            outcomes.flush_progress(FLUSH).await;
             if let Some((_, server)) = http {
                 server.shutdown(HTTP_CLOSE).await;
             }
@@ -457,6 +464,9 @@ async fn run<T: Transport>(
         stop: Box::new(stop),
     })
 }
+
+/// How long what is queued for a gateway or a pool's store gets at stop.
+const FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long open HTTP requests get to finish once the routing has stopped.
 const HTTP_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);

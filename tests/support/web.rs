@@ -250,6 +250,8 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
         }
         gateway if gateway.starts_with("/envelopes") => {
             let body = read_body(request).await;
+            // A slow gateway answers after the server's delay.
+            tokio::time::sleep(delay).await;
             let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
             seen.gateway
                 .lock()

@@ -60,13 +60,33 @@ const STORE_BATCH: usize = 512;
 
 /// Starts the task that writes progress events to the pool's store, in batches: what
 /// queued while one batch was written goes in the next (a group commit).
+/// It is flushed at stop: what is queued then is written before the task ends.
 pub(super) fn start_progress_writer(
     shared: Arc<dyn SharedOutcomes>,
-) -> mpsc::Sender<(String, ProgressEvent)> {
+) -> (
+    mpsc::Sender<(String, ProgressEvent)>,
+    crate::background::Flushed,
+) {
     let (queue, mut events) = mpsc::channel(STORE_QUEUE);
-    tokio::spawn(async move {
+    let writer = crate::background::Flushed::spawn(|finish| async move {
         let mut batch = Vec::with_capacity(STORE_BATCH);
-        while events.recv_many(&mut batch, STORE_BATCH).await > 0 {
+        loop {
+            let taken = tokio::select! {
+                biased;
+                taken = events.recv_many(&mut batch, STORE_BATCH) => taken,
+                _ = finish.cancelled() => {
+                    while batch.len() < STORE_BATCH {
+                        match events.try_recv() {
+                            Ok(event) => batch.push(event),
+                            Err(_) => break,
+                        }
+                    }
+                    batch.len()
+                }
+            };
+            if taken == 0 {
+                return;
+            }
             let count = batch.len();
             if let Err(error) = shared.progress(std::mem::take(&mut batch)).await {
                 metrics().progress_dropped.inc_by(count as u64);
@@ -74,7 +94,7 @@ pub(super) fn start_progress_writer(
             }
         }
     });
-    queue
+    (queue, writer)
 }
 
 /// Puts back events the data directory's store kept (JSON, in order) into `record`;

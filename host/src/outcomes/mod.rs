@@ -130,6 +130,8 @@ pub struct Outcomes {
     shared: Option<Arc<dyn SharedOutcomes>>,
     /// With a pool's store: progress events on their way to it.
     progress_queue: Option<tokio::sync::mpsc::Sender<(String, crate::progress::ProgressEvent)>>,
+    /// The task writing them, flushed at stop.
+    progress_writer: Option<crate::background::Flushed>,
     /// The data directory's store, where outcomes outlive the process.
     journal: Option<Journal>,
 }
@@ -141,6 +143,18 @@ impl Default for Outcomes {
 }
 
 impl Outcomes {
+    /// Writes the progress events still queued for the pool's store, waiting up to
+    /// `within`; called once, when the node stops.
+    pub async fn flush_progress(&self, within: std::time::Duration) {
+        if let Some(writer) = &self.progress_writer
+            && !writer.flush(within).await
+        {
+            tracing::warn!(
+                "progress events still queued for the pool's store after {within:?} were dropped"
+            );
+        }
+    }
+
     /// At most `count` submissions, and the default bytes.
     pub fn new(count: usize) -> Self {
         Outcomes::bounded(OutcomeLimits {
@@ -159,6 +173,7 @@ impl Outcomes {
             },
             shared: None,
             progress_queue: None,
+            progress_writer: None,
             journal: None,
         }
     }
@@ -206,7 +221,9 @@ impl Outcomes {
     /// Outcomes (and progress) also written to, and read from, a pool's store. Starts
     /// the task that writes progress there: call it on the node's runtime.
     pub fn with_shared(mut self, shared: Arc<dyn SharedOutcomes>) -> Self {
-        self.progress_queue = Some(follow::start_progress_writer(shared.clone()));
+        let (queue, writer) = follow::start_progress_writer(shared.clone());
+        self.progress_queue = Some(queue);
+        self.progress_writer = Some(writer);
         self.shared = Some(shared);
         self
     }

@@ -130,6 +130,8 @@ pub fn final_report(envelope: &Envelope, end: EndStatus, result: &Value) -> Repo
 /// A reporter that posts to an Asya gateway in the background.
 pub struct AsyaGateway {
     queue: mpsc::Sender<Report>,
+    /// The task that posts them, flushed at stop.
+    sender: crate::background::Flushed,
 }
 
 impl AsyaGateway {
@@ -138,9 +140,9 @@ impl AsyaGateway {
     pub fn start(url: &str) -> Reporter {
         let (queue, reports) = mpsc::channel(QUEUE);
         let base = url.trim_end_matches('/').to_owned();
-        tokio::spawn(send_all(base, reports));
+        let sender = crate::background::Flushed::spawn(|finish| send_all(base, reports, finish));
         tracing::info!(gateway = url, "progress is reported to an Asya gateway");
-        Reporter(Arc::new(AsyaGateway { queue }))
+        Reporter(Arc::new(AsyaGateway { queue, sender }))
     }
 }
 
@@ -165,9 +167,24 @@ impl ProgressReporter for AsyaGateway {
     fn ended(&self, envelope: &Envelope, end: EndStatus, result: &Value) {
         self.queue(final_report(envelope, end, result));
     }
+
+    fn flush(&self, within: Duration) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if !self.sender.flush(within).await {
+                tracing::warn!(
+                    "progress reports still queued for the gateway after {within:?} were not sent"
+                );
+            }
+        })
+    }
 }
 
-async fn send_all(base: String, mut reports: mpsc::Receiver<Report>) {
+/// Posts the reports in order until `finish`, then what is still queued, then ends.
+async fn send_all(
+    base: String,
+    mut reports: mpsc::Receiver<Report>,
+    finish: tokio_util::sync::CancellationToken,
+) {
     let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
         Ok(client) => client,
         Err(error) => {
@@ -175,7 +192,15 @@ async fn send_all(base: String, mut reports: mpsc::Receiver<Report>) {
             return;
         }
     };
-    while let Some(report) = reports.recv().await {
+    loop {
+        let report = tokio::select! {
+            biased;
+            report = reports.recv() => report,
+            _ = finish.cancelled() => reports.try_recv().ok(),
+        };
+        let Some(report) = report else {
+            return;
+        };
         let url = format!("{base}{}", report.path);
         let mut last_error = String::new();
         let mut sent = false;

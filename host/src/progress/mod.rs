@@ -36,6 +36,11 @@ pub trait ProgressReporter: Send + Sync + 'static {
     /// (Asya's `ASYA_IS_END_ACTOR`), with the result it ended with. Only an Asya
     /// gateway hears of it; the node's own end actors record outcomes themselves.
     fn ended(&self, _envelope: &crate::envelope::Envelope, _end: EndStatus, _result: &Value) {}
+
+    /// Sends what is queued, waiting up to `within`; called once, when the node stops.
+    fn flush(&self, _within: std::time::Duration) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// How an envelope ended, as an end actor reports it.
