@@ -39,9 +39,6 @@ impl Flushed {
         let Some(task) = self.task.lock().await.take() else {
             return true;
         };
-        match tokio::time::timeout(within, task).await {
-            Ok(_) => true,
-            Err(_) => false,
-        }
+        tokio::time::timeout(within, task).await.is_ok()
     }
 }
