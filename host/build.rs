@@ -17,8 +17,10 @@
 //! - the `WASYA_GUESTS_DIR` compile-time variable, the directory of the built components;
 //! - `$OUT_DIR/wasi_wit.rs`, a `WASI_WIT` table of `(package, text)`: the WASI WIT
 //!   packages (`wasi:http` and what it uses) kept in `wit/deps`, the WIT of the
-//!   `wasmtime-wasi-http` the node is built with. `wasya build --python` gives them to
-//!   componentize-py, so a Python actor's `wasi:http` is the one the node implements.
+//!   `wasmtime-wasi-http` the node is built with; `WASI_WIT_P3`, the same for WASI 0.3
+//!   (`wit/async/deps`), and `ASYNC_ACTOR_WIT`, the async actor world. `wasya build
+//!   --python` gives them to componentize-py, so a Python actor's `wasi:http` is the
+//!   one the node implements.
 //!
 //! The script reads only the repository: nothing here may need a crate that a plain
 //! `cargo build` does not download (a dev-dependency, another platform's crate), so
@@ -158,21 +160,42 @@ fn main() {
 /// never downloads.
 fn bundle_wasi_wit(wit_dir: &Path, out_dir: &Path) {
     let deps = wit_dir.join("deps");
+    let mut table = wit_table(
+        "/// The WASI WIT packages, `(package, text)`.\npub const WASI_WIT",
+        &deps,
+    );
+    assert!(
+        table.contains("include_str!"),
+        "{} holds no WIT packages; the node bundles the WASI WIT from there",
+        deps.display()
+    );
+    table.push_str(&wit_table(
+        "/// The WASI 0.3 WIT packages of the async world, `(package, text)`.\npub const WASI_WIT_P3",
+        &wit_dir.join("async/deps"),
+    ));
+    let actor = wit_dir.join("async/actor.wit");
+    println!("cargo:rerun-if-changed={}", actor.display());
+    writeln!(
+        table,
+        "/// The async actor world's own WIT (`wasya:actor@0.2.0`).\npub const ASYNC_ACTOR_WIT: &str = include_str!({:?});",
+        actor.to_str().expect("a UTF-8 repository path")
+    )
+    .expect("writing to a String cannot fail");
+    let table_path = out_dir.join("wasi_wit.rs");
+    fs::write(&table_path, table)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
+}
+
+/// A `(package, text)` table, declared as `declaration`, of the WIT files in `deps`.
+fn wit_table(declaration: &str, deps: &Path) -> String {
     println!("cargo:rerun-if-changed={}", deps.display());
-    let mut files: Vec<PathBuf> = fs::read_dir(&deps)
+    let mut files: Vec<PathBuf> = fs::read_dir(deps)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", deps.display()))
         .filter_map(|entry| Some(entry.ok()?.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
         .collect();
     files.sort();
-    assert!(
-        !files.is_empty(),
-        "{} holds no WIT packages; the node bundles the WASI WIT from there",
-        deps.display()
-    );
-    let mut table = String::from(
-        "/// The WASI WIT packages, `(package, text)`.\npub const WASI_WIT: &[(&str, &str)] = &[",
-    );
+    let mut table = format!("{declaration}: &[(&str, &str)] = &[");
     for file in &files {
         let package = file
             .file_stem()
@@ -183,9 +206,7 @@ fn bundle_wasi_wit(wit_dir: &Path, out_dir: &Path) {
             .expect("writing to a String cannot fail");
     }
     table.push_str("];\n");
-    let table_path = out_dir.join("wasi_wit.rs");
-    fs::write(&table_path, table)
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", table_path.display()));
+    table
 }
 
 /// Runs `cargo build --profile guest --target wasm32-wasip2` for every actor of the

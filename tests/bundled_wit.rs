@@ -1,5 +1,5 @@
-//! The WASI WIT kept in `wit/deps` is the WIT of the `wasmtime-wasi-http` the node is
-//! built with: the node bundles it (for Python builds, so a handler's `wasi:http` is
+//! The WASI WIT kept in `wit/deps` (and WASI 0.3's, in `wit/async/deps`) is the WIT of
+//! the `wasmtime-wasi-http` the node is built with: the node bundles it (for Python builds, so a handler's `wasi:http` is
 //! the one the node implements), and it must not drift from the crate's own copy when
 //! wasmtime is upgraded.
 
@@ -18,11 +18,10 @@ fn wit_files(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[test]
-fn wit_deps_is_the_wasi_wit_of_the_wasmtime_the_node_links() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+/// The directory of the `wasmtime-wasi-http` crate the node is built with.
+fn wasi_http_crate(root: &Path) -> PathBuf {
     let output = std::process::Command::new(env!("CARGO"))
-        .current_dir(&root)
+        .current_dir(root)
         .args(["metadata", "--format-version", "1", "--locked"])
         .output()
         .expect("cargo metadata runs");
@@ -39,8 +38,13 @@ fn wit_deps_is_the_wasi_wit_of_the_wasmtime_the_node_links() {
         .find(|package| package["name"] == "wasmtime-wasi-http")
         .and_then(|package| package["manifest_path"].as_str())
         .expect("wasmtime-wasi-http is a dependency of the node");
-    let crate_deps = Path::new(manifest).parent().unwrap().join("wit/deps");
-    let ours = wit_files(&root.join("wit/deps"));
+    Path::new(manifest).parent().unwrap().to_owned()
+}
+
+/// Our copy in `ours` holds the crate's WIT files in `crate_deps`, byte for byte.
+fn same_files(ours: &Path, crate_deps: &Path) {
+    let ours_dir = ours;
+    let ours = wit_files(ours_dir);
     let theirs = wit_files(&crate_deps);
     assert_eq!(
         ours.keys().collect::<Vec<_>>(),
@@ -51,8 +55,27 @@ fn wit_deps_is_the_wasi_wit_of_the_wasmtime_the_node_links() {
     for (name, text) in &theirs {
         assert!(
             ours[name] == *text,
-            "wit/deps/{name} differs from {}: copy the crate's files into wit/deps",
+            "{} differs from {}: copy the crate's files there",
+            ours_dir.join(name).display(),
             crate_deps.join(name).display()
         );
     }
+}
+
+#[test]
+fn wit_deps_is_the_wasi_wit_of_the_wasmtime_the_node_links() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crate_dir = wasi_http_crate(&root);
+    same_files(&root.join("wit/deps"), &crate_dir.join("wit/deps"));
+}
+
+/// The same for WASI 0.3, which the async world (`wit/async`) links.
+#[test]
+fn wit_async_deps_is_the_wasi_0_3_wit_of_the_wasmtime_the_node_links() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crate_dir = wasi_http_crate(&root);
+    same_files(
+        &root.join("wit/async/deps"),
+        &crate_dir.join("src/p3/wit/deps"),
+    );
 }

@@ -20,6 +20,7 @@
 #[macro_use]
 mod support;
 
+mod async_actors;
 mod bundled_wit;
 mod cluster;
 mod deploy;

@@ -73,6 +73,13 @@ const EXAMPLES: &[(&str, Lang, &str, &str)] = &[
     ),
     ("py-add-hop", Lang::Python, "handlers.add_hop", "envelope"),
     ("py-fetch", Lang::Python, "handlers.fetch_status", "payload"),
+    (
+        "py-fetch-both",
+        Lang::Python,
+        "handlers.fetch_both",
+        "payload",
+    ),
+    ("py-wait-on", Lang::Python, "handlers.wait_on", "payload"),
     ("js-shout", Lang::Js, "shout", "payload"),
     ("js-words", Lang::Js, "words", "payload"),
     ("js-refuse", Lang::Js, "refuse", "payload"),
@@ -417,4 +424,102 @@ async fn a_new_rust_project_passes_its_test_builds_and_runs() {
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("new-rust-project");
     let env = [("CARGO_TARGET_DIR", target.display().to_string())];
     a_new_project("rust", &["cargo", "test", "--quiet"], &env).await;
+}
+
+/// An `async def` handler builds for the async world; 50 calls interleave in one
+/// instance, and each keeps its own: requests at once with `asyncio.gather`, its
+/// envelope's trace context on each request, its printed line under its envelope id.
+#[tokio::test]
+async fn an_async_python_handler_interleaves_calls_and_each_keeps_its_own() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let server = WebServer::start(std::time::Duration::ZERO).await;
+    let node = node_with(Kind::Memory, Lang::Python).await;
+    let (status, answer) = node
+        .patch_json(
+            "py-fetch-both",
+            json!({"allowed_outbound_hosts": [server.pattern()]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["world"], "wasya:actor@0.2.0", "{answer}");
+    let trace_id = |tag: usize| format!("{:032x}", tag + 1);
+    let ids = futures::future::join_all((0..50).map(|tag| {
+        node.submit_body(json!({
+            "route": ["py-fetch-both"],
+            "payload": {"url": server.url("/echo"), "tag": tag},
+            "headers": {"traceparent": format!("00-{}-{:016x}-01", trace_id(tag), tag + 1)},
+        }))
+    }))
+    .await;
+    for (tag, id) in ids.iter().enumerate() {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+        let result = &view["results"][0];
+        assert_eq!(result["tag"], tag, "{view}");
+        assert_eq!(result["status"], 200, "{view}");
+        assert!(
+            result["traceparent"]
+                .as_str()
+                .is_some_and(|parent| parent.contains(&trace_id(tag))),
+            "the request carried its own envelope's trace: {view}"
+        );
+        assert_eq!(result["echoed"], format!("{{\"tag\": {tag}}}"), "{view}");
+    }
+    let (_, view) = node.get("/v1/actors/py-fetch-both").await;
+    assert_eq!(view["instances"], 1, "50 calls in one instance: {view}");
+    let log = node.log();
+    for (tag, id) in ids.iter().enumerate() {
+        let line = format!("fetching for {tag}");
+        assert!(
+            log.iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .any(|event| event["message"] == line.as_str()
+                    && event["envelope_id"] == id.as_str()),
+            "`{line}` under envelope {id}"
+        );
+    }
+}
+
+/// 1,000 calls of an async Python handler waiting on a slow server at once: they wait
+/// together, in a handful of instances.
+#[tokio::test]
+async fn a_thousand_async_python_calls_wait_in_a_handful_of_instances() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let server = WebServer::start(std::time::Duration::ZERO).await;
+    let node = node_with(Kind::Memory, Lang::Python).await;
+    let (status, answer) = node
+        .patch_json(
+            "py-wait-on",
+            json!({"allowed_outbound_hosts": [server.pattern()]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let url = server.url("/slow?ms=1500");
+    let ids = futures::future::join_all(
+        (0..1000).map(|_| node.submit(&["py-wait-on"], json!({"url": url}))),
+    )
+    .await;
+    for id in &ids {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+        assert_eq!(view["results"][0]["status"], 200, "{view}");
+    }
+    let most = server
+        .seen
+        .most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        most >= 500,
+        "the calls waited together: at most {most} requests were open at once"
+    );
+    let (_, view) = node.get("/v1/actors/py-wait-on").await;
+    let instances = view["instances"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=4).contains(&instances),
+        "{instances} instances for 1000 calls: {view}"
+    );
 }

@@ -69,3 +69,37 @@ def fetch_status(payload):
         "length": len(response.content),
         "type": response.headers.get("content-type"),
     }
+
+
+async def fetch_both(payload):
+    """An async network step (built for the async world, many calls per instance): two
+    requests at once with ``asyncio.gather``. Answers with the trace context the first
+    request carried (the envelope's, passed on by ``wasya_http``) and what the second
+    echoed back."""
+    import asyncio
+
+    import wasya_http
+
+    print(f"fetching for {payload['tag']}")
+    first, second = await asyncio.gather(
+        wasya_http.get(payload["url"]),
+        wasya_http.post(payload["url"], json={"tag": payload["tag"]}),
+    )
+    return {
+        "tag": payload["tag"],
+        "traceparent": first.json()["headers"].get("traceparent"),
+        "echoed": second.json()["body"],
+        "status": second.status_code,
+    }
+
+
+async def wait_on(payload):
+    """An async step that mostly waits, as an LLM call does: one request to
+    ``payload["url"]``, then a short ``asyncio.sleep``."""
+    import asyncio
+
+    import wasya_http
+
+    response = await wasya_http.get(payload["url"])
+    await asyncio.sleep(0.01)
+    return {"status": response.status_code, "length": len(response.content)}

@@ -6,6 +6,12 @@
 //!    while they wait. Beside it, the same load through a socket actor whose runtime
 //!    is an asyncio Asya-protocol runtime doing the same GET
 //!    (`benches/runtimes/fetch_runtime.py`), with as many connections open to it.
+//!    And the same for a Python handler making one OpenAI-compatible chat-completions
+//!    request each (`benches/handlers/python/bench_handlers.py`, built with `wasya
+//!    build`): `async def` on the async world (many calls per instance), and `def` on
+//!    today's world with fresh and with warm instances (one instance per call in
+//!    flight: those run at `WASYA_BENCH_SYNC_IN_FLIGHT`, 1,000, as 10,000 CPython
+//!    instances do not fit in this machine's memory).
 //! 2. The cost a request pays for going through a guest: `fetch` one call at a time
 //!    against a server that answers at once, against the same GET from a native Rust
 //!    client (hyper-util, pooled) in the same process.
@@ -65,7 +71,7 @@ async fn serve(hold_ms: u64) {
                     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
                 }
                 Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
-                    "{\"answer\": \"a small body\"}",
+                    "{\"answer\": \"a small body\", \"choices\": [{\"message\": {\"role\": \"assistant\", \"content\": \"a small answer\"}}]}",
                 ))))
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -118,8 +124,49 @@ async fn fetch_actor(engine: &WasmEngine, in_flight: usize) -> Arc<dyn ActorRunt
     Arc::new(actor)
 }
 
-/// The in-flight role: `in_flight` envelopes through `kind` (`wasm` or `socket`) at
-/// once; prints one JSON line of figures.
+/// The bench's chat handler built with `wasya build` (`chat` or `chat_async`).
+async fn python_chat(handler: &str) -> Arc<[u8]> {
+    let out = tempfile::tempdir().expect("a build directory");
+    let file = out.path().join(format!("{handler}.wasm"));
+    wasya::cli::build::build_python(
+        &format!("bench_handlers.{handler}"),
+        &repository().join("host/benches/handlers/python"),
+        wasya::cli::build::Mode::Payload,
+        &file,
+    )
+    .await
+    .expect("the Python handler builds (componentize-py)");
+    Arc::from(std::fs::read(&file).expect("the component"))
+}
+
+/// A Python chat actor: `python-async` (the async world), `python-fresh` or
+/// `python-warm` (a plain def, fresh or warm instances).
+async fn python_actor(engine: &WasmEngine, kind: &str, in_flight: usize) -> Arc<dyn ActorRuntime> {
+    let handler = if kind == "python-async" {
+        "chat_async"
+    } else {
+        "chat"
+    };
+    let limits = ActorLimits {
+        timeout: Duration::from_secs(60),
+        reuse_instances: kind == "python-warm",
+        instance_concurrency: wasya::defaults::INSTANCE_CONCURRENCY,
+        outbound: OutboundLimits {
+            grant: Grant::parse(&["http://127.0.0.1:*"]).expect("a grant"),
+            concurrency: in_flight,
+            ..OutboundLimits::default()
+        },
+        ..ActorLimits::default()
+    };
+    let (actor, _) = engine
+        .load(handler, python_chat(handler).await, limits)
+        .await
+        .expect("the Python actor loads");
+    Arc::new(actor)
+}
+
+/// The in-flight role: `in_flight` envelopes through `kind` (`wasm`, `socket`, or a
+/// Python actor) at once; prints one JSON line of figures.
 async fn in_flight_run(kind: &str, port: u16, in_flight: usize) {
     let _ = wasya::cli::open_files::raise_limit();
     let (actor, _runtime): (Arc<dyn ActorRuntime>, Option<RuntimeProcess>) = match kind {
@@ -130,6 +177,14 @@ async fn in_flight_run(kind: &str, port: u16, in_flight: usize) {
             })
             .expect("engine");
             (fetch_actor(&engine, in_flight).await, None)
+        }
+        python if python.starts_with("python") => {
+            let engine = WasmEngine::new(&EngineOptions {
+                max_instances: in_flight as u32,
+                ..EngineOptions::default()
+            })
+            .expect("engine");
+            (python_actor(&engine, kind, in_flight).await, None)
         }
         _ => {
             let mut python = Command::new("python3");
@@ -158,7 +213,7 @@ async fn in_flight_run(kind: &str, port: u16, in_flight: usize) {
         .expect("serve");
     let lag = LagMonitor::spawn(Duration::from_millis(10));
     let rss_before = rss_mib();
-    let url = format!("http://127.0.0.1:{port}/hold");
+    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
     let started = Instant::now();
     let mut ids = Vec::with_capacity(in_flight);
     for n in 0..in_flight {
@@ -261,6 +316,17 @@ fn orchestrate() {
     };
     let wasm = figures("in-flight", &env("wasm"));
     let socket = figures("in-flight", &env("socket"));
+    let python_async = figures("in-flight", &env("python-async"));
+    let sync_in_flight = env_usize("WASYA_BENCH_SYNC_IN_FLIGHT", 1000);
+    let sync_env = |kind: &str| {
+        vec![
+            ("WASYA_BENCH_KIND", kind.to_owned()),
+            ("WASYA_BENCH_PORT", port.to_string()),
+            ("WASYA_BENCH_IN_FLIGHT", sync_in_flight.to_string()),
+        ]
+    };
+    let python_fresh = figures("in-flight", &sync_env("python-fresh"));
+    let python_warm = figures("in-flight", &sync_env("python-warm"));
     let _ = holding.kill();
     let _ = holding.wait();
 
@@ -284,6 +350,40 @@ fn orchestrate() {
             / in_flight as f64;
         println!(
             "| {name} | {}/{in_flight} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} KiB | {:.2} ms | {:.2} ms | {:.2} ms |",
+            f["succeeded"],
+            f["wall_s"].as_f64().unwrap_or(0.0),
+            f["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            f["rss_before_mib"].as_f64().unwrap_or(0.0),
+            per_call_kib,
+            f["lag_p50_ms"].as_f64().unwrap_or(0.0),
+            f["lag_p99_ms"].as_f64().unwrap_or(0.0),
+            f["lag_max_ms"].as_f64().unwrap_or(0.0),
+        );
+    }
+    println!("\n## A Python handler making one chat-completions request each\n");
+    println!(
+        "| handler | in flight | succeeded | wall | peak RSS | RSS before | per waiting call | lag p50 | lag p99 | lag max |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (name, calls, f) in [
+        (
+            "`async def`, async world (one instance per 256 calls)",
+            in_flight,
+            &python_async,
+        ),
+        (
+            "`def`, fresh instance per call",
+            sync_in_flight,
+            &python_fresh,
+        ),
+        ("`def`, warm instances", sync_in_flight, &python_warm),
+    ] {
+        let per_call_kib = (f["peak_rss_mib"].as_f64().unwrap_or(0.0)
+            - f["rss_before_mib"].as_f64().unwrap_or(0.0))
+            * 1024.0
+            / calls as f64;
+        println!(
+            "| {name} | {calls} | {} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} KiB | {:.2} ms | {:.2} ms | {:.2} ms |",
             f["succeeded"],
             f["wall_s"].as_f64().unwrap_or(0.0),
             f["peak_rss_mib"].as_f64().unwrap_or(0.0),

@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub actors_dir: Option<PathBuf>,
     /// Messages of one actor handled at once.
     pub concurrency: usize,
+    /// Messages of one async actor (`wasya:actor@0.2.0`) handled at once: its calls
+    /// mostly wait, and share a few instances.
+    pub async_concurrency: usize,
     /// Messages one embedded queue holds (queued plus in flight).
     pub queue_capacity: usize,
     /// Limits every actor runs under, unless overridden in `per_actor`.
@@ -148,6 +151,7 @@ impl Default for NodeConfig {
             listen: defaults::LISTEN_TEXT.parse().ok(),
             actors_dir: None,
             concurrency: default_concurrency(),
+            async_concurrency: defaults::ASYNC_CONCURRENCY,
             queue_capacity: defaults::QUEUE_CAPACITY,
             limits: ActorLimits::default(),
             per_actor: BTreeMap::new(),
@@ -231,6 +235,7 @@ impl NodeConfig {
                 },
                 ..self.limits.outbound.clone()
             },
+            instance_concurrency: self.limits.instance_concurrency,
         }
     }
 
@@ -258,6 +263,14 @@ impl NodeConfig {
             .get(name)
             .and_then(|o| o.concurrency)
             .unwrap_or(default)
+    }
+
+    /// Messages of async actor `name` handled at once, unless its options set it.
+    pub fn async_concurrency_for(&self, name: &str) -> usize {
+        self.per_actor
+            .get(name)
+            .and_then(|o| o.concurrency)
+            .unwrap_or(self.async_concurrency)
     }
 
     /// Checks the values against each other and the machine.

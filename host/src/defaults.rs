@@ -25,6 +25,15 @@ pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
 /// [`GRACE_PERIOD`] as `--help` shows it.
 pub const GRACE_PERIOD_TEXT: &str = "30s";
 
+/// Calls one instance of an async actor (`wasya:actor@0.2.0`) takes at once: enough
+/// that a step waiting on an API holds hundreds of calls in one interpreter; more
+/// instances are made as these fill.
+pub const INSTANCE_CONCURRENCY: usize = 256;
+
+/// Messages of one async actor handled at once, where nothing sets it: four instances'
+/// worth of calls, which mostly wait.
+pub const ASYNC_CONCURRENCY: usize = 1024;
+
 /// WebAssembly instances alive at once, across all actors (the pooling allocator's size).
 pub const MAX_INSTANCES: u32 = 256;
 

@@ -174,6 +174,8 @@ pub struct ActorOptions {
     pub outbound_body_limit_bytes: Option<usize>,
     /// Wasm actors: how many outbound HTTP requests may be open at once.
     pub outbound_concurrency: Option<usize>,
+    /// Async wasm actors: how many calls one instance takes at once.
+    pub instance_concurrency: Option<usize>,
 }
 
 /// One version of a deployed wasm actor.

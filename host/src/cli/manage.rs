@@ -121,6 +121,9 @@ pub struct ConfigureArgs {
     /// Wasm actors: outbound requests open at once.
     #[arg(long)]
     pub outbound_concurrency: Option<usize>,
+    /// Async wasm actors: calls one instance takes at once (default 256).
+    #[arg(long)]
+    pub instance_concurrency: Option<usize>,
     /// Take an option back to the node's default (its API name: `timeout`,
     /// `concurrency`, `allowed_outbound_hosts`, `env`, ...; repeatable).
     #[arg(long, value_delimiter = ',')]
@@ -243,6 +246,9 @@ pub async fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     }
     if let Some(count) = args.outbound_concurrency {
         put("outbound_concurrency", count.into());
+    }
+    if let Some(count) = args.instance_concurrency {
+        put("instance_concurrency", count.into());
     }
     for name in &args.unset {
         put(name, serde_json::Value::Null);

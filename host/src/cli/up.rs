@@ -25,7 +25,8 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_ACTORS")]
     #[arg(help_heading = "Actors")]
     pub actors: Option<PathBuf>,
-    /// Messages of one actor handled at once (default: the number of cores).
+    /// Messages of one actor handled at once (default: the number of cores; for an
+    /// async actor, whose calls share instances and mostly wait, 1024).
     #[arg(long, env = "WASYA_CONCURRENCY")]
     #[arg(help_heading = "Actors")]
     pub concurrency: Option<usize>,
@@ -339,6 +340,7 @@ impl UpArgs {
             listen: Some(self.listen),
             actors_dir: self.actors,
             concurrency: self.concurrency.unwrap_or_else(default_concurrency),
+            async_concurrency: self.concurrency.unwrap_or(defaults::ASYNC_CONCURRENCY),
             queue_capacity: self.queue_capacity,
             limits: ActorLimits {
                 timeout: self.timeout,
@@ -357,6 +359,7 @@ impl UpArgs {
                     body_limit: self.outbound_body_limit,
                     concurrency: self.outbound_concurrency,
                 },
+                instance_concurrency: crate::defaults::INSTANCE_CONCURRENCY,
             },
             outbound_ca: self.outbound_ca,
             data_dir: self.data_dir.or_else(default_data_dir),

@@ -68,6 +68,9 @@ pub struct ActorSpec {
     pub outbound_body_limit: Option<String>,
     /// Wasm actors: outbound requests open at once (1 to 16384); more wait.
     pub outbound_concurrency: Option<usize>,
+    /// Async wasm actors (`wasya:actor@0.2.0`): calls one instance takes at once (1 to
+    /// 16384, default 256); more make another instance, up to `concurrency` in all.
+    pub instance_concurrency: Option<usize>,
 }
 
 /// How a request changes an actor's options.
@@ -163,6 +166,10 @@ pub fn spec_of(
         "outbound_concurrency",
         options.outbound_concurrency.map(Value::from),
     );
+    set(
+        "instance_concurrency",
+        options.instance_concurrency.map(Value::from),
+    );
     spec
 }
 
@@ -234,6 +241,12 @@ impl ActorSpec {
         if kind == ActorKind::Socket && self.memory_limit.is_some() {
             return fail("`memory_limit` is for wasm actors: an external runtime's memory is its own process's".into());
         }
+        if kind == ActorKind::Socket && self.instance_concurrency.is_some() {
+            return fail(
+                "`instance_concurrency` is for async wasm actors: an external runtime runs its own calls"
+                    .into(),
+            );
+        }
         if kind == ActorKind::Socket && self.reuse_instances.is_some() {
             return fail(
                 "`reuse_instances` is for wasm actors: an external runtime keeps its own process"
@@ -303,6 +316,7 @@ impl ActorSpec {
             ("concurrency", self.concurrency),
             ("connections", self.connections),
             ("outbound_concurrency", self.outbound_concurrency),
+            ("instance_concurrency", self.instance_concurrency),
         ] {
             if let Some(value) = value
                 && !(1..=MAX_CONCURRENCY).contains(&value)
@@ -335,6 +349,7 @@ impl ActorSpec {
             outbound_timeout_ms: outbound_timeout,
             outbound_body_limit_bytes: outbound_body_limit,
             outbound_concurrency: self.outbound_concurrency,
+            instance_concurrency: self.instance_concurrency,
         })
     }
 }
@@ -380,6 +395,9 @@ impl Effective {
         if let Some(count) = options.outbound_concurrency {
             limits.outbound.concurrency = count;
         }
+        if let Some(count) = options.instance_concurrency {
+            limits.instance_concurrency = count;
+        }
         for (key, value) in &options.env {
             limits.env.retain(|(existing, _)| existing != key);
             limits.env.push((key.clone(), value.clone()));
@@ -391,6 +409,22 @@ impl Effective {
                 .unwrap_or_else(|| config.concurrency_for(name, kind)),
             handler_mode: options.handler_mode,
         }
+    }
+
+    /// What an actor whose component targets `world` runs with: an async actor's calls
+    /// share instances and mostly wait, so where nothing sets its concurrency it gets
+    /// the node's async default instead of one call per core.
+    pub fn in_world(
+        mut self,
+        config: &NodeConfig,
+        name: &str,
+        options: &ActorOptions,
+        world: crate::runtime::wasm::world::World,
+    ) -> Self {
+        if world == crate::runtime::wasm::world::World::Async && options.concurrency.is_none() {
+            self.concurrency = config.async_concurrency_for(name);
+        }
+        self
     }
 
     /// How to reach a socket actor's runtime.

@@ -96,6 +96,12 @@ impl<T: Transport> Deployments<T> {
         recorded: bool,
     ) -> Result<(), DeployError> {
         let name = record.name.clone();
+        let effective = match &backend {
+            Backend::Wasm(actor) => {
+                effective.in_world(&self.config, &name, &record.options, actor.world())
+            }
+            Backend::Socket(_) => effective,
+        };
         let current = self.served.get(&name);
         if let Some(current) = current
             .as_ref()

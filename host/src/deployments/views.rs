@@ -6,6 +6,7 @@ use super::Deployments;
 use super::options::Effective;
 use super::served::{Backend, Served};
 use crate::records::{ActorKind, ActorRecord, HandlerMode, Version};
+use crate::runtime::wasm::world::World;
 use crate::transport::Transport;
 use serde::Serialize;
 
@@ -45,9 +46,20 @@ pub struct ActorView {
     /// none (its runtime's `ASYA_HANDLER_MODE` decides).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler_mode: Option<HandlerMode>,
-    /// Wasm actors: whether instances are kept between messages.
+    /// Wasm actors: whether instances are kept between messages (not for an async
+    /// actor, whose instances are shared by calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse_instances: Option<bool>,
+    /// Served wasm actors: the world the component targets, `wasya:actor@0.1.0` (one
+    /// call per instance) or `wasya:actor@0.2.0` (async: many calls per instance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub world: Option<&'static str>,
+    /// Async actors: calls one instance takes at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_concurrency: Option<usize>,
+    /// Async actors: instances alive now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<usize>,
     /// Names of the environment variables granted to a wasm guest (values stay private).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
@@ -145,19 +157,28 @@ impl<T: Transport> Deployments<T> {
         view_of(
             record,
             &effective,
-            (digest, socket, None),
+            BackendFacts {
+                digest,
+                socket,
+                ..BackendFacts::default()
+            },
             Activity::default(),
         )
     }
 
     pub(super) fn view(&self, served: &Served) -> ActorView {
-        let (digest, socket) = match &served.backend {
-            Backend::Wasm(actor) => (Some(actor.digest().to_owned()), None),
-            Backend::Socket(path) => (None, Some(path.display().to_string())),
-        };
-        let declared = match &served.backend {
-            Backend::Wasm(actor) => actor.declared_mode(),
-            Backend::Socket(_) => None,
+        let facts = match &served.backend {
+            Backend::Wasm(actor) => BackendFacts {
+                digest: Some(actor.digest().to_owned()),
+                socket: None,
+                declared: actor.declared_mode(),
+                world: Some(actor.world()),
+                instances: actor.live_instances(),
+            },
+            Backend::Socket(path) => BackendFacts {
+                socket: Some(path.display().to_string()),
+                ..BackendFacts::default()
+            },
         };
         let (processed, failed) = served.slot.counts();
         let activity = Activity {
@@ -168,26 +189,36 @@ impl<T: Transport> Deployments<T> {
             queue_depth: self.router.transport().depth(&served.record.name),
             not_ready: served.slot.current().not_ready(),
         };
-        view_of(
-            &served.record,
-            &served.effective,
-            (digest, socket, declared),
-            activity,
-        )
+        view_of(&served.record, &served.effective, facts, activity)
     }
 }
 
-/// What the backend tells of an actor: a component's digest and declared mode, or a
-/// runtime's socket.
-type BackendFacts = (Option<String>, Option<String>, Option<HandlerMode>);
+/// What the backend tells of an actor: a component's digest, declared mode, world and
+/// live instances, or a runtime's socket.
+#[derive(Default)]
+struct BackendFacts {
+    digest: Option<String>,
+    socket: Option<String>,
+    declared: Option<HandlerMode>,
+    world: Option<World>,
+    instances: Option<usize>,
+}
 
 fn view_of(
     record: &ActorRecord,
     effective: &Effective,
-    (digest, socket, declared): BackendFacts,
+    facts: BackendFacts,
     activity: Activity,
 ) -> ActorView {
+    let BackendFacts {
+        digest,
+        socket,
+        declared,
+        world,
+        instances,
+    } = facts;
     let is_socket = socket.is_some();
+    let is_async = world == Some(World::Async);
     ActorView {
         name: record.name.clone(),
         kind: record.kind,
@@ -213,7 +244,10 @@ fn view_of(
                     .unwrap_or(HandlerMode::Envelope),
             ),
         },
-        reuse_instances: (!is_socket).then_some(effective.limits.reuse_instances),
+        reuse_instances: (!is_socket && !is_async).then_some(effective.limits.reuse_instances),
+        world: world.map(World::as_str),
+        instance_concurrency: is_async.then_some(effective.limits.instance_concurrency),
+        instances,
         env: effective
             .limits
             .env

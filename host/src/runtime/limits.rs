@@ -16,6 +16,8 @@ pub struct ActorLimits {
     pub reuse_instances: bool,
     /// Where the guest may send HTTP requests, and under which limits.
     pub outbound: crate::outbound::OutboundLimits,
+    /// Async actors (`wasya:actor@0.2.0`): calls one instance takes at once.
+    pub instance_concurrency: usize,
 }
 
 impl Default for ActorLimits {
@@ -26,6 +28,7 @@ impl Default for ActorLimits {
             env: Vec::new(),
             reuse_instances: false,
             outbound: crate::outbound::OutboundLimits::default(),
+            instance_concurrency: crate::defaults::INSTANCE_CONCURRENCY,
         }
     }
 }

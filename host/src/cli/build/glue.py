@@ -14,9 +14,14 @@ It gives the handler Asya's runtime semantics on the `actor` world of wasya:
 * an exception goes to error-end with its class name, message and traceback (written
   to stderr, which the node attaches);
 * ``wasya_http`` (shipped beside this glue) lets the handler call out over HTTP.
+
+The world's part follows this common part: a plain ``def`` handler is called once per
+instance on ``wasya:actor@0.1.0``; an ``async def`` one is awaited on
+``wasya:actor@0.2.0``, many calls at once in one instance.
 """
 
 import importlib
+import inspect
 import json
 import traceback
 
@@ -90,11 +95,15 @@ def _envelope(msg):
     return envelope
 
 
-def _outputs(msg):
+def _argument(msg):
+    """What the handler is called with: the payload, or the envelope in envelope mode."""
     if MODE == "envelope":
-        results = HANDLE(_envelope(msg))
-    else:
-        results = HANDLE(json.loads(msg.payload))
+        return _envelope(msg)
+    return json.loads(msg.payload)
+
+
+def _outputs(results):
+    """The handler's return value as the world's outputs."""
     if results is None:
         return []
     if not isinstance(results, list):
@@ -109,12 +118,3 @@ def _outputs(msg):
             for item in results
         ]
     return [types.Output(payload=_ENCODE(result), route=None, headers=None) for result in results]
-
-
-class WitWorld(wit_world.WitWorld):
-    def handle(self, msg):
-        try:
-            return _outputs(msg)
-        except Exception as error:  # the handler's failure is the envelope's outcome
-            traceback.print_exc()
-            raise Err(types.ActorError(kind=type(error).__name__, message=str(error)))

@@ -11,7 +11,9 @@ A handler calls out as it would with ``requests``::
         return answer.json()
 
 A call blocks until the response has been read: the node parks the guest while it
-waits, holding no thread. The node sends a request only to hosts the actor is granted
+waits, holding no thread. In an async actor (``async def`` handler, the
+``wasya:actor@0.2.0`` world) the same functions are coroutines: ``await
+wasya_http.get(url)``, and ``asyncio.gather`` runs several at once. The node sends a request only to hosts the actor is granted
 (``allowed_outbound_hosts``); any other raises ``HTTPError`` with ``kind == "denied"``.
 """
 
@@ -19,12 +21,9 @@ import json as _json
 from urllib.parse import urlsplit
 
 from componentize_py_types import Err
-from wit_world.imports import outgoing_handler
 from wit_world.imports import wasi_http_types as http
-from wit_world.imports.streams import StreamError_Closed
 
 READ_SIZE = 64 * 1024
-WRITE_SIZE = 4096
 
 _METHODS = {
     "GET": http.Method_Get,
@@ -98,102 +97,40 @@ def _failure(method, url, code):
     return HTTPError(f"{method} {url}: {why}", kind)
 
 
-def _body_failure(method, url, error):
-    code = http.http_error_code(error)
-    if code is not None:
-        return _failure(method, url, code)
-    text = error.to_debug_string()
-    if "body size exceeds limit" in text:
-        return HTTPError(f"{method} {url}: {_KINDS['HttpResponseBodySize'][1]}", "too_large")
-    if "timed out" in text or "timeout" in text:
-        return HTTPError(f"{method} {url}: {_KINDS['HttpResponseTimeout'][1]}", "timeout")
-    return HTTPError(f"{method} {url}: {text}")
+# Headers a client may not set on wasi:http (hop-by-hop, or the client's own).
+_FORBIDDEN = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"}
 
 
-def request(method, url, headers=None, data=None, json=None):
-    """Sends a request and reads its response; raises ``HTTPError`` when none came."""
+def _prepare(method, url, headers, data, json):
+    """The parts of a request, checked: method, URL parts, header fields, body bytes."""
     method = method.upper()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise HTTPError(f"{url!r} is not an absolute http:// or https:// URL", "invalid")
-    fields = {name.lower(): str(value) for name, value in (headers or {}).items()}
+    fields = {
+        name.lower(): str(value)
+        for name, value in (headers or {}).items()
+        if name.lower() not in _FORBIDDEN
+    }
     if json is not None:
         data = _json.dumps(json).encode()
         fields.setdefault("content-type", "application/json")
     if isinstance(data, str):
         data = data.encode()
-    data = data or b""
-    try:
-        outgoing = http.OutgoingRequest(
-            http.Fields.from_list([(name, value.encode()) for name, value in fields.items()])
-        )
-    except Err as error:
-        raise HTTPError(f"a header cannot be sent: {error.value}", "invalid") from None
-    method_value = _METHODS[method]() if method in _METHODS else http.Method_Other(method)
-    outgoing.set_method(method_value)
-    outgoing.set_scheme(http.Scheme_Https() if parts.scheme == "https" else http.Scheme_Http())
-    outgoing.set_authority(parts.netloc)
+    return method, parts, fields, data or b""
+
+
+def _target(parts):
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    outgoing.set_path_with_query(target)
-    body = outgoing.body()
-    if not data:
-        http.OutgoingBody.finish(body, None)
-    try:
-        future = outgoing_handler.handle(outgoing, None)
-    except Err as error:
-        raise _failure(method, url, error.value) from None
-    written = None
-    if data:
-        try:
-            with body.write() as stream:
-                for start in range(0, len(data), WRITE_SIZE):
-                    stream.blocking_write_and_flush(data[start : start + WRITE_SIZE])
-            http.OutgoingBody.finish(body, None)
-        except Err as error:
-            written = error
-    with future:
-        with future.subscribe() as ready:
-            ready.block()
-        answer = future.get()
-    # Where the request failed, the response says why; a failed write says less.
-    if answer is None or isinstance(answer, Err):
-        raise HTTPError(f"{method} {url}: the response was already taken")
-    if isinstance(answer.value, Err):
-        raise _failure(method, url, answer.value.value)
-    if written is not None:
-        raise HTTPError(f"{method} {url}: the request body could not be sent")
-    response = answer.value.value
-    with response:
-        status = response.status()
-        with response.headers() as fields:
-            received = {name: value.decode("utf-8", "replace") for name, value in fields.entries()}
-        incoming = response.consume()
-        chunks = []
-        with incoming.stream() as stream:
-            while True:
-                try:
-                    chunks.append(stream.blocking_read(READ_SIZE))
-                except Err as error:
-                    if isinstance(error.value, StreamError_Closed):
-                        break
-                    raise _body_failure(method, url, error.value.value) from None
-        http.IncomingBody.finish(incoming).__exit__(None, None, None)
-    return Response(url, status, received, b"".join(chunks))
+    return target
 
 
-def get(url, **options):
-    return request("GET", url, **options)
+def _method(method):
+    return _METHODS[method]() if method in _METHODS else http.Method_Other(method)
 
 
-def post(url, **options):
-    return request("POST", url, **options)
+def _scheme(parts):
+    return http.Scheme_Https() if parts.scheme == "https" else http.Scheme_Http()
 
-
-def put(url, **options):
-    return request("PUT", url, **options)
-
-
-def delete(url, **options):
-    return request("DELETE", url, **options)

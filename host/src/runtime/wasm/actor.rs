@@ -9,12 +9,18 @@
 //! inside the guest, which stops a busy guest, and a `tokio` timeout around the call
 //! stops one that waits in a host call. What the guest printed is logged and, on a
 //! failure, carried as its traceback.
+//!
+//! A component of the async world (`wasya:actor@0.2.0`) runs otherwise: its
+//! instances are shared by many calls at once ([`super::shared`]).
 
 use super::bindings::wasya::actor::types;
 use super::bindings::{Actor, ActorPre};
+use super::bindings_async::wasya::actor::types as async_types;
 use super::host::{CallTrail, HostState, MemoryLimitExceeded, TimedOut};
 use super::output::{GuestOutput, outcome_of};
+use super::shared::{Entered, SharedInstances};
 use super::warm::{Budget, Warm, WarmPool};
+use super::world::World;
 use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
@@ -31,17 +37,35 @@ use wasmtime::{Store, UpdateDeadline};
 pub struct WasmActor {
     name: Arc<str>,
     digest: String,
-    pre: ActorPre<HostState>,
+    linked: Linked,
     limits: ActorLimits,
     shared: EngineShared,
-    /// Idle instances, for an actor that reuses them.
-    warm: Option<WarmPool>,
     /// The actor's outbound HTTP: its grant, limits and permits.
     gate: Arc<Gate>,
     /// Linear memories one instance takes from the pool.
     memories: u32,
     /// The handler mode the component declares ([`super::declared`]).
     declared_mode: Option<HandlerMode>,
+    instances: Instances,
+}
+
+/// A component linked for its world.
+#[derive(Clone)]
+pub enum Linked {
+    /// `wasya:actor@0.1.0`: an instance per call.
+    Sync(ActorPre<HostState>),
+    /// `wasya:actor@0.2.0`: instances entered by many calls.
+    Async(wasmtime::component::InstancePre<HostState>),
+}
+
+/// How the calls of an actor reach their instances.
+enum Instances {
+    /// A fresh instance per call.
+    Fresh,
+    /// Idle instances, for an actor that reuses them.
+    Warm(WarmPool),
+    /// Instances shared by many calls (the async world).
+    Shared(SharedInstances),
 }
 
 /// What every actor of an engine shares.
@@ -62,13 +86,24 @@ impl WasmActor {
     pub(super) fn new(
         name: &str,
         digest: String,
-        pre: ActorPre<HostState>,
+        linked: Linked,
         limits: ActorLimits,
         shared: EngineShared,
         memories: u32,
         declared_mode: Option<HandlerMode>,
     ) -> Self {
         let name: Arc<str> = name.into();
+        let instances = match &linked {
+            Linked::Async(pre) => Instances::Shared(SharedInstances::new(
+                name.clone(),
+                pre.clone(),
+                limits.instance_concurrency,
+                memories,
+                shared.budget.clone(),
+            )),
+            Linked::Sync(_) if limits.reuse_instances => Instances::Warm(WarmPool::default()),
+            Linked::Sync(_) => Instances::Fresh,
+        };
         WasmActor {
             memories,
             gate: Arc::new(Gate::new(
@@ -78,11 +113,27 @@ impl WasmActor {
             )),
             name,
             digest,
-            warm: limits.reuse_instances.then(WarmPool::default),
-            pre,
+            instances,
+            linked,
             limits,
             shared,
             declared_mode,
+        }
+    }
+
+    /// The world the component targets.
+    pub fn world(&self) -> World {
+        match self.linked {
+            Linked::Sync(_) => World::Sync,
+            Linked::Async(_) => World::Async,
+        }
+    }
+
+    /// Instances alive now, for an async actor (its instances are shared by calls).
+    pub fn live_instances(&self) -> Option<usize> {
+        match &self.instances {
+            Instances::Shared(instances) => Some(instances.count()),
+            _ => None,
         }
     }
 
@@ -102,7 +153,7 @@ impl WasmActor {
         WasmActor::new(
             &self.name,
             self.digest.clone(),
-            self.pre.clone(),
+            self.linked.clone(),
             limits,
             self.shared.clone(),
             self.memories,
@@ -117,16 +168,7 @@ impl WasmActor {
 
     /// A store for a new instance, its deadline read from its state at every tick.
     fn new_store(&self, envelope_id: &str) -> Store<HostState> {
-        let mut store = Store::new(
-            self.pre.engine(),
-            HostState::new(
-                self.name.clone(),
-                envelope_id.to_owned(),
-                &self.limits,
-                self.gate.clone(),
-            ),
-        );
-        store.limiter(|state| &mut state.limiter);
+        let mut store = self.bare_store(envelope_id);
         let timeout = self.limits.timeout;
         store.epoch_deadline_callback(move |store| {
             if Instant::now() >= store.data().deadline {
@@ -143,10 +185,34 @@ impl WasmActor {
         store
     }
 
+    /// A store with the actor's state and memory limit, no epoch policy yet.
+    fn bare_store(&self, envelope_id: &str) -> Store<HostState> {
+        let engine = match &self.linked {
+            Linked::Sync(pre) => pre.engine(),
+            Linked::Async(pre) => pre.component().engine(),
+        };
+        let mut store = Store::new(
+            engine,
+            HostState::new(
+                self.name.clone(),
+                envelope_id.to_owned(),
+                &self.limits,
+                self.gate.clone(),
+            ),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store
+    }
+
     async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Actor> {
+        let Linked::Sync(pre) = &self.linked else {
+            return Err(wasmtime::format_err!(
+                "an async component has no sync instance"
+            ));
+        };
         let _turn = self.shared.budget.start_turn().await;
         let started = Instant::now();
-        let actor = self.pre.instantiate_async(&mut *store).await?;
+        let actor = pre.instantiate_async(&mut *store).await?;
         metrics()
             .instantiation
             .with_label_values(&[&*self.name])
@@ -154,15 +220,63 @@ impl WasmActor {
         Ok(actor)
     }
 
-    async fn run(&self, envelope: &Envelope) -> Outcome {
+    async fn run(&self, envelope: &Envelope) -> Result<Outcome, Unavailable> {
+        let pool = match &self.instances {
+            Instances::Shared(instances) => return self.run_shared(instances, envelope).await,
+            Instances::Warm(pool) => Some(pool),
+            Instances::Fresh => None,
+        };
         let message = types::Message::from(envelope);
-        let (called, written) = match &self.warm {
+        let (called, written) = match pool {
             None => self.run_fresh(envelope, &message).await,
             Some(pool) => self.run_warm(pool, envelope, &message).await,
         };
         let trail = written.unwrap_or_default();
         trail.written.log(&self.name, &envelope.id);
-        self.outcome(called, trail)
+        Ok(self.outcome(called, trail))
+    }
+
+    /// A call into an instance shared with other calls (the async world).
+    async fn run_shared(
+        &self,
+        instances: &SharedInstances,
+        envelope: &Envelope,
+    ) -> Result<Outcome, Unavailable> {
+        let message = async_types::Message::from(envelope);
+        let timeout = self.limits.timeout;
+        let deadline = Instant::now() + timeout;
+        let entered = instances
+            .call(message, &envelope.id, deadline, timeout, || {
+                let mut store = self.bare_store(&envelope.id);
+                store.data_mut().shared_by_calls();
+                store
+            })
+            .await;
+        let failure = match entered {
+            Entered::Returned(Ok(outputs)) => {
+                return Ok(outcome_of(
+                    outputs.into_iter().map(GuestOutput::from).collect(),
+                ));
+            }
+            Entered::Returned(Err(error)) => {
+                let mut failure = Failure::processing(Kind::Actor(error.kind), error.message);
+                failure.traceback = error.traceback;
+                failure
+            }
+            Entered::Failed(failure) => failure,
+            Entered::NotStarted(why) => return Err(Unavailable(why)),
+        };
+        let m = metrics();
+        let counter = match failure.kind {
+            Kind::Timeout => Some(&m.guest_timeouts),
+            Kind::ResourceLimit => Some(&m.guest_limit_hits),
+            Kind::Trap => Some(&m.guest_traps),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counter.with_label_values(&[&*self.name]).inc();
+        }
+        Ok(Outcome::Failed(failure))
     }
 
     /// A fresh instance for this message alone.
@@ -279,7 +393,7 @@ impl WasmActor {
 
 impl ActorRuntime for WasmActor {
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
-        Box::pin(async move { Ok(self.run(envelope).await) })
+        Box::pin(self.run(envelope))
     }
 }
 

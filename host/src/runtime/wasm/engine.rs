@@ -13,13 +13,16 @@
 //!   ten thousand instances of a one-memory guest waiting on the network fit.
 
 use super::WasmError;
+use super::actor::Linked;
 use super::actor::{EngineShared, WasmActor};
 use super::artifacts::Artifacts;
 use super::bindings::{Actor, ActorPre};
+use super::bindings_async::{Actor as AsyncActor, ActorPre as AsyncActorPre};
 use super::cache::{self, CompileCache, Source, cause_of};
 use super::host::HostState;
 use super::imports::imports_only;
 use super::warm::Budget;
+use super::world::World;
 use crate::outbound::{ClientSettings, OutboundClient};
 use crate::runtime::ActorLimits;
 use std::path::PathBuf;
@@ -96,7 +99,10 @@ impl WasmEngine {
     pub fn new(options: &EngineOptions) -> Result<Self, WasmError> {
         let engine_error = |error: wasmtime::Error| WasmError::Engine(cause_of(error));
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
+        config
+            .wasm_component_model(true)
+            .wasm_component_model_async(true)
+            .epoch_interruption(true);
         let slots = options.max_instances.max(1);
         let memory_slots = slots.saturating_mul(4).min(MAX_MEMORY_SLOTS);
         if options.pooling {
@@ -122,7 +128,12 @@ impl WasmEngine {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
+        // The async world: WASI 0.3 beside 0.2 (a Python component imports both).
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(engine_error)?;
         Actor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(engine_error)?;
+        AsyncActor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
         spawn_epoch_ticker(&engine, options.epoch_tick);
         let cache = CompileCache::new(&engine, options.cache_dir.clone());
@@ -197,8 +208,15 @@ impl WasmEngine {
             .linker
             .instantiate_pre(&component)
             .map_err(|error| WasmError::WrongWorld(cause_of(error)))?;
-        let pre =
-            ActorPre::new(instance_pre).map_err(|error| WasmError::WrongWorld(cause_of(error)))?;
+        let wrong_world = |error| WasmError::WrongWorld(cause_of(error));
+        let linked = match World::of(&component, &self.engine) {
+            World::Sync => Linked::Sync(ActorPre::new(instance_pre).map_err(wrong_world)?),
+            World::Async => {
+                // Checks the exports fit the world; calls go through the instance itself.
+                AsyncActorPre::new(instance_pre.clone()).map_err(wrong_world)?;
+                Linked::Async(instance_pre)
+            }
+        };
         self.keep(&digest, &component, source, shared).await;
         let m = crate::metrics::metrics();
         m.compile_duration.observe(started.elapsed().as_secs_f64());
@@ -216,7 +234,7 @@ impl WasmEngine {
         let actor = WasmActor::new(
             name,
             digest,
-            pre,
+            linked,
             limits,
             EngineShared {
                 budget: self.budget.clone(),

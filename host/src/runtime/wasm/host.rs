@@ -74,7 +74,9 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limiter: MemoryLimiter,
-    actor: Arc<str>,
+    pub(super) actor: Arc<str>,
+    /// The calls running in an instance of an async actor, by guest task.
+    pub(super) calls: super::shared::CallBook,
     /// The envelope of the call running now.
     envelope_id: String,
     /// When the call running now must stop.
@@ -110,6 +112,7 @@ impl HostState {
                 limit: limits.memory_bytes,
             },
             actor,
+            calls: super::shared::CallBook::default(),
             envelope_id,
             deadline: std::time::Instant::now() + limits.timeout,
             stdio,
@@ -129,6 +132,17 @@ impl HostState {
         self.deadline = deadline;
         self.outbound.begin(deadline, headers);
         drop(self.stdio.take());
+    }
+}
+
+impl HostState {
+    /// Readies the state of an instance many calls share: no one call's deadline or
+    /// trace context holds for its outbound requests (each is bounded by the actor's
+    /// outbound timeout, and its call by the caller's timeout).
+    pub(super) fn shared_by_calls(&mut self) {
+        let unbounded = std::time::Instant::now() + std::time::Duration::from_secs(365 * 86_400);
+        self.deadline = unbounded;
+        self.outbound.begin(unbounded, &Headers::default());
     }
 }
 
@@ -172,25 +186,65 @@ impl WasiView for HostState {
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {
-        let (actor, id) = (&*self.actor, self.envelope_id.as_str());
-        match level {
-            log::Level::Trace => {
-                tracing::trace!(target: "wasya::guest", actor, envelope_id = id, "{message}")
-            }
-            log::Level::Debug => {
-                tracing::debug!(target: "wasya::guest", actor, envelope_id = id, "{message}")
-            }
-            log::Level::Info => {
-                tracing::info!(target: "wasya::guest", actor, envelope_id = id, "{message}")
-            }
-            log::Level::Warn => {
-                tracing::warn!(target: "wasya::guest", actor, envelope_id = id, "{message}")
-            }
-            log::Level::Error => {
-                tracing::error!(target: "wasya::guest", actor, envelope_id = id, "{message}")
-            }
+        let level = match level {
+            log::Level::Trace => tracing::Level::TRACE,
+            log::Level::Debug => tracing::Level::DEBUG,
+            log::Level::Info => tracing::Level::INFO,
+            log::Level::Warn => tracing::Level::WARN,
+            log::Level::Error => tracing::Level::ERROR,
+        };
+        guest_log(level, &self.actor, &self.envelope_id, &message);
+    }
+}
+
+/// A guest's log line as an event of the node, with the actor and envelope id.
+pub(super) fn guest_log(level: tracing::Level, actor: &str, envelope_id: &str, message: &str) {
+    let id = envelope_id;
+    match level {
+        tracing::Level::TRACE => {
+            tracing::trace!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+        }
+        tracing::Level::DEBUG => {
+            tracing::debug!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+        }
+        tracing::Level::INFO => {
+            tracing::info!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+        }
+        tracing::Level::WARN => {
+            tracing::warn!(target: "wasya::guest", actor, envelope_id = id, "{message}")
+        }
+        tracing::Level::ERROR => {
+            tracing::error!(target: "wasya::guest", actor, envelope_id = id, "{message}")
         }
     }
 }
+
+/// The async world's `log`: the guest names the envelope of the call a line is for,
+/// and the line carries it where a call for it runs in this instance.
+impl super::bindings_async::wasya::actor::log::Host for HostState {
+    fn log(
+        &mut self,
+        envelope_id: String,
+        level: super::bindings_async::wasya::actor::log::Level,
+        message: String,
+    ) {
+        use super::bindings_async::wasya::actor::log::Level;
+        let envelope = if self.calls.runs(&envelope_id) {
+            envelope_id.as_str()
+        } else {
+            ""
+        };
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        guest_log(level, &self.actor, envelope, &message);
+    }
+}
+
+impl super::bindings_async::wasya::actor::types::Host for HostState {}
 
 impl super::bindings::wasya::actor::types::Host for HostState {}

@@ -11,7 +11,9 @@
 //! - [`imports`]: a component's imports, checked before it compiles;
 //! - [`declared`]: the handler mode a component was built in, as it declares it;
 //! - [`stdio`]: what a guest prints, kept per call;
-//! - [`warm`]: instances kept between messages, for actors that opt in.
+//! - [`warm`]: instances kept between messages, for actors that opt in;
+//! - [`shared`]: async actors (`wasya:actor@0.2.0`): instances entered by many calls;
+//! - [`world`]: which of the two worlds a component targets.
 
 pub mod actor;
 pub mod artifacts;
@@ -21,14 +23,23 @@ pub mod engine;
 pub mod host;
 pub mod imports;
 pub mod output;
+pub mod shared;
 pub mod stdio;
 pub mod warm;
+pub mod world;
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "actor",
         exports: { default: async },
+    });
+}
+
+mod bindings_async {
+    wasmtime::component::bindgen!({
+        path: "../wit/async",
+        world: "actor",
     });
 }
 

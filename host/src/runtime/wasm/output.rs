@@ -7,8 +7,7 @@
 //! node. The conversion is a pure function of plain values ([`outcome_of`]), so it is
 //! property-tested and fuzzed without a component.
 
-use super::bindings::wasya::actor::types;
-use crate::envelope::{Envelope, Headers, Route};
+use crate::envelope::{Headers, Route};
 use crate::failure::{Failure, Kind};
 use crate::routing::{Outcome, Output};
 
@@ -77,50 +76,65 @@ fn route_of(route: GuestRoute) -> Result<Route, String> {
     })
 }
 
-impl From<types::Output> for GuestOutput {
-    fn from(output: types::Output) -> Self {
-        GuestOutput {
-            payload: output.payload,
-            route: output.route.map(|route| GuestRoute {
-                actors: route.actors,
-                current: route.current,
-                metadata: route.metadata,
-            }),
-            headers: output.headers.map(|headers| {
-                headers
-                    .into_iter()
-                    .map(|header| (header.name, header.value))
-                    .collect()
-            }),
-        }
-    }
+/// The conversions of one world's records: both worlds share the record shapes, each
+/// has its own generated types.
+macro_rules! conversions {
+    ($types:path) => {
+        const _: () = {
+            use crate::envelope::Envelope;
+            use crate::runtime::wasm::output::GuestOutput;
+            use crate::runtime::wasm::output::GuestRoute;
+            use $types as types;
+            impl From<types::Output> for GuestOutput {
+                fn from(output: types::Output) -> Self {
+                    GuestOutput {
+                        payload: output.payload,
+                        route: output.route.map(|route| GuestRoute {
+                            actors: route.actors,
+                            current: route.current,
+                            metadata: route.metadata,
+                        }),
+                        headers: output.headers.map(|headers| {
+                            headers
+                                .into_iter()
+                                .map(|header| (header.name, header.value))
+                                .collect()
+                        }),
+                    }
+                }
+            }
+
+            impl From<&Envelope> for types::Message {
+                fn from(envelope: &Envelope) -> Self {
+                    types::Message {
+                        id: envelope.id.clone(),
+                        parent_id: envelope.parent_id.clone(),
+                        route: types::Route {
+                            actors: envelope.route.actors.clone(),
+                            current: u32::try_from(envelope.route.current).unwrap_or(u32::MAX),
+                            metadata: envelope
+                                .route
+                                .metadata
+                                .as_ref()
+                                .map(|metadata| metadata.to_string()),
+                        },
+                        // The node's fan-out bookkeeping is not the actor's to see.
+                        headers: envelope
+                            .headers
+                            .iter()
+                            .filter(|(name, _)| !crate::branch::is_bookkeeping(name))
+                            .map(|(name, value)| types::Header {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                        payload: envelope.payload.to_string(),
+                    }
+                }
+            }
+        };
+    };
 }
 
-impl From<&Envelope> for types::Message {
-    fn from(envelope: &Envelope) -> Self {
-        types::Message {
-            id: envelope.id.clone(),
-            parent_id: envelope.parent_id.clone(),
-            route: types::Route {
-                actors: envelope.route.actors.clone(),
-                current: u32::try_from(envelope.route.current).unwrap_or(u32::MAX),
-                metadata: envelope
-                    .route
-                    .metadata
-                    .as_ref()
-                    .map(|metadata| metadata.to_string()),
-            },
-            // The node's fan-out bookkeeping is not the actor's to see.
-            headers: envelope
-                .headers
-                .iter()
-                .filter(|(name, _)| !crate::branch::is_bookkeeping(name))
-                .map(|(name, value)| types::Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            payload: envelope.payload.to_string(),
-        }
-    }
-}
+conversions!(crate::runtime::wasm::bindings::wasya::actor::types);
+conversions!(crate::runtime::wasm::bindings_async::wasya::actor::types);

@@ -167,6 +167,17 @@ impl Written {
             }
         }
     }
+
+    /// Logs each line as an event of the guest, with the actor and the instance that
+    /// wrote it: in an instance shared by many calls, stdout is no one call's.
+    pub fn log_instance(&self, actor: &str, instance: u64) {
+        for (stream, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            for line in text.iter().flat_map(|text| text.lines()) {
+                let line = crate::envelope::limits::cap_start(line, LINE_BYTES);
+                tracing::info!(target: "wasya::guest", actor, instance, stream, "{line}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

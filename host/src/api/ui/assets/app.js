@@ -229,6 +229,9 @@
       if (actor.memory_limit_bytes) limits.push("memory " + bytes(actor.memory_limit_bytes));
       if (actor.connections) limits.push(actor.connections + " connections");
       limits.push(actor.handler_mode + " mode");
+      if (actor.world === "wasya:actor@0.2.0") {
+        limits.push("async: " + count(actor.instances || 0) + " instances × " + actor.instance_concurrency + " calls");
+      }
       fill(cells.limits, el("span", { class: "limits", title: limits.join(" · "), text: limits.join(" · ") }));
 
       const inFlight = actor.in_flight || 0;
