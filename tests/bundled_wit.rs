@@ -45,7 +45,7 @@ fn wasi_http_crate(root: &Path) -> PathBuf {
 fn same_files(ours: &Path, crate_deps: &Path) {
     let ours_dir = ours;
     let ours = wit_files(ours_dir);
-    let theirs = wit_files(&crate_deps);
+    let theirs = wit_files(crate_deps);
     assert_eq!(
         ours.keys().collect::<Vec<_>>(),
         theirs.keys().collect::<Vec<_>>(),
