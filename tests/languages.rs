@@ -361,10 +361,18 @@ async fn a_reused_instance_keeps_its_state_between_messages() {
     assert_eq!(node.outcome(&id).await["results"][0]["greeted"], 5);
 }
 
-/// `wasya new` in `lang`, its own test, `wasya build`, a deploy and a message.
-async fn a_new_project(lang: &str, own_test: &[&str], env: &[(&str, String)]) {
+/// `wasya new` in `lang` (with `extra` flags), its own test, `wasya build`, a deploy
+/// and a message; the world the deployed actor targets.
+async fn a_new_project(
+    lang: &str,
+    extra: &[&str],
+    own_test: &[&str],
+    env: &[(&str, String)],
+) -> Value {
     let root = tempfile::tempdir().expect("a directory");
-    let created = wasya(&["new", "hello", "--lang", lang], root.path());
+    let mut args = vec!["new", "hello", "--lang", lang];
+    args.extend_from_slice(extra);
+    let created = wasya(&args, root.path());
     assert!(
         created.status.success(),
         "{}",
@@ -402,19 +410,30 @@ async fn a_new_project(lang: &str, own_test: &[&str], env: &[(&str, String)]) {
         node.outcome(&id).await["results"],
         json!([{"text": "HI", "length": 2}])
     );
+    node.get("/v1/actors/hello").await.1["world"].clone()
 }
 
 #[tokio::test]
 async fn a_new_python_project_passes_its_test_builds_and_runs() {
     if Lang::Python.available() {
-        a_new_project("python", &["python3", "-m", "unittest"], &[]).await;
+        let world = a_new_project("python", &[], &["python3", "-m", "unittest"], &[]).await;
+        assert_eq!(world, "wasya:actor@0.1.0");
+    }
+}
+
+#[tokio::test]
+async fn a_new_async_python_project_passes_its_test_builds_and_runs_async() {
+    if Lang::Python.available() {
+        let world =
+            a_new_project("python", &["--async"], &["python3", "-m", "unittest"], &[]).await;
+        assert_eq!(world, "wasya:actor@0.2.0");
     }
 }
 
 #[tokio::test]
 async fn a_new_js_project_passes_its_test_builds_and_runs() {
     if Lang::Js.available() {
-        a_new_project("js", &["node", "--test"], &[]).await;
+        a_new_project("js", &[], &["node", "--test"], &[]).await;
     }
 }
 
@@ -423,7 +442,7 @@ async fn a_new_rust_project_passes_its_test_builds_and_runs() {
     // Its dependencies build once per test run, in a target directory of the run's own.
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("new-rust-project");
     let env = [("CARGO_TARGET_DIR", target.display().to_string())];
-    a_new_project("rust", &["cargo", "test", "--quiet"], &env).await;
+    a_new_project("rust", &[], &["cargo", "test", "--quiet"], &env).await;
 }
 
 /// An `async def` handler builds for the async world; 50 calls interleave in one

@@ -27,9 +27,9 @@ use super::warm::{Budget, Slot};
 use crate::failure::{Failure, Kind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use wasmtime::component::{Accessor, AccessorTask, HasSelf, InstancePre, TypedFunc};
 use wasmtime::{Store, UpdateDeadline};
 
@@ -113,8 +113,8 @@ struct InstanceState {
     number: u64,
     /// False once it stopped (trapped) or was retired: it takes no new calls.
     open: AtomicBool,
-    /// Why it stopped, for the calls it had in flight.
-    ended: OnceLock<Failure>,
+    /// Why it stopped, for the calls it had in flight (set once, as it stops).
+    ended: watch::Sender<Option<Failure>>,
     /// Tells the driver to drop the instance now (retired, a call overdue).
     stop: tokio::sync::Notify,
 }
@@ -188,11 +188,7 @@ impl SharedInstances {
         match tokio::time::timeout(wait, &mut answer).await {
             Ok(Ok(Reply::Returned(returned))) => Entered::Returned(returned),
             Ok(Ok(Reply::NotStarted)) => Entered::NotStarted(NOT_STARTED.into()),
-            Ok(Err(_)) => {
-                Entered::Failed(instance.state.ended.get().cloned().unwrap_or_else(|| {
-                    Failure::processing(Kind::Trap, "the instance stopped while the call ran")
-                }))
-            }
+            Ok(Err(_)) => Entered::Failed(instance.state.why_ended().await),
             Err(_) => {
                 self.retire_if_still_running(instance, answer, wait);
                 Entered::Failed(Failure::processing(
@@ -275,7 +271,7 @@ impl SharedInstances {
         let state = Arc::new(InstanceState {
             number,
             open: AtomicBool::new(true),
-            ended: OnceLock::new(),
+            ended: watch::channel(None).0,
             stop: tokio::sync::Notify::new(),
         });
         let instance = Arc::new(Instance {
@@ -329,6 +325,24 @@ impl SharedInstances {
     }
 }
 
+impl InstanceState {
+    /// Why the instance stopped, for a call it dropped: its driver says so right after
+    /// the event loop ended (the calls are dropped with it, a moment before).
+    async fn why_ended(&self) -> Failure {
+        let mut ended = self.ended.subscribe();
+        let said =
+            tokio::time::timeout(Duration::from_secs(5), ended.wait_for(Option::is_some)).await;
+        match said {
+            Ok(Ok(failure)) => failure.clone().unwrap_or_else(stopped),
+            _ => stopped(),
+        }
+    }
+}
+
+fn stopped() -> Failure {
+    Failure::processing(Kind::Trap, "the instance stopped while the call ran")
+}
+
 /// Owns one instance's store and runs its event loop until the instance is dropped
 /// (its actor gone and its calls ended), stopped, or trapped.
 async fn drive(
@@ -371,13 +385,13 @@ async fn drive(
                 "{}; the calls in flight on this instance fail",
                 failure.message
             );
-            let _ = instance.ended.set(failure);
+            instance.ended.send_replace(Some(failure));
         }
         None => {
-            let _ = instance.ended.set(Failure::processing(
+            instance.ended.send_replace(Some(Failure::processing(
                 Kind::Timeout,
                 "the instance was retired while the call ran (a call of it ran twice past its timeout)",
-            ));
+            )));
         }
     }
     store
