@@ -445,6 +445,18 @@ async fn a_new_rust_project_passes_its_test_builds_and_runs() {
     a_new_project("rust", &[], &["cargo", "test", "--quiet"], &env).await;
 }
 
+/// A local server, and a node with the Python examples whose async `actor` may call it.
+async fn python_node_granting(actor: &str) -> (WebServer, NodeProcess) {
+    let server = WebServer::start(std::time::Duration::ZERO).await;
+    let node = node_with(Kind::Memory, Lang::Python).await;
+    let (status, answer) = node
+        .patch_json(actor, json!({"allowed_outbound_hosts": [server.pattern()]}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["world"], "wasya:actor@0.2.0", "{answer}");
+    (server, node)
+}
+
 /// An `async def` handler builds for the async world; 50 calls interleave in one
 /// instance, and each keeps its own: requests at once with `asyncio.gather`, its
 /// envelope's trace context on each request, its printed line under its envelope id.
@@ -453,16 +465,7 @@ async fn an_async_python_handler_interleaves_calls_and_each_keeps_its_own() {
     if !Lang::Python.available() {
         return;
     }
-    let server = WebServer::start(std::time::Duration::ZERO).await;
-    let node = node_with(Kind::Memory, Lang::Python).await;
-    let (status, answer) = node
-        .patch_json(
-            "py-fetch-both",
-            json!({"allowed_outbound_hosts": [server.pattern()]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["world"], "wasya:actor@0.2.0", "{answer}");
+    let (server, node) = python_node_granting("py-fetch-both").await;
     let trace_id = |tag: usize| format!("{:032x}", tag + 1);
     let ids = futures::future::join_all((0..50).map(|tag| {
         node.submit_body(json!({
@@ -508,15 +511,7 @@ async fn a_thousand_async_python_calls_wait_in_a_handful_of_instances() {
     if !Lang::Python.available() {
         return;
     }
-    let server = WebServer::start(std::time::Duration::ZERO).await;
-    let node = node_with(Kind::Memory, Lang::Python).await;
-    let (status, answer) = node
-        .patch_json(
-            "py-wait-on",
-            json!({"allowed_outbound_hosts": [server.pattern()]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    let (server, node) = python_node_granting("py-wait-on").await;
     let url = server.url("/slow?ms=1500");
     let ids = futures::future::join_all(
         (0..1000).map(|_| node.submit(&["py-wait-on"], json!({"url": url}))),

@@ -303,6 +303,22 @@ fn figures(role: &str, env: &[(&str, String)]) -> Value {
     serde_json::from_str(&line).unwrap_or_else(|_| panic!("{role} printed `{line}`"))
 }
 
+/// The cells of a table row after `succeeded`: wall, memory and lag of one in-flight
+/// run of `calls` calls.
+fn load_cells(f: &Value, calls: usize) -> String {
+    let get = |key: &str| f[key].as_f64().unwrap_or(0.0);
+    let per_call_kib = (get("peak_rss_mib") - get("rss_before_mib")) * 1024.0 / calls as f64;
+    format!(
+        "{:.2} s | {:.0} MiB | {:.0} MiB | {per_call_kib:.0} KiB | {:.2} ms | {:.2} ms | {:.2} ms |",
+        get("wall_s"),
+        get("peak_rss_mib"),
+        get("rss_before_mib"),
+        get("lag_p50_ms"),
+        get("lag_p99_ms"),
+        get("lag_max_ms"),
+    )
+}
+
 fn orchestrate() {
     let in_flight = env_usize("WASYA_BENCH_IN_FLIGHT", 10_000);
     let hold_ms = env_usize("WASYA_BENCH_HOLD_MS", 1000) as u64;
@@ -344,20 +360,10 @@ fn orchestrate() {
             &socket,
         ),
     ] {
-        let per_call_kib = (f["peak_rss_mib"].as_f64().unwrap_or(0.0)
-            - f["rss_before_mib"].as_f64().unwrap_or(0.0))
-            * 1024.0
-            / in_flight as f64;
         println!(
-            "| {name} | {}/{in_flight} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} KiB | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {name} | {}/{in_flight} | {}",
             f["succeeded"],
-            f["wall_s"].as_f64().unwrap_or(0.0),
-            f["peak_rss_mib"].as_f64().unwrap_or(0.0),
-            f["rss_before_mib"].as_f64().unwrap_or(0.0),
-            per_call_kib,
-            f["lag_p50_ms"].as_f64().unwrap_or(0.0),
-            f["lag_p99_ms"].as_f64().unwrap_or(0.0),
-            f["lag_max_ms"].as_f64().unwrap_or(0.0),
+            load_cells(f, in_flight)
         );
     }
     println!("\n## A Python handler making one chat-completions request each\n");
@@ -378,20 +384,10 @@ fn orchestrate() {
         ),
         ("`def`, warm instances", sync_in_flight, &python_warm),
     ] {
-        let per_call_kib = (f["peak_rss_mib"].as_f64().unwrap_or(0.0)
-            - f["rss_before_mib"].as_f64().unwrap_or(0.0))
-            * 1024.0
-            / calls as f64;
         println!(
-            "| {name} | {calls} | {} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} KiB | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {name} | {calls} | {} | {}",
             f["succeeded"],
-            f["wall_s"].as_f64().unwrap_or(0.0),
-            f["peak_rss_mib"].as_f64().unwrap_or(0.0),
-            f["rss_before_mib"].as_f64().unwrap_or(0.0),
-            per_call_kib,
-            f["lag_p50_ms"].as_f64().unwrap_or(0.0),
-            f["lag_p99_ms"].as_f64().unwrap_or(0.0),
-            f["lag_max_ms"].as_f64().unwrap_or(0.0),
+            load_cells(f, calls)
         );
     }
     let runtime_rss = socket["runtime_peak_rss_mib"].as_f64().unwrap_or(0.0);
