@@ -1,4 +1,12 @@
-//! The node's one wasmtime `Engine` and the linker all actors share.
+//! The node's wasmtime engines and the linkers actors share.
+//!
+//! Two engines, one per world: a component of `wasya:actor@0.1.0` runs on an engine
+//! without wasmtime's concurrency support (its calls take wasmtime's plain async path,
+//! 3 µs a call cheaper than the concurrent one), a component of the async world
+//! (`wasya:actor@0.2.0`) on one with the component model's async ABI and WASI 0.3. The
+//! world is read from a component's imports before it compiles. The async engine's
+//! pool has fewer memory slots: an async actor keeps a few instances, and two pools of
+//! the full size would reserve all of x86-64's address space.
 //!
 //! Settings and why:
 //! - component model with async calls, so a guest waiting on a host call never blocks
@@ -82,29 +90,48 @@ pub struct LoadReport {
     pub elapsed: Duration,
 }
 
-/// The engine, linker and instance budget shared by all wasm actors.
+/// One engine with its linker, compile cache and instance budget.
 #[derive(Clone)]
-pub struct WasmEngine {
+struct EngineParts {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     budget: Budget,
     cache: CompileCache,
+}
+
+/// The engines, linkers and instance budgets shared by all wasm actors.
+#[derive(Clone)]
+pub struct WasmEngine {
+    /// For `wasya:actor@0.1.0` components.
+    sync: EngineParts,
+    /// For `wasya:actor@0.2.0` components.
+    concurrent: EngineParts,
     epoch_tick: Duration,
     artifacts: Option<Arc<dyn Artifacts>>,
     outbound: OutboundClient,
 }
 
-impl WasmEngine {
-    /// Builds the engine and linker, with the pooling allocator where `options` ask for it.
-    pub fn new(options: &EngineOptions) -> Result<Self, WasmError> {
+/// Memory slots of the async engine's pool at most (an eighth of the address space).
+const ASYNC_MEMORY_SLOTS: u32 = MAX_MEMORY_SLOTS / 4;
+
+impl EngineParts {
+    /// The engine for components of `world`, its linker, cache and budget.
+    fn new(options: &EngineOptions, world: World) -> Result<Self, WasmError> {
         let engine_error = |error: wasmtime::Error| WasmError::Engine(cause_of(error));
+        let concurrent = world == World::Async;
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .wasm_component_model_async(true)
+            .wasm_component_model_async(concurrent)
+            .concurrency_support(concurrent)
             .epoch_interruption(true);
         let slots = options.max_instances.max(1);
-        let memory_slots = slots.saturating_mul(4).min(MAX_MEMORY_SLOTS);
+        let most_memories = if concurrent {
+            ASYNC_MEMORY_SLOTS
+        } else {
+            MAX_MEMORY_SLOTS
+        };
+        let memory_slots = slots.saturating_mul(4).min(most_memories);
         if options.pooling {
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(slots)
@@ -128,18 +155,19 @@ impl WasmEngine {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
-        // The async world: WASI 0.3 beside 0.2 (a Python component imports both).
-        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(engine_error)?;
-        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(engine_error)?;
-        Actor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(engine_error)?;
-        AsyncActor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(engine_error)?;
+        if concurrent {
+            // WASI 0.3 beside 0.2 (a Python component imports both).
+            wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(engine_error)?;
+            AsyncActor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+                .map_err(engine_error)?;
+        } else {
+            Actor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+                .map_err(engine_error)?;
+        }
         spawn_epoch_ticker(&engine, options.epoch_tick);
         let cache = CompileCache::new(&engine, options.cache_dir.clone());
-        Ok(WasmEngine {
-            engine,
-            linker: Arc::new(linker),
+        Ok(EngineParts {
             budget: Budget::new(
                 options.max_instances as usize,
                 if options.pooling {
@@ -148,105 +176,10 @@ impl WasmEngine {
                     u32::MAX >> 3
                 },
             ),
+            engine,
+            linker: Arc::new(linker),
             cache,
-            epoch_tick: options.epoch_tick,
-            artifacts: None,
-            outbound: OutboundClient::new(options.outbound.clone()),
         })
-    }
-
-    /// Shares compiled components through `artifacts` (a pool's store).
-    pub fn with_artifacts(mut self, artifacts: Arc<dyn Artifacts>) -> Self {
-        self.artifacts = Some(artifacts);
-        self
-    }
-
-    /// Checks, compiles (or loads from cache) and links a component as actor `name`.
-    /// The compile runs on the blocking pool.
-    pub async fn load(
-        &self,
-        name: &str,
-        bytes: Arc<[u8]>,
-        limits: ActorLimits,
-    ) -> Result<(WasmActor, LoadReport), WasmError> {
-        let digest = digest_off_runtime(bytes.clone()).await?;
-        self.load_digested(name, bytes, digest, limits).await
-    }
-
-    /// [`WasmEngine::load`] for bytes whose sha256 `digest` the caller has already.
-    ///
-    /// A component that is not in this node's cache or the pool's has its imports
-    /// checked before it compiles, and is kept in the caches only once it linked: a
-    /// refused upload costs no compile and leaves nothing behind.
-    pub async fn load_digested(
-        &self,
-        name: &str,
-        bytes: Arc<[u8]>,
-        digest: String,
-        limits: ActorLimits,
-    ) -> Result<(WasmActor, LoadReport), WasmError> {
-        check_component_header(&bytes)?;
-        let started = Instant::now();
-        let shared = match &self.artifacts {
-            Some(artifacts) if !self.cache.has(&digest) => {
-                artifacts
-                    .fetch(digest.clone(), self.cache.engine_key().to_owned())
-                    .await
-            }
-            _ => None,
-        };
-        let this = self.clone();
-        let (key, actor) = (digest.clone(), name.to_owned());
-        let (compiled, declared) = tokio::task::spawn_blocking(move || {
-            let compiled = this.compiled(&actor, &key, &bytes, shared);
-            (compiled, super::declared::declared_mode(&bytes))
-        })
-        .await
-        .map_err(|error| WasmError::Task("compile", error))?;
-        let (component, source, shared) = compiled?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|error| WasmError::WrongWorld(cause_of(error)))?;
-        let wrong_world = |error| WasmError::WrongWorld(cause_of(error));
-        let linked = match World::of(&component, &self.engine) {
-            World::Sync => Linked::Sync(ActorPre::new(instance_pre).map_err(wrong_world)?),
-            World::Async => {
-                // Checks the exports fit the world; calls go through the instance itself.
-                AsyncActorPre::new(instance_pre.clone()).map_err(wrong_world)?;
-                Linked::Async(instance_pre)
-            }
-        };
-        self.keep(&digest, &component, source, shared).await;
-        let m = crate::metrics::metrics();
-        m.compile_duration.observe(started.elapsed().as_secs_f64());
-        let result = match source {
-            Source::Cache => "hit",
-            Source::Shared => "shared",
-            Source::Compiled => "miss",
-        };
-        m.compile_cache.with_label_values(&[result]).inc();
-        let report = LoadReport {
-            digest: digest.clone(),
-            source,
-            elapsed: started.elapsed(),
-        };
-        let actor = WasmActor::new(
-            name,
-            digest,
-            linked,
-            limits,
-            EngineShared {
-                budget: self.budget.clone(),
-                epoch_tick: self.epoch_tick,
-                outbound: self.outbound.clone(),
-            },
-            component
-                .resources_required()
-                .map_or(MAX_MEMORIES_PER_COMPONENT, |needs| needs.num_memories),
-            declared,
-        );
-        Ok((actor, report))
     }
 
     /// The compiled form of a component: from this node's cache, from the pool's
@@ -290,22 +223,139 @@ impl WasmEngine {
             .map(drop)
             .map_err(|error| WasmError::Imports(cause_of(error)))
     }
+}
+
+impl WasmEngine {
+    /// Builds the engines and linkers, with the pooling allocator where `options` ask.
+    pub fn new(options: &EngineOptions) -> Result<Self, WasmError> {
+        Ok(WasmEngine {
+            sync: EngineParts::new(options, World::Sync)?,
+            concurrent: EngineParts::new(options, World::Async)?,
+            epoch_tick: options.epoch_tick,
+            artifacts: None,
+            outbound: OutboundClient::new(options.outbound.clone()),
+        })
+    }
+
+    /// The engine for components of `world`.
+    fn parts(&self, world: World) -> &EngineParts {
+        match world {
+            World::Sync => &self.sync,
+            World::Async => &self.concurrent,
+        }
+    }
+
+    /// Shares compiled components through `artifacts` (a pool's store).
+    pub fn with_artifacts(mut self, artifacts: Arc<dyn Artifacts>) -> Self {
+        self.artifacts = Some(artifacts);
+        self
+    }
+
+    /// Checks, compiles (or loads from cache) and links a component as actor `name`.
+    /// The compile runs on the blocking pool.
+    pub async fn load(
+        &self,
+        name: &str,
+        bytes: Arc<[u8]>,
+        limits: ActorLimits,
+    ) -> Result<(WasmActor, LoadReport), WasmError> {
+        let digest = digest_off_runtime(bytes.clone()).await?;
+        self.load_digested(name, bytes, digest, limits).await
+    }
+
+    /// [`WasmEngine::load`] for bytes whose sha256 `digest` the caller has already.
+    ///
+    /// A component that is not in this node's cache or the pool's has its imports
+    /// checked before it compiles, and is kept in the caches only once it linked: a
+    /// refused upload costs no compile and leaves nothing behind.
+    pub async fn load_digested(
+        &self,
+        name: &str,
+        bytes: Arc<[u8]>,
+        digest: String,
+        limits: ActorLimits,
+    ) -> Result<(WasmActor, LoadReport), WasmError> {
+        check_component_header(&bytes)?;
+        let world = World::of_bytes(&bytes);
+        let parts = self.parts(world);
+        let started = Instant::now();
+        let shared = match &self.artifacts {
+            Some(artifacts) if !parts.cache.has(&digest) => {
+                artifacts
+                    .fetch(digest.clone(), parts.cache.engine_key().to_owned())
+                    .await
+            }
+            _ => None,
+        };
+        let this = parts.clone();
+        let (key, actor) = (digest.clone(), name.to_owned());
+        let (compiled, declared) = tokio::task::spawn_blocking(move || {
+            let compiled = this.compiled(&actor, &key, &bytes, shared);
+            (compiled, super::declared::declared_mode(&bytes))
+        })
+        .await
+        .map_err(|error| WasmError::Task("compile", error))?;
+        let (component, source, shared) = compiled?;
+        let instance_pre = parts
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| WasmError::WrongWorld(cause_of(error)))?;
+        let wrong_world = |error| WasmError::WrongWorld(cause_of(error));
+        let linked = match world {
+            World::Sync => Linked::Sync(ActorPre::new(instance_pre).map_err(wrong_world)?),
+            World::Async => {
+                // Checks the exports fit the world; calls go through the instance itself.
+                AsyncActorPre::new(instance_pre.clone()).map_err(wrong_world)?;
+                Linked::Async(instance_pre)
+            }
+        };
+        self.keep(parts, &digest, &component, source, shared).await;
+        let m = crate::metrics::metrics();
+        m.compile_duration.observe(started.elapsed().as_secs_f64());
+        let result = match source {
+            Source::Cache => "hit",
+            Source::Shared => "shared",
+            Source::Compiled => "miss",
+        };
+        m.compile_cache.with_label_values(&[result]).inc();
+        let report = LoadReport {
+            digest: digest.clone(),
+            source,
+            elapsed: started.elapsed(),
+        };
+        let actor = WasmActor::new(
+            name,
+            digest,
+            linked,
+            limits,
+            EngineShared {
+                budget: parts.budget.clone(),
+                epoch_tick: self.epoch_tick,
+                outbound: self.outbound.clone(),
+            },
+            component
+                .resources_required()
+                .map_or(MAX_MEMORIES_PER_COMPONENT, |needs| needs.num_memories),
+            declared,
+        );
+        Ok((actor, report))
+    }
 
     /// Keeps a component that linked: in this node's cache, and in the pool's when it
     /// was compiled here or found only in this node's cache.
     async fn keep(
         &self,
+        parts: &EngineParts,
         digest: &str,
         component: &Component,
         source: Source,
         shared: Option<Vec<u8>>,
     ) {
         if source != Source::Cache {
-            let (this, key, kept) = (self.clone(), digest.to_owned(), component.clone());
-            let cached = tokio::task::spawn_blocking(move || {
-                this.cache.keep(&key, &kept, shared.as_deref())
-            })
-            .await;
+            let (cache, key, kept) = (parts.cache.clone(), digest.to_owned(), component.clone());
+            let cached =
+                tokio::task::spawn_blocking(move || cache.keep(&key, &kept, shared.as_deref()))
+                    .await;
             if let Err(error) = cached {
                 tracing::warn!(%error, "could not cache a compiled component");
             }
@@ -313,7 +363,7 @@ impl WasmEngine {
         let Some(artifacts) = &self.artifacts else {
             return;
         };
-        let engine_key = self.cache.engine_key().to_owned();
+        let engine_key = parts.cache.engine_key().to_owned();
         if source == Source::Shared
             || (source == Source::Cache
                 && artifacts.has(digest.to_owned(), engine_key.clone()).await)
@@ -337,9 +387,9 @@ impl WasmEngine {
         &self.outbound
     }
 
-    /// The wasmtime engine every actor's component is compiled for.
+    /// The wasmtime engine `wasya:actor@0.1.0` components are compiled for.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.sync.engine
     }
 }
 
