@@ -323,24 +323,19 @@ fn orchestrate() {
     let in_flight = env_usize("WASYA_BENCH_IN_FLIGHT", 10_000);
     let hold_ms = env_usize("WASYA_BENCH_HOLD_MS", 1000) as u64;
     let (mut holding, port) = server(hold_ms);
-    let env = |kind: &str| {
+    let env_for = |kind: &str, calls: usize| {
         vec![
             ("WASYA_BENCH_KIND", kind.to_owned()),
             ("WASYA_BENCH_PORT", port.to_string()),
-            ("WASYA_BENCH_IN_FLIGHT", in_flight.to_string()),
+            ("WASYA_BENCH_IN_FLIGHT", calls.to_string()),
         ]
     };
+    let env = |kind: &str| env_for(kind, in_flight);
     let wasm = figures("in-flight", &env("wasm"));
     let socket = figures("in-flight", &env("socket"));
     let python_async = figures("in-flight", &env("python-async"));
     let sync_in_flight = env_usize("WASYA_BENCH_SYNC_IN_FLIGHT", 1000);
-    let sync_env = |kind: &str| {
-        vec![
-            ("WASYA_BENCH_KIND", kind.to_owned()),
-            ("WASYA_BENCH_PORT", port.to_string()),
-            ("WASYA_BENCH_IN_FLIGHT", sync_in_flight.to_string()),
-        ]
-    };
+    let sync_env = |kind: &str| env_for(kind, sync_in_flight);
     let python_fresh = figures("in-flight", &sync_env("python-fresh"));
     let python_warm = figures("in-flight", &sync_env("python-warm"));
     let _ = holding.kill();
