@@ -80,6 +80,14 @@ const EXAMPLES: &[(&str, Lang, &str, &str)] = &[
         "payload",
     ),
     ("py-wait-on", Lang::Python, "handlers.wait_on", "payload"),
+    ("py-call-out", Lang::Python, "clients.call_out", "payload"),
+    ("py-llm", Lang::Python, "llm.chat", "payload"),
+    (
+        "py-call-out-async",
+        Lang::Python,
+        "clients.call_out_async",
+        "payload",
+    ),
     ("js-shout", Lang::Js, "shout", "payload"),
     ("js-words", Lang::Js, "words", "payload"),
     ("js-refuse", Lang::Js, "refuse", "payload"),
@@ -163,11 +171,18 @@ fn examples(lang: Lang) -> &'static BTreeMap<&'static str, Vec<u8>> {
 
 /// A node with the examples of `lang` deployed.
 async fn node_with(kind: Kind, lang: Lang) -> NodeProcess {
+    node_with_only(kind, lang, &[]).await
+}
+
+/// A node with the examples of `lang` named in `actors` deployed (all when empty): a
+/// Python component takes seconds to compile, and a test waits only for its own.
+async fn node_with_only(kind: Kind, lang: Lang, actors: &[&str]) -> NodeProcess {
     let components = tokio::task::spawn_blocking(move || examples(lang))
         .await
         .expect("the examples build");
     let node = NodeProcess::start_on(kind, &[]);
-    for (name, bytes) in components {
+    let wanted = |name: &str| actors.is_empty() || actors.contains(&name);
+    for (name, bytes) in components.iter().filter(|(name, _)| wanted(name)) {
         let (status, answer) = node.upload(name, bytes.clone()).await;
         assert_eq!(status, 201, "{name}: {answer}");
     }
@@ -301,8 +316,8 @@ async fn a_python_handler_fetches_from_a_granted_host_only() {
 
 async fn a_handler_fetches_from_a_granted_host_only(lang: Lang) {
     let server = WebServer::start(std::time::Duration::ZERO).await;
-    let node = node_with(Kind::Memory, lang).await;
     let actor = format!("{}-fetch", lang.prefix());
+    let node = node_with_only(Kind::Memory, lang, &[&actor]).await;
     let id = node
         .submit(&[actor.as_str()], json!({"url": server.url("/echo")}))
         .await;
@@ -335,7 +350,7 @@ async fn a_reused_instance_keeps_its_state_between_messages() {
     if !Lang::Python.available() {
         return;
     }
-    let node = node_with(Kind::Memory, Lang::Python).await;
+    let node = node_with_only(Kind::Memory, Lang::Python, &["py-greet"]).await;
     let (status, answer) = node
         .put_json(
             "py-greet",
@@ -448,7 +463,7 @@ async fn a_new_rust_project_passes_its_test_builds_and_runs() {
 /// A local server, and a node with the Python examples whose async `actor` may call it.
 async fn python_node_granting(actor: &str) -> (WebServer, NodeProcess) {
     let server = WebServer::start(std::time::Duration::ZERO).await;
-    let node = node_with(Kind::Memory, Lang::Python).await;
+    let node = node_with_only(Kind::Memory, Lang::Python, &[actor]).await;
     let (status, answer) = node
         .patch_json(actor, json!({"allowed_outbound_hosts": [server.pattern()]}))
         .await;
@@ -535,5 +550,224 @@ async fn a_thousand_async_python_calls_wait_in_a_handful_of_instances() {
     assert!(
         (1..=4).contains(&instances),
         "{instances} instances for 1000 calls: {view}"
+    );
+}
+
+/// A node with the Python examples whose `actors` may call a local server.
+async fn python_node_granting_all(actors: &[&str]) -> (WebServer, NodeProcess) {
+    let server = WebServer::start(std::time::Duration::ZERO).await;
+    let node = node_with_only(Kind::Memory, Lang::Python, actors).await;
+    for actor in actors {
+        let (status, answer) = node
+            .patch_json(actor, json!({"allowed_outbound_hosts": [server.pattern()]}))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    (server, node)
+}
+
+/// The libraries handlers already use, unchanged: plain `httpx.post`, an
+/// `httpx.AsyncClient` in an `async def`, and a `requests.Session` reach a granted
+/// server through the node's `wasi:http`, sending what they send under Asya's runtime
+/// (their own JSON, their own user agent), and a gzip answer reads as its JSON.
+#[tokio::test]
+async fn httpx_and_requests_reach_a_granted_host_from_a_python_actor() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let (server, node) = python_node_granting_all(&["py-call-out", "py-call-out-async"]).await;
+    for (actor, with, agent) in [
+        ("py-call-out", "httpx", "python-httpx/"),
+        ("py-call-out", "requests", "python-requests/"),
+        ("py-call-out-async", "httpx", "python-httpx/"),
+    ] {
+        let case = format!("{with} from {actor}");
+        let id = node
+            .submit(
+                &[actor],
+                json!({"url": server.url("/echo"), "with": with, "tag": 7}),
+            )
+            .await;
+        let view = node.outcome(&id).await;
+        assert_eq!(view["status"], "succeeded", "{case}: {view}");
+        let answer = &view["results"][0];
+        assert_eq!(answer["status"], 200, "{case}: {view}");
+        let echoed: Value = serde_json::from_str(answer["json"]["body"].as_str().unwrap_or(""))
+            .unwrap_or_else(|error| panic!("{case}: the body sent is JSON ({error}): {view}"));
+        assert_eq!(echoed, json!({"tag": 7}), "{case}: {view}");
+        assert!(
+            answer["json"]["headers"]["user-agent"]
+                .as_str()
+                .is_some_and(|sent| sent.starts_with(agent)),
+            "{case}: the library's own user agent: {view}"
+        );
+        let id = node
+            .submit(&[actor], json!({"url": server.url("/gzip"), "with": with}))
+            .await;
+        let view = node.outcome(&id).await;
+        assert_eq!(view["status"], "succeeded", "{case}, gzip: {view}");
+        assert_eq!(
+            view["results"][0]["json"],
+            json!({"compressed": true}),
+            "{case}, gzip: {view}"
+        );
+    }
+    let (status, answer) = node
+        .patch_json("py-call-out", json!({"allowed_outbound_hosts": []}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let id = node
+        .submit(
+            &["py-call-out"],
+            json!({"url": server.url("/echo"), "with": "httpx"}),
+        )
+        .await;
+    let view = node.outcome(&id).await;
+    let error = single_error(&view);
+    assert_eq!(error["details"]["type"], "ConnectError", "{view}");
+    assert!(
+        error["details"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("allowed_outbound_hosts")),
+        "a refused host says which grant is missing: {view}"
+    );
+}
+
+/// What needs a socket (requests with urllib3's own adapter mounted by hand, a socket
+/// opened by hand) fails as a Python exception that names the cause and the way out,
+/// not as a trap; the actor serves on.
+#[tokio::test]
+async fn a_socket_in_a_python_actor_fails_as_a_readable_python_exception() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let (server, node) = python_node_granting_all(&["py-call-out"]).await;
+    let port = server.port;
+    for (payload, error_type) in [
+        (
+            json!({"url": server.url("/echo"), "with": "urllib3"}),
+            "ConnectionError",
+        ),
+        (
+            json!({"host": "127.0.0.1", "port": port, "with": "socket"}),
+            "NoSocketsError",
+        ),
+    ] {
+        let id = node.submit(&["py-call-out"], payload.clone()).await;
+        let view = node.outcome(&id).await;
+        let error = single_error(&view);
+        assert_eq!(error["details"]["type"], error_type, "{payload}: {view}");
+        let message = error["details"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("has no sockets") && message.contains("httpx, requests or wasya_http"),
+            "{payload}: the cause and the way out: {view}"
+        );
+        assert!(
+            error["details"]["traceback"]
+                .as_str()
+                .is_some_and(|trace| trace.contains("clients.py")),
+            "{payload}: a Python traceback through the handler: {view}"
+        );
+    }
+    let id = node
+        .submit(
+            &["py-call-out"],
+            json!({"url": server.url("/echo"), "with": "requests"}),
+        )
+        .await;
+    assert_eq!(node.outcome(&id).await["status"], "succeeded");
+}
+
+/// A handler importing a package with a native extension (pydantic, whose core is a
+/// compiled `.so`) fails at `wasya build`, naming the package and why.
+#[tokio::test]
+async fn a_native_extension_package_fails_at_build_naming_it() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let tool = std::env::var_os("WASYA_COMPONENTIZE_PY").map(PathBuf::from);
+    let venv = tool
+        .as_deref()
+        .and_then(|tool| tool.parent()?.parent().map(Path::to_owned));
+    let has_pydantic = venv.as_deref().is_some_and(|venv| {
+        std::fs::read_dir(venv.join("lib")).is_ok_and(|dirs| {
+            dirs.flatten()
+                .any(|dir| dir.path().join("site-packages/pydantic_core").is_dir())
+        })
+    });
+    if !has_pydantic {
+        assert!(
+            std::env::var_os("WASYA_REQUIRE_TOOLCHAINS").is_none(),
+            "pydantic is not installed beside WASYA_COMPONENTIZE_PY, and this run requires it"
+        );
+        eprintln!("skipped: pydantic is not installed beside WASYA_COMPONENTIZE_PY");
+        return;
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a project directory");
+    std::fs::write(
+        dir.path().join("models.py"),
+        "import pydantic\n\n\nclass Item(pydantic.BaseModel):\n    name: str\n\n\ndef check(payload):\n    return Item(**payload).model_dump()\n",
+    )
+    .expect("the handler");
+    let output = wasya(
+        &[
+            "build",
+            "--python",
+            "models.check",
+            "--path",
+            ".",
+            "-o",
+            "models.wasm",
+        ],
+        dir.path(),
+    );
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the build fails: {said}");
+    assert!(
+        said.contains("package `pydantic_core` cannot load in a wasm component")
+            && said.contains("native extension"),
+        "the build names the package and why: {said}"
+    );
+}
+
+/// The example LLM step (`examples/python/llm.py`, httpx in an `async def`): 200
+/// prompts at once to an OpenAI-compatible server that holds each a while, each
+/// answered with its own completion, together in one instance.
+#[tokio::test]
+async fn the_python_llm_example_answers_many_prompts_in_one_instance() {
+    if !Lang::Python.available() {
+        return;
+    }
+    let server = WebServer::start(std::time::Duration::from_millis(300)).await;
+    let node = node_with_only(Kind::Memory, Lang::Python, &["py-llm"]).await;
+    let (status, answer) = node
+        .patch_json(
+            "py-llm",
+            json!({"allowed_outbound_hosts": [server.pattern()]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["world"], "wasya:actor@0.2.0", "{answer}");
+    let ids = futures::future::join_all((0..200).map(|n| {
+        node.submit(
+            &["py-llm"],
+            json!({"url": server.url("/v1"), "prompt": format!("prompt {n}"), "model": "local"}),
+        )
+    }))
+    .await;
+    for (n, id) in ids.iter().enumerate() {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "{view}");
+        assert_eq!(
+            view["results"][0]["answer"],
+            format!("echo: prompt {n}"),
+            "{view}"
+        );
+        assert_eq!(view["results"][0]["model"], "local", "{view}");
+    }
+    let (_, view) = node.get("/v1/actors/py-llm").await;
+    assert_eq!(
+        view["instances"], 1,
+        "200 waiting calls in one instance: {view}"
     );
 }

@@ -2,6 +2,7 @@
 //!
 //! One server answers several paths, each a behaviour a network step meets:
 //! - `/echo`: the request as JSON (method, HTTP version, target, headers, body);
+//! - `/gzip`: a small JSON body, gzip-encoded (`content-encoding: gzip`);
 //! - `/slow?ms=N`: answers after N milliseconds;
 //! - `/never`: never answers;
 //! - `/big?bytes=N`: N bytes, streamed without a length; `/big?bytes=N&announce=1`
@@ -175,6 +176,13 @@ fn query(request: &Request<Incoming>, name: &str) -> Option<u64> {
     })
 }
 
+/// `{"compressed": true}`, gzipped: what `/gzip` answers.
+const GZIPPED_JSON: &[u8] = &[
+    0x1f, 0x8b, 0x8, 0x0, 0x0, 0x0, 0x0, 0x0, 0x2, 0x3, 0xab, 0x56, 0x4a, 0xce, 0xcf, 0x2d, 0x28,
+    0x4a, 0x2d, 0x2e, 0x4e, 0x4d, 0x51, 0xb2, 0x52, 0x28, 0x29, 0x2a, 0x4d, 0xad, 0x5, 0x0, 0xbd,
+    0xa5, 0x2c, 0x2d, 0x14, 0x0, 0x0, 0x0,
+];
+
 async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -> Response<Body> {
     let _counted = InFlight::new(seen);
     let path = request.uri().path().to_owned();
@@ -198,6 +206,16 @@ async fn answer(request: Request<Incoming>, delay: Duration, seen: &Arc<Seen>) -
                 "content-type",
                 "application/json".parse().expect("a header"),
             );
+            response
+        }
+        "/gzip" => {
+            let mut response = full(200, GZIPPED_JSON);
+            let headers = response.headers_mut();
+            headers.insert(
+                "content-type",
+                "application/json".parse().expect("a header"),
+            );
+            headers.insert("content-encoding", "gzip".parse().expect("a header"));
             response
         }
         "/slow" => {

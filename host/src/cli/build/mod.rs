@@ -10,6 +10,7 @@
 mod js;
 pub mod project;
 mod python;
+mod python_packages;
 pub mod tools;
 
 pub use js::build as build_js;

@@ -8,8 +8,12 @@
 //! holds many calls at once. The WIT is the node's own ([`crate::wasi_wit`]), and the
 //! glue ships `wasya_http`, a small `requests`-like module (coroutines in the async
 //! world) a handler imports to call out. Each file shipped is a common part and the
-//! world's part, joined here.
+//! world's part, joined here; `wasya_http` ends with the part both worlds share
+//! (`wasya_http_libraries.py`): a component has no sockets, so a socket or a name lookup
+//! raises a Python exception naming the way out, and `httpx` and `requests` get
+//! transports over `wasi:http` when a handler imports them.
 
+use super::python_packages;
 use super::tools::COMPONENTIZE_PY;
 use super::{Mode, output_path, run_tool, workspace};
 use anyhow::{Context, bail};
@@ -24,6 +28,8 @@ const GLUE_MODULE: &str = "wasya_actor";
 const HTTP_HELPER: &str = include_str!("wasya_http.py");
 const HTTP_HELPER_SYNC: &str = include_str!("wasya_http_sync.py");
 const HTTP_HELPER_ASYNC: &str = include_str!("wasya_http_async.py");
+/// What follows either world's part: no sockets, and httpx and requests over `wasi:http`.
+const HTTP_LIBRARIES: &str = include_str!("wasya_http_libraries.py");
 /// The world a plain `def` is built for: the actor's, with `wasi:http` to call out.
 const HTTP_WORLD: &str = "package wasya:actor@0.1.0;\n\nworld http-actor {\n    include actor;\n    import wasi:http/outgoing-handler@0.2.12;\n}\n";
 
@@ -78,7 +84,7 @@ pub async fn build(handler: &str, path: &Path, mode: Mode, out: &Path) -> anyhow
     std::fs::write(glue.join(format!("{GLUE_MODULE}.py")), source)?;
     std::fs::write(
         glue.join("wasya_http.py"),
-        format!("{HTTP_HELPER}{http_part}"),
+        format!("{HTTP_HELPER}{http_part}{HTTP_LIBRARIES}"),
     )?;
     // The world's WIT and its WASI packages, where componentize-py reads them.
     let wit = dir.path().join("wit");
@@ -102,7 +108,11 @@ pub async fn build(handler: &str, path: &Path, mode: Mode, out: &Path) -> anyhow
         std::fs::create_dir_all(&package_dir)?;
         std::fs::write(package_dir.join(format!("{package}.wit")), text)?;
     }
+    let venv = python_packages::virtual_env(&tool);
     let mut command = tokio::process::Command::new(&tool);
+    if let Some(venv) = &venv {
+        command.env("VIRTUAL_ENV", venv);
+    }
     command
         // Its own backtrace says nothing about the handler; the Python one does.
         .env("RUST_BACKTRACE", "0")
@@ -115,7 +125,17 @@ pub async fn build(handler: &str, path: &Path, mode: Mode, out: &Path) -> anyhow
         .arg(GLUE_MODULE)
         .arg("-o")
         .arg(&out);
-    run_tool("componentize-py", &mut command).await?;
+    if let Err(failed) = run_tool("componentize-py", &mut command).await {
+        let roots = python_packages::search_roots(&path, venv.as_deref());
+        return Err(
+            match python_packages::native_extension_cause(&format!("{failed:#}"), &roots)
+                .or_else(|| python_packages::missing_stdlib_cause(&format!("{failed:#}")))
+            {
+                Some(cause) => failed.context(cause),
+                None => failed,
+            },
+        );
+    }
     super::declare_built_mode(&out, mode).await
 }
 

@@ -9,6 +9,8 @@ import wit_world  # noqa: E402
 from componentize_py_types import Ok  # noqa: E402
 from wit_world.imports import client as _client  # noqa: E402
 
+_WORLD_IS_ASYNC = True
+
 # The call running in this context: its envelope id and headers (set by the glue).
 _CALL = contextvars.ContextVar("wasya_call", default=None)
 

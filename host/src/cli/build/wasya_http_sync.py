@@ -5,6 +5,7 @@ from wit_world.imports import outgoing_handler  # noqa: E402
 from wit_world.imports.streams import StreamError_Closed  # noqa: E402
 
 WRITE_SIZE = 4096
+_WORLD_IS_ASYNC = False
 
 
 def _body_failure(method, url, error):
