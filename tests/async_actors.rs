@@ -41,7 +41,7 @@ async fn a_thousand_waiting_calls_share_a_few_instances() {
     let node = node_with_waiter(json!({})).await;
     let (_, view) = node.get("/v1/actors/waiter").await;
     assert_eq!(view["world"], "wasya:actor@0.2.0", "{view}");
-    assert_eq!(view["concurrency"], 1024, "the async default: {view}");
+    assert_eq!(view["concurrency"], 10_000, "the async default: {view}");
     assert_eq!(view["instance_concurrency"], 256, "{view}");
     let ids = submit_all(&node, vec![json!({"ms": 1000}); 1000]).await;
     let ended = outcomes(&node, &ids).await;

@@ -264,6 +264,10 @@ async fn the_handler_matrix(kind: Kind, lang: Lang, error_type: &str, trace_word
     assert!(traceback.contains(trace_words), "{error}");
     assert_eq!(error["original_payload"], json!({"reason": "because"}));
 
+    let (status, answer) = node
+        .patch_json(&greet, json!({"reuse_instances": false}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
     for _ in 0..3 {
         let id = node.submit(&[greet.as_str()], json!({"name": "Ada"})).await;
         assert_eq!(
@@ -345,18 +349,22 @@ async fn a_handler_fetches_from_a_granted_host_only(lang: Lang) {
     assert!(result["length"].as_u64().unwrap_or(0) > 10, "{view}");
 }
 
+/// A Python component keeps warm instances with no options set, as Asya's runtime keeps
+/// its interpreter: state a call leaves lives on to the next message.
 #[tokio::test]
 async fn a_reused_instance_keeps_its_state_between_messages() {
     if !Lang::Python.available() {
         return;
     }
     let node = node_with_only(Kind::Memory, Lang::Python, &["py-greet"]).await;
-    let (status, answer) = node
-        .put_json(
-            "py-greet",
-            json!({"reuse_instances": true, "concurrency": 1}),
-        )
-        .await;
+    let (_, view) = node.get("/v1/actors/py-greet").await;
+    assert_eq!(view["reuse_instances"], true, "the default: {view}");
+    let (_, view) = node.get("/v1/actors/upper").await;
+    assert_eq!(
+        view["reuse_instances"], false,
+        "a Rust guest keeps a fresh instance per message: {view}"
+    );
+    let (status, answer) = node.patch_json("py-greet", json!({"concurrency": 1})).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["reuse_instances"], true, "{answer}");
     for greeted in 1..=3 {

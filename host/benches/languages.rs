@@ -9,9 +9,11 @@
 //!   `WASYA_BENCH_RUNTIME`) one connection at a time, as Asya's runtime serves, and the
 //!   actor's concurrency 1, as Asya's sidecar runs it by default;
 //! - the same runtime serving on threads, 8 connections;
-//! - the handler built with `wasya build`: Python, fresh instance per message and warm
-//!   instances; JavaScript, both; at the node's default concurrency (the cores), and
-//!   warm at concurrency 1 beside the baseline;
+//! - the handler built with `wasya build`: Python and JavaScript at the defaults (no
+//!   options: warm instances, the cores' concurrency), with a fresh instance per
+//!   message and with warm instances set; warm at concurrency 1 beside the baseline;
+//! - the handler as an `async def` (`double_async`: the async world, one instance
+//!   entered by many calls), one call at a time and 64 in flight;
 //! - the same work in Rust (the bundled `double` and `tally`), fresh instances.
 //!
 //! Throughput is measured with 256 envelopes in flight, latency one at a time; the
@@ -95,7 +97,7 @@ async fn wasm(
     engine: &WasmEngine,
     name: &str,
     bytes: Arc<[u8]>,
-    reuse: bool,
+    reuse: Option<bool>,
 ) -> Arc<dyn ActorRuntime> {
     let limits = ActorLimits {
         reuse_instances: reuse,
@@ -195,7 +197,15 @@ async fn run() {
             } else {
                 "JavaScript"
             };
-            let fresh = wasm(&engine, handler, bytes.clone(), false).await;
+            let defaults = wasm(&engine, handler, bytes.clone(), None).await;
+            let figures = one_hop(defaults, cores, envelopes, samples, payload.clone()).await;
+            row(
+                &format!("{label}, wasm, the defaults (no options)"),
+                cores,
+                &figures,
+                &baseline,
+            );
+            let fresh = wasm(&engine, handler, bytes.clone(), Some(false)).await;
             let figures = one_hop(fresh, cores, envelopes, samples, payload.clone()).await;
             row(
                 &format!("{label}, wasm, fresh instance per message"),
@@ -204,7 +214,7 @@ async fn run() {
                 &baseline,
             );
             for concurrency in [cores, 1] {
-                let warm = wasm(&engine, handler, bytes.clone(), true).await;
+                let warm = wasm(&engine, handler, bytes.clone(), Some(true)).await;
                 let figures = one_hop(warm, concurrency, envelopes, samples, payload.clone()).await;
                 row(
                     &format!("{label}, wasm, warm instances"),
@@ -214,8 +224,26 @@ async fn run() {
                 );
             }
         }
+        let async_handler = format!("{handler}_async");
+        if handler == "double"
+            && langs.iter().any(|lang| lang == "python")
+            && let Some(bytes) = component("python", &async_handler, out.path()).await
+        {
+            // One instance, many calls at once: one at a time, then 64 in flight.
+            for concurrency in [1, 64] {
+                let actor = wasm(&engine, &async_handler, bytes.clone(), None).await;
+                let figures =
+                    one_hop(actor, concurrency, envelopes, samples, payload.clone()).await;
+                row(
+                    "Python, wasm, `async def` (async world)",
+                    concurrency,
+                    &figures,
+                    &baseline,
+                );
+            }
+        }
         if langs.iter().any(|lang| lang == "rust") {
-            let rust = wasm(&engine, handler, bundled(handler), false).await;
+            let rust = wasm(&engine, handler, bundled(handler), Some(false)).await;
             let figures = one_hop(rust, cores, envelopes, samples, payload.clone()).await;
             row(
                 "Rust, wasm, fresh instance per message",

@@ -149,7 +149,7 @@ async fn python_actor(engine: &WasmEngine, kind: &str, in_flight: usize) -> Arc<
     };
     let limits = ActorLimits {
         timeout: Duration::from_secs(60),
-        reuse_instances: kind == "python-warm",
+        reuse_instances: Some(kind == "python-warm"),
         instance_concurrency: wasya::defaults::INSTANCE_CONCURRENCY,
         outbound: OutboundLimits {
             grant: Grant::parse(&["http://127.0.0.1:*"]).expect("a grant"),

@@ -227,7 +227,7 @@ impl NodeConfig {
             env: self.limits.env.clone(),
             reuse_instances: overrides
                 .and_then(|o| o.reuse_instances)
-                .unwrap_or(self.limits.reuse_instances),
+                .or(self.limits.reuse_instances),
             outbound: OutboundLimits {
                 grant: match overrides.and_then(|o| o.outbound_grant.as_ref()) {
                     Some(grant) => self.limits.outbound.grant.clone().with(grant),

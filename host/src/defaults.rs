@@ -30,9 +30,10 @@ pub const GRACE_PERIOD_TEXT: &str = "30s";
 /// instances are made as these fill.
 pub const INSTANCE_CONCURRENCY: usize = 256;
 
-/// Messages of one async actor handled at once, where nothing sets it: four instances'
-/// worth of calls, which mostly wait.
-pub const ASYNC_CONCURRENCY: usize = 1024;
+/// Messages of one async actor handled at once, where nothing sets it: calls of an
+/// async actor mostly wait (about 50 KiB each), so an I/O-bound step is not capped
+/// below the 10,000 waiting calls one process is meant to hold (40 instances' worth).
+pub const ASYNC_CONCURRENCY: usize = 10_000;
 
 /// WebAssembly instances alive at once, across all actors (the pooling allocator's size).
 pub const MAX_INSTANCES: u32 = 256;
@@ -128,8 +129,9 @@ pub const OUTBOUND_BODY_LIMIT: usize = 16 << 20;
 /// [`OUTBOUND_BODY_LIMIT`] as `--help` shows it.
 pub const OUTBOUND_BODY_LIMIT_TEXT: &str = "16MiB";
 
-/// Outbound requests one actor may have open at once.
-pub const OUTBOUND_CONCURRENCY: usize = 1024;
+/// Outbound requests one actor may have open at once: as many as an async actor's
+/// calls, so its waits are not made to take turns.
+pub const OUTBOUND_CONCURRENCY: usize = ASYNC_CONCURRENCY;
 
 /// Calls open to one external runtime at once: Asya's runtime serves one at a time.
 pub const SOCKET_CONNECTIONS: usize = 1;

@@ -346,7 +346,7 @@ impl UpArgs {
                 timeout: self.timeout,
                 memory_bytes: self.memory_limit,
                 env: self.actor_env,
-                reuse_instances: false,
+                reuse_instances: None,
                 outbound: OutboundLimits {
                     grant: Grant::parse(
                         &self

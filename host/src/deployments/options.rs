@@ -376,7 +376,7 @@ impl Effective {
             limits.memory_bytes = bytes;
         }
         if let Some(reuse) = options.reuse_instances {
-            limits.reuse_instances = reuse;
+            limits.reuse_instances = Some(reuse);
         }
         if !options.allowed_outbound_hosts.is_empty() {
             // Checked when the options were accepted; a record edited by hand that no

@@ -244,7 +244,8 @@ fn view_of(
                     .unwrap_or(HandlerMode::Envelope),
             ),
         },
-        reuse_instances: (!is_socket && !is_async).then_some(effective.limits.reuse_instances),
+        reuse_instances: (!is_socket && !is_async)
+            .then(|| effective.limits.reuses_instances(declared)),
         world: world.map(World::as_str),
         instance_concurrency: is_async.then_some(effective.limits.instance_concurrency),
         instances,

@@ -6,6 +6,11 @@ def double(payload):
     return {"n": payload["n"] * 2}
 
 
+async def double_async(payload):
+    """Small, as an async def: built for the async world, many calls in one instance."""
+    return {"n": payload["n"] * 2}
+
+
 def tally(payload):
     """JSON-heavy: totals and a per-tag breakdown of a list of order lines."""
     total = 0.0

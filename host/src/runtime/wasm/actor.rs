@@ -101,7 +101,9 @@ impl WasmActor {
                 memories,
                 shared.budget.clone(),
             )),
-            Linked::Sync(_) if limits.reuse_instances => Instances::Warm(WarmPool::default()),
+            Linked::Sync(_) if limits.reuses_instances(declared_mode) => {
+                Instances::Warm(WarmPool::default())
+            }
             Linked::Sync(_) => Instances::Fresh,
         };
         WasmActor {
