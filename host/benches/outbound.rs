@@ -18,7 +18,8 @@
 //!
 //! Every scenario runs in a process of its own (this binary, started again with
 //! `WASYA_BENCH_ROLE`), so each peak RSS is its own; the HTTP server is one more
-//! process. `WASYA_BENCH_IN_FLIGHT` and `WASYA_BENCH_HOLD_MS` change the load.
+//! process. `WASYA_BENCH_IN_FLIGHT` and `WASYA_BENCH_HOLD_MS` change the load,
+//! `WASYA_BENCH_INSTANCE_CONCURRENCY` the calls one async instance takes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -150,7 +151,10 @@ async fn python_actor(engine: &WasmEngine, kind: &str, in_flight: usize) -> Arc<
     let limits = ActorLimits {
         timeout: Duration::from_secs(60),
         reuse_instances: Some(kind == "python-warm"),
-        instance_concurrency: wasya::defaults::INSTANCE_CONCURRENCY,
+        instance_concurrency: env_usize(
+            "WASYA_BENCH_INSTANCE_CONCURRENCY",
+            wasya::defaults::INSTANCE_CONCURRENCY,
+        ),
         outbound: OutboundLimits {
             grant: Grant::parse(&["http://127.0.0.1:*"]).expect("a grant"),
             concurrency: in_flight,
