@@ -127,9 +127,10 @@ pub async fn build(handler: &str, path: &Path, mode: Mode, out: &Path) -> anyhow
         .arg(&out);
     if let Err(failed) = run_tool("componentize-py", &mut command).await {
         let roots = python_packages::search_roots(&path, venv.as_deref());
+        let said = format!("{failed:#}");
         return Err(
-            match python_packages::native_extension_cause(&format!("{failed:#}"), &roots)
-                .or_else(|| python_packages::missing_stdlib_cause(&format!("{failed:#}")))
+            match python_packages::native_extension_cause(&said, &roots)
+                .or_else(|| python_packages::missing_stdlib_cause(&said))
             {
                 Some(cause) => failed.context(cause),
                 None => failed,
