@@ -8,7 +8,8 @@
 //! plays KEDA against real nodes to prove the scaling loop they configure.
 //! `sidecar` runs `wasya sidecar` from Asya's environment alone, each `ASYA_*` variable
 //! doing what the README's table says. `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
-//! gateway), `mcp` calls pipelines with the official Python MCP client, and `traces`
+//! gateway); `asya_gateway` the rest of Asya's gateway (envelope views of tool calls,
+//! tool deadlines, the reporting paths, results in S3), `mcp` calls pipelines with the official Python MCP client, and `traces`
 //! checks exported spans at a real OTLP receiver; `store_tls` the pool's store over
 //! TLS against a PostgreSQL server of the test's own. `durability` kills and restarts
 //! nodes on the embedded queue's store, and fills its disk. `ui` drives the status
@@ -20,6 +21,7 @@
 #[macro_use]
 mod support;
 
+mod asya_gateway;
 mod async_actors;
 mod bundled_wit;
 mod cluster;

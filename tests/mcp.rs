@@ -24,7 +24,7 @@ tools:
     reason: {type: string, default: on purpose}
   route: [fail]
 - name: endless
-  description: Runs longer than the tool waits
+  description: Runs longer than its timeout
   route: [spin]
   timeout: 1
   metadata: {category: slow}
@@ -114,15 +114,14 @@ async fn an_mcp_client_lists_and_calls_pipeline_tools(kind: Kind) {
     assert_eq!(refused["is_error"], true);
     assert_eq!(refused["text"][0], "missing required parameter: text");
 
-    // Past the tool's wait: the envelope's id and where to follow it.
-    let running = client(&python, &node, &["call", "endless", "{}"], None).await;
-    assert_eq!(running["is_error"], false, "{running}");
-    let answer: Value =
-        serde_json::from_str(running["text"][0].as_str().expect("text")).expect("JSON");
-    let id = answer["envelope_id"].as_str().expect("an id");
-    assert_eq!(answer["status"], "running");
-    assert_eq!(answer["events_url"], format!("/v1/envelopes/{id}/events"));
-    assert_eq!(answer["metadata"], json!({"category": "slow"}));
+    // Past the tool's timeout the call fails, as Asya's gateway fails it, wherever
+    // its envelope is.
+    let timed_out = client(&python, &node, &["call", "endless", "{}"], None).await;
+    assert_eq!(timed_out["is_error"], true, "{timed_out}");
+    assert_eq!(
+        timed_out["text"][0], "the pipeline failed: envelope timed out",
+        "{timed_out}"
+    );
 }
 
 #[tokio::test]

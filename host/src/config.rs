@@ -88,6 +88,10 @@ pub struct NodeConfig {
     pub keep_progress: bool,
     /// An Asya gateway that each hop's progress is reported to (`ASYA_GATEWAY_URL`).
     pub gateway_url: Option<String>,
+    /// Asya's reporting paths take no token (`--open-reports`).
+    pub open_reports: bool,
+    /// Object storage the end actors copy each ended envelope to (`--s3-bucket`).
+    pub archive: Option<crate::archive::ArchiveConfig>,
     /// The pipelines offered as tools (MCP and `POST /tools/call`).
     pub tools: crate::tools::Tools,
     /// Versions of an actor kept recorded, the current one included (`--keep-versions`).
@@ -181,6 +185,8 @@ impl Default for NodeConfig {
             outbound_ca: Vec::new(),
             keep_progress: true,
             gateway_url: None,
+            archive: None,
+            open_reports: false,
             tools: crate::tools::Tools::default(),
             terminal_actors: Vec::new(),
             log_each_message: false,

@@ -20,6 +20,7 @@
 
 pub mod actors;
 pub(crate) mod api;
+pub mod archive;
 pub(crate) mod background;
 pub(crate) mod backoff;
 pub(crate) mod branch;

@@ -95,6 +95,11 @@ pub struct Metrics {
     /// `wasya_outcomes_evicted_total`: submissions dropped from the outcome store to stay within
     /// its bounds.
     pub outcomes_evicted: IntCounter,
+    /// `wasya_envelopes_timed_out_total`: tool calls failed at their tool's timeout.
+    pub envelopes_timed_out: IntCounter,
+    /// `wasya_results_archived_total{end, result}`: ended envelopes written to object storage, by
+    /// end actor and result (`written`, `failed`, `dropped`).
+    pub results_archived: IntCounterVec,
     /// `wasya_outbound_requests_total{actor, host, result}`: actors' outbound HTTP requests by
     /// result.
     pub outbound_requests: IntCounterVec,
@@ -307,6 +312,20 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 "wasya_outcomes_evicted_total",
                 "Submissions dropped from the outcome store to stay within its bounds.",
             ),
+        ),
+        envelopes_timed_out: register(
+            &r,
+            "wasya_envelopes_timed_out_total",
+            IntCounter::new(
+                "wasya_envelopes_timed_out_total",
+                "Tool calls failed at their tool's timeout (\"envelope timed out\").",
+            ),
+        ),
+        results_archived: counter(
+            &r,
+            "wasya_results_archived_total",
+            "Ended envelopes written to object storage (--s3-bucket), by end actor and result (written; failed: every try failed; dropped: the queue to the store was full).",
+            &["end", "result"],
         ),
         outbound_requests: counter(
             &r,

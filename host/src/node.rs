@@ -102,6 +102,9 @@ pub enum NodeError {
     /// The trace exporter could not be set up.
     #[error("traces")]
     Trace(#[source] ExportError),
+    /// Object storage for results (`--s3-bucket`) cannot be used.
+    #[error(transparent)]
+    Archive(crate::archive::ArchiveError),
     /// The API could not bind its address.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -330,10 +333,15 @@ async fn run<T: Transport>(
         .gateway_url
         .as_deref()
         .map(crate::progress::gateway::AsyaGateway::start);
+    let archive = match config.archive.clone() {
+        Some(archive) => Some(crate::archive::Archive::start(archive).map_err(NodeError::Archive)?),
+        None => None,
+    };
     let router = Router::configured(
         transport.clone(),
         outcomes.clone(),
         RouterSettings {
+            archive: archive.clone(),
             ends: config.end_names.clone(),
             queues: QueueNames::new(config.queue_prefix.clone()),
             size: SizeLimit::new(config.max_envelope_bytes),
@@ -419,6 +427,7 @@ async fn run<T: Transport>(
                 pool: pool.clone(),
                 tools: config.tools.clone(),
                 mcp_sessions: config.mcp_sessions,
+                open_reports: config.open_reports,
                 guard: Arc::new(api::guard::WebGuard::new(
                     addr.ip().is_loopback(),
                     &config.public_hosts,
@@ -443,6 +452,9 @@ async fn run<T: Transport>(
                 reporter.0.flush(FLUSH).await;
             }
             outcomes.flush_progress(FLUSH).await;
+            if let Some(archive) = &archive {
+                archive.flush(FLUSH).await;
+            }
             if let Some((_, server)) = http {
                 server.shutdown(HTTP_CLOSE).await;
             }

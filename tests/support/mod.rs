@@ -31,6 +31,7 @@ pub mod manifests;
 mod postgres;
 pub mod python;
 mod runtime;
+pub mod s3;
 pub mod sse;
 mod tls_postgres;
 pub mod web;

@@ -15,6 +15,8 @@
 use super::ApiState;
 use super::follow::{self, Step};
 use crate::defaults::SSE_KEEP_ALIVE;
+use crate::envelope::Headers;
+use crate::outcomes::details::{Details, DetailsLookup};
 use crate::outcomes::{Lookup, OutcomeView, Status};
 use crate::progress::{ProgressEvent, Stage};
 use crate::transport::Transport;
@@ -33,8 +35,19 @@ use std::sync::Arc;
 #[derive(Debug, Serialize, PartialEq)]
 pub struct AsyaEnvelope {
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
     pub status: &'static str,
     pub route: AsyaRoute,
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    pub headers: Headers,
+    /// The payload the submission started with (a tool's arguments); `null` for a
+    /// fan-out child, as Asya's gateway has it.
+    pub payload: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// When a tool's call fails unless it ended; Asya's zero time without one.
+    pub deadline: String,
     pub progress_percent: f64,
     pub current_actor_idx: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,16 +142,46 @@ fn final_message(view: &OutcomeView) -> String {
     }
 }
 
-/// The envelope view of a submission from its events and outcome.
-pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> AsyaEnvelope {
+/// Asya's `deadline` when there is none: Go's zero time, as its gateway writes it.
+const NO_DEADLINE: &str = "0001-01-01T00:00:00Z";
+
+/// The result Asya's gateway gives: the envelope's own (for a fan-out, the first
+/// child's, which keeps the submission's id), else what the outcome reads.
+fn result_of(id: &str, view: &OutcomeView) -> Option<Value> {
+    view.ended
+        .iter()
+        .find(|ended| ended.envelope.id == id && ended.end == crate::records::HAPPY_END)
+        .map(|ended| ended.envelope.payload.clone())
+        .or_else(|| view.result())
+}
+
+/// The envelope view of a submission (or a fan-out child) from what is known of it.
+pub fn envelope_view(id: &str, details: &Details) -> AsyaEnvelope {
+    let (events, view) = (details.events.as_slice(), &details.view);
+    let submission = details.submission.as_deref();
+    let deadline = submission.and_then(|submission| submission.deadline);
     let last = events.last();
     let ended = view.status != Status::Pending;
     let progress = events.iter().map(percent_of).fold(0.0, f64::max);
-    let (route, current) = last.map_or((Vec::new(), 0), |event| {
-        (event.hop.route.clone(), event.hop.index)
-    });
+    let (route, current) = last.map_or_else(
+        || {
+            (
+                submission.map_or_else(Vec::new, |submission| submission.actors.clone()),
+                0,
+            )
+        },
+        |event| (event.hop.route.clone(), event.hop.index),
+    );
     AsyaEnvelope {
         id: id.to_owned(),
+        parent_id: details.parent_id.clone(),
+        headers: submission.map_or_else(Headers::new, |submission| submission.headers.clone()),
+        payload: submission.map_or(Value::Null, |submission| submission.payload.clone()),
+        timeout_seconds: deadline.map(|deadline| deadline.timeout.as_secs()),
+        deadline: deadline.map_or_else(
+            || NO_DEADLINE.to_owned(),
+            |deadline| humantime::format_rfc3339_millis(deadline.at).to_string(),
+        ),
         status: if ended {
             final_status(view)
         } else if events.is_empty() {
@@ -163,9 +206,11 @@ pub fn envelope_view(id: &str, events: &[ProgressEvent], view: &OutcomeView) -> 
             .iter()
             .filter(|event| event.stage == Stage::Completed)
             .count(),
-        result: view.result(),
+        result: result_of(id, view),
         error: view.first_failure().map(|(message, _)| message.to_owned()),
-        created_at: events.first().map(|event| event.at.to_string()),
+        created_at: submission
+            .map(|submission| crate::progress::event::At(submission.created).to_string())
+            .or_else(|| events.first().map(|event| event.at.to_string())),
         updated_at: last.map(|event| event.at.to_string()),
     }
 }
@@ -239,11 +284,10 @@ pub async fn envelope<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
     Path(id): Path<String>,
 ) -> Response {
-    let outcomes = state.router.outcomes();
-    let Lookup::Found(view) = outcomes.get(&id).await else {
-        return not_found();
-    };
-    Json(envelope_view(&id, &outcomes.events(&id).await, &view)).into_response()
+    match state.router.outcomes().details(&id).await {
+        DetailsLookup::Found(details) => Json(envelope_view(&id, &details)).into_response(),
+        _ => not_found(),
+    }
 }
 
 /// `GET /envelopes/{id}/active` (Asya): 200 while it runs, 410 once it ended.
@@ -314,6 +358,16 @@ mod tests {
         ProgressEvent::new(std::sync::Arc::new(hop), stage, at)
     }
 
+    fn details(events: &[ProgressEvent], view: OutcomeView) -> Details {
+        Details {
+            view,
+            events: events.to_vec(),
+            submission: None,
+            parent_id: None,
+            child: false,
+        }
+    }
+
     fn view(status: Status, results: Vec<Value>, errors: Vec<Value>) -> OutcomeView {
         OutcomeView {
             id: "e".into(),
@@ -338,7 +392,10 @@ mod tests {
             event(0, Stage::Completed),
             event(1, Stage::Processing),
         ];
-        let envelope = envelope_view("e", &events, &view(Status::Pending, vec![], vec![]));
+        let envelope = envelope_view(
+            "e",
+            &details(&events, view(Status::Pending, vec![], vec![])),
+        );
         assert_eq!(envelope.status, "running");
         assert_eq!(envelope.current_actor_idx, 1);
         assert_eq!(envelope.current_actor_name.as_deref(), Some("b"));
@@ -354,19 +411,27 @@ mod tests {
 
     #[test]
     fn an_ended_envelope_has_its_result_or_error() {
-        let done = envelope_view("e", &[], &view(Status::Succeeded, vec![json!(1)], vec![]));
+        let done = envelope_view(
+            "e",
+            &details(&[], view(Status::Succeeded, vec![json!(1)], vec![])),
+        );
         assert_eq!(done.status, "succeeded");
         assert_eq!(done.result, Some(json!(1)));
         assert_eq!(done.progress_percent, 100.0);
+        assert_eq!(done.payload, Value::Null);
+        assert_eq!(done.deadline, NO_DEADLINE);
+        assert_eq!(done.timeout_seconds, None);
         let failed = envelope_view(
             "e",
-            &[],
-            &view(
-                Status::Failed,
-                vec![],
-                vec![
-                    json!({"error": "processing_error", "details": {"message": "boom", "actor": "b"}}),
-                ],
+            &details(
+                &[],
+                view(
+                    Status::Failed,
+                    vec![],
+                    vec![
+                        json!({"error": "processing_error", "details": {"message": "boom", "actor": "b"}}),
+                    ],
+                ),
             ),
         );
         assert_eq!(failed.status, "failed");
@@ -374,6 +439,47 @@ mod tests {
         assert_eq!(
             failed.message.as_deref(),
             Some("Envelope failed at actor 'b': boom")
+        );
+    }
+
+    #[test]
+    fn a_tool_call_shows_its_arguments_and_deadline() {
+        let mut submission = crate::outcomes::Submission::unknown();
+        submission.payload = json!({"text": "hi"});
+        submission.actors = vec!["a".into(), "b".into()];
+        submission.deadline = Some(crate::outcomes::Deadline {
+            timeout: std::time::Duration::from_secs(10),
+            at: std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10),
+            due: tokio::time::Instant::now(),
+        });
+        let mut pending = details(&[], view(Status::Pending, vec![], vec![]));
+        pending.submission = Some(Arc::new(submission));
+        let envelope = envelope_view("e", &pending);
+        assert_eq!(envelope.status, "pending");
+        assert_eq!(envelope.payload, json!({"text": "hi"}));
+        assert_eq!(envelope.timeout_seconds, Some(10));
+        assert_eq!(envelope.deadline, "1970-01-01T00:00:10.000Z");
+        assert_eq!(envelope.total_actors, 2);
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert!(json.get("parent_id").is_none());
+        assert!(json.get("headers").is_none());
+    }
+
+    #[test]
+    fn a_fan_outs_result_is_its_first_childs_as_asya_gives_it() {
+        let ended = |id: &str, n: i64| crate::outcomes::EndedView {
+            end: crate::records::HAPPY_END,
+            envelope: crate::outcomes::tests::envelope(id, Default::default(), json!({"n": n})),
+        };
+        let mut outcome = view(
+            Status::Succeeded,
+            vec![json!({"n": 0}), json!({"n": 1})],
+            vec![],
+        );
+        outcome.ended = vec![ended("e", 0), ended("e-1", 1)];
+        assert_eq!(
+            envelope_view("e", &details(&[], outcome)).result,
+            Some(json!({"n": 0}))
         );
     }
 

@@ -4,7 +4,8 @@
 //! (a submission's progress as Server-Sent Events, read through [`follow`]),
 //! [`actors`] (deploy, options, list, remove), [`activity`] (actors' recent
 //! throughput and latency), [`health`] (liveness, readiness, metrics), [`tools`] and
-//! [`mcp`] (pipelines as tools), [`asya`] (Asya gateway's paths over the same data),
+//! [`mcp`] (pipelines as tools), [`asya`] (Asya gateway's paths over the same data) and [`asya_reports`] (the
+//! paths Asya's sidecars report to),
 //! [`openapi`], the document generated from the handlers, and [`ui`], the status
 //! page over all of them. [`guard`] stands in front of every route: the `Host` and
 //! `Origin` rules that keep web pages out. Errors are JSON `{"error": code, "message": …}` with a
@@ -13,6 +14,7 @@
 pub mod activity;
 pub mod actors;
 pub mod asya;
+pub mod asya_reports;
 pub mod auth;
 pub mod envelopes;
 pub mod error;
@@ -50,6 +52,8 @@ pub struct ApiState<T: Transport> {
     pub tools: crate::tools::Tools,
     /// MCP sessions open at once, at most.
     pub mcp_sessions: usize,
+    /// Asya's reporting paths take no token (`--open-reports`): Asya's sidecars send none.
+    pub open_reports: bool,
     /// Which hosts and origins the API answers.
     pub guard: Arc<guard::WebGuard>,
 }
@@ -79,7 +83,16 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
         .route("/v1/envelopes/{id}", get(envelopes::get::<T>))
         .route("/v1/envelopes/{id}/events", get(events::stream::<T>))
         // Asya's gateway paths, for Asya's clients.
+        .route("/envelopes", post(asya_reports::register::<T>))
         .route("/envelopes/{id}", get(asya::envelope::<T>))
+        .route(
+            "/envelopes/{id}/progress",
+            post(asya_reports::progress::<T>),
+        )
+        .route(
+            "/envelopes/{id}/final",
+            post(asya_reports::final_status::<T>),
+        )
         .route("/envelopes/{id}/stream", get(asya::stream::<T>))
         .route("/envelopes/{id}/active", get(asya::active::<T>))
         .route("/health", get(asya::health))

@@ -24,6 +24,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+/// How long a call waits past its tool's deadline for the submission to read as
+/// timed out.
+const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How a call ended, as a tool answers it.
 #[derive(Debug)]
 pub enum Answer {
@@ -52,12 +56,24 @@ impl Answer {
     }
 }
 
+/// Whose paths `status_url` names: wasya's (`/v1/envelopes/{id}`), or Asya's
+/// (`/envelopes/{id}`) in the answer to Asya's `POST /tools/call`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paths {
+    Wasya,
+    Asya,
+}
+
 /// Where a submission can be followed, in wasya's paths and Asya's.
-pub fn where_to_follow(id: &str, tool: &Tool) -> Value {
+pub fn where_to_follow(id: &str, tool: &Tool, paths: Paths) -> Value {
     let mut answer = json!({
         "envelope_id": id,
         "status": "running",
-        "status_url": format!("/v1/envelopes/{id}"),
+        "status_url": match paths {
+            Paths::Wasya => format!("/v1/envelopes/{id}"),
+            Paths::Asya => format!("/envelopes/{id}"),
+        },
+        "envelope_url": format!("/v1/envelopes/{id}"),
         "events_url": format!("/v1/envelopes/{id}/events"),
         "stream_url": format!("/envelopes/{id}/stream"),
     });
@@ -69,10 +85,10 @@ pub fn where_to_follow(id: &str, tool: &Tool) -> Value {
 
 fn answer_of(view: OutcomeView) -> Answer {
     match view.first_failure() {
-        Some((message, actor)) => Answer::Failed(format!(
-            "the pipeline failed at {}: {message}",
-            actor.unwrap_or("an actor")
-        )),
+        Some((message, Some(actor))) => {
+            Answer::Failed(format!("the pipeline failed at {actor}: {message}"))
+        }
+        Some((message, None)) => Answer::Failed(format!("the pipeline failed: {message}")),
         None => Answer::Succeeded(view.result().unwrap_or(Value::Array(Vec::new()))),
     }
 }
@@ -91,13 +107,20 @@ async fn submit<T: Transport>(
         payload,
         headers: Headers::new(),
     };
-    submit_envelope(state, request)
+    let id = submit_envelope(state, request)
         .await
-        .map_err(|error| Answer::Refused(format!("{}: {}", error.code, error.message)))
+        .map_err(|error| Answer::Refused(format!("{}: {}", error.code, error.message)))?;
+    // A tool's call fails at the tool's timeout wherever its envelope is (Asya's
+    // gateway's rule; a timeout of 0 sets none).
+    if !tool.timeout.is_zero() {
+        state.router.outcomes().set_deadline(&id, tool.timeout);
+    }
+    Ok(id)
 }
 
-/// Calls `tool` and waits for the pipeline (at most the tool's timeout, and
-/// [`MAX_WAIT`]), handing each progress event to `progress` on the way.
+/// Calls `tool` and waits for the pipeline (at most the tool's timeout, when the
+/// submission fails, and [`MAX_WAIT`]), handing each progress event to `progress` on
+/// the way.
 pub async fn call<T: Transport>(
     state: &ApiState<T>,
     tool: &Tool,
@@ -108,7 +131,13 @@ pub async fn call<T: Transport>(
         Ok(id) => id,
         Err(refused) => return refused,
     };
-    let wait = tool.timeout.min(MAX_WAIT);
+    // A timeout of 0 sets no deadline: the call waits as long as any. Else it waits a
+    // little past the deadline, to answer the timeout rather than "running".
+    let wait = if tool.timeout.is_zero() {
+        MAX_WAIT
+    } else {
+        (tool.timeout + DEADLINE_SLACK).min(MAX_WAIT)
+    };
     let outcomes = state.router.outcomes().clone();
     let stopping = state.router.stopping().clone();
     let mut steps = std::pin::pin!(follow::follow(outcomes, id.clone(), 0, stopping));
@@ -131,7 +160,7 @@ pub async fn call<T: Transport>(
     .await;
     match followed {
         Ok(Some(answer)) => answer,
-        _ => Answer::Running(where_to_follow(&id, tool)),
+        _ => Answer::Running(where_to_follow(&id, tool, Paths::Wasya)),
     }
 }
 
@@ -166,7 +195,7 @@ pub async fn call_now<T: Transport>(
     let content = |text: String| json!([{"type": "text", "text": text}]);
     Ok(Json(match submit(&state, tool, request.arguments).await {
         Ok(id) => {
-            let mut answer = where_to_follow(&id, tool);
+            let mut answer = where_to_follow(&id, tool, Paths::Asya);
             answer["message"] = json!("Envelope created successfully");
             json!({"content": content(answer.to_string())})
         }

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod manage;
 pub mod new;
 pub mod open_files;
+pub mod s3_args;
 pub mod send;
 pub mod sidecar;
 pub mod up;

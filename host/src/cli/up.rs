@@ -17,6 +17,9 @@ use std::time::Duration;
 /// Flags of `wasya up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Object storage for ended envelopes.
+    #[command(flatten)]
+    pub s3: super::s3_args::S3Args,
     /// Address of the HTTP API.
     #[arg(long, env = "WASYA_LISTEN", default_value = defaults::LISTEN_TEXT)]
     #[arg(help_heading = "Listening and security")]
@@ -132,6 +135,12 @@ pub struct UpArgs {
     #[arg(long, env = "WASYA_NO_END_ACTORS")]
     #[arg(help_heading = "Queues and outcomes")]
     pub no_end_actors: bool,
+    /// Asya's reporting paths (`POST /envelopes`, `/envelopes/{id}/progress`,
+    /// `/envelopes/{id}/final`) take no token: Asya's sidecars send none. For a node
+    /// whose API only the mesh reaches; web pages stay refused.
+    #[arg(long, env = "WASYA_OPEN_REPORTS")]
+    #[arg(help_heading = "Listening and security")]
+    pub open_reports: bool,
     /// Keep no progress events (`/v1/envelopes/{id}/events` then streams only the
     /// outcome): the most hops per second, for pipelines nobody follows.
     #[arg(long, env = "WASYA_NO_PROGRESS")]
@@ -389,6 +398,8 @@ impl UpArgs {
                 }),
             end_actors: !self.no_end_actors,
             keep_progress: !self.no_progress,
+            archive: self.s3.config(),
+            open_reports: self.open_reports,
             socket_actors: self
                 .socket_actors
                 .into_iter()

@@ -21,9 +21,12 @@
 //! and evictions behind. At start [`Outcomes::restore`] reads it back, oldest first,
 //! within the same bounds, so outcomes recorded before a crash are still answered.
 
+pub mod deadlines;
+pub mod details;
 pub mod follow;
 pub mod record;
 pub mod shared;
+pub mod submission;
 
 use crate::branch::Branch;
 use crate::envelope::Envelope;
@@ -35,9 +38,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+pub use details::Details;
 pub use follow::Followed;
 pub use record::{EndedView, OutcomeView, Status, fold};
 pub use shared::{SharedError, SharedOutcomes};
+pub use submission::{Deadline, Submission};
 
 use record::Record;
 
@@ -121,6 +126,12 @@ struct Inner {
     failed: VecDeque<String>,
     bytes: usize,
     evicted: Evicted,
+    /// Deadlines of tool calls, soonest first; each belongs to a record here.
+    deadlines: std::collections::BTreeSet<(tokio::time::Instant, String)>,
+    /// Fan-out children a sidecar registered (`POST /envelopes`), with their parent,
+    /// oldest first, at most as many as submissions.
+    parents: HashMap<String, String>,
+    parents_order: VecDeque<String>,
 }
 
 /// Outcomes of submissions, bounded.
@@ -134,6 +145,10 @@ pub struct Outcomes {
     progress_writer: Option<crate::background::Flushed>,
     /// The data directory's store, where outcomes outlive the process.
     journal: Option<Journal>,
+    /// Wakes the task that fails submissions at their deadline ([`deadlines`]).
+    deadline_wake: Arc<tokio::sync::Notify>,
+    /// Set once that task runs.
+    deadline_task: std::sync::OnceLock<()>,
 }
 
 impl Default for Outcomes {
@@ -175,6 +190,8 @@ impl Outcomes {
             progress_queue: None,
             progress_writer: None,
             journal: None,
+            deadline_wake: Arc::new(tokio::sync::Notify::new()),
+            deadline_task: std::sync::OnceLock::new(),
         }
     }
 
@@ -242,9 +259,22 @@ impl Outcomes {
 
     /// Notes a submission so that it reads as `pending` until it ends.
     pub async fn submitted(&self, id: &str) {
+        self.submitted_as(id, None).await;
+    }
+
+    /// Notes a submission, with what it was as it was taken in.
+    pub async fn submitted_as(&self, id: &str, submission: Option<Submission>) {
         {
             let mut inner = self.lock();
-            self.entry(&mut inner, id);
+            let record = self.entry(&mut inner, id);
+            if let Some(submission) = submission {
+                let size = submission.size();
+                if record.submission.is_none() {
+                    record.bytes += size;
+                    record.submission = Some(Arc::new(submission));
+                    inner.bytes += size;
+                }
+            }
             self.evict(&mut inner);
         }
         if let Some(shared) = &self.shared
@@ -283,6 +313,14 @@ impl Outcomes {
             };
             if let Some(record) = inner.records.remove(&oldest) {
                 inner.bytes -= record.bytes;
+                if let Some(deadline) = record
+                    .submission
+                    .as_ref()
+                    .and_then(|kept| kept.deadline)
+                    .map(|deadline| deadline.due)
+                {
+                    inner.deadlines.remove(&(deadline, oldest.clone()));
+                }
                 // Dropping the waiters' senders wakes them.
                 drop(record);
             }
@@ -365,7 +403,7 @@ impl Outcomes {
     pub async fn get(&self, id: &str) -> Lookup {
         if let Some(shared) = &self.shared {
             match shared.outcome(id.to_owned()).await {
-                Ok(Some(ended)) => return Lookup::Found(fold(id, ended)),
+                Ok(Some(ended)) => return Lookup::Found(self.timed_out_here(fold(id, ended))),
                 Ok(None) => return self.get_here(id),
                 Err(error) => {
                     tracing::debug!(error = %crate::report::chain(&error), "outcome read from this node only");
@@ -373,6 +411,21 @@ impl Outcomes {
             }
         }
         self.get_here(id)
+    }
+
+    /// A view read from the pool's store, failed if the submission missed its deadline
+    /// on this node (the deadline lives where the call was taken).
+    fn timed_out_here(&self, mut view: OutcomeView) -> OutcomeView {
+        let timed_out = self
+            .lock()
+            .records
+            .get(&view.id)
+            .is_some_and(|record| record.timed_out);
+        if timed_out {
+            view.status = Status::Failed;
+            view.errors.insert(0, submission::timed_out_error());
+        }
+        view
     }
 
     /// Waits up to `timeout` for submission `id` to end; returns what is known then.
@@ -474,12 +527,12 @@ impl Outcomes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::envelope::{Headers, Route};
     use serde_json::{Value, json};
 
-    pub(super) fn envelope(id: &str, headers: Headers, payload: Value) -> Envelope {
+    pub(crate) fn envelope(id: &str, headers: Headers, payload: Value) -> Envelope {
         Envelope {
             id: id.into(),
             parent_id: None,

@@ -87,6 +87,11 @@ pub(super) struct Record {
     pub(super) events_dropped: u64,
     /// Followers of the progress, woken by every event, the end and eviction.
     pub(super) watchers: Vec<oneshot::Sender<()>>,
+    /// What the submission was when this node took it in, where it did.
+    pub(super) submission: Option<std::sync::Arc<super::Submission>>,
+    /// It missed its tool's deadline: it reads as failed from then on, whatever
+    /// reaches the end actors later (that is still recorded).
+    pub(super) timed_out: bool,
 }
 
 impl Record {
@@ -106,13 +111,22 @@ impl Record {
         true
     }
 
+    /// How the envelope `id` (a fan-out child of this submission) ended, where it has.
+    pub(super) fn ended_envelope(&self, id: &str) -> Option<(End, &Envelope)> {
+        self.ended
+            .iter()
+            .find(|branch| branch.envelope.id == id)
+            .map(|branch| (branch.end, &branch.envelope))
+    }
+
     /// No branch has ended yet.
     pub(super) fn is_untouched(&self) -> bool {
         self.ended.is_empty()
     }
 
+    /// Every branch ended, or the deadline passed first.
     pub(super) fn is_complete(&self) -> bool {
-        self.completion.is_complete()
+        self.timed_out || self.completion.is_complete()
     }
 
     /// Wakes everyone waiting for the end, and every follower.
@@ -139,8 +153,13 @@ impl Record {
                 .map(|branch| branch.envelope.payload.clone())
                 .collect::<Vec<_>>()
         };
-        let (results, errors) = (payloads(End::Happy), payloads(End::Error));
-        let status = if !self.completion.is_complete() {
+        let (results, mut errors) = (payloads(End::Happy), payloads(End::Error));
+        if self.timed_out {
+            errors.insert(0, super::submission::timed_out_error());
+        }
+        let status = if self.timed_out {
+            Status::Failed
+        } else if !self.completion.is_complete() {
             Status::Pending
         } else if errors.is_empty() {
             Status::Succeeded

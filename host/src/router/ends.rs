@@ -38,7 +38,16 @@ impl<T: Transport> Router<T> {
             Ok(mut envelope) => {
                 delivery.restore_lineage(&mut envelope.headers);
                 let span = self.open_span("record", self.settings.ends.of(end), &mut envelope);
+                let copy = self
+                    .settings
+                    .archive
+                    .as_ref()
+                    .map(|archive| (archive, envelope.clone()));
                 let recorded = self.outcomes.record(end, envelope, size).await;
+                // Kept in the node's store first; the copy goes behind, never waited on.
+                if let (Ok(()), Some((archive, envelope))) = (&recorded, copy) {
+                    archive.keep(end, &envelope);
+                }
                 if let Some(span) = span {
                     self.close_span(
                         span,
@@ -58,9 +67,19 @@ impl<T: Transport> Router<T> {
                     rejected.error
                 );
                 let dispatch = routing::reject(end.actor_name(), *rejected, routing::unidentified);
-                self.outcomes
+                let copy = self
+                    .settings
+                    .archive
+                    .as_ref()
+                    .map(|archive| (archive, dispatch.envelope.clone()));
+                let recorded = self
+                    .outcomes
                     .record(End::Error, dispatch.envelope, size)
-                    .await
+                    .await;
+                if let (Ok(()), Some((archive, envelope))) = (&recorded, copy) {
+                    archive.keep(End::Error, &envelope);
+                }
+                recorded
             }
         };
         if let Err(error) = recorded {

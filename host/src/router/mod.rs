@@ -53,6 +53,8 @@ pub struct RouterSettings {
     pub size: SizeLimit,
     /// Where progress events go besides the node's own record.
     pub reporter: Option<Reporter>,
+    /// Object storage the end actors copy ended envelopes to.
+    pub archive: Option<Arc<crate::archive::Archive>>,
     /// Whether progress events are kept with the outcomes.
     pub keep_progress: bool,
     /// Where hop spans go, when traces are exported.
@@ -71,6 +73,7 @@ impl Default for RouterSettings {
             queues: QueueNames::default(),
             size: SizeLimit::new(crate::defaults::MAX_ENVELOPE),
             reporter: None,
+            archive: None,
             keep_progress: true,
             tracer: None,
             terminal: Vec::new(),

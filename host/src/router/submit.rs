@@ -42,7 +42,12 @@ impl<T: Transport> Router<T> {
             .check(body.len())
             .map_err(SubmitError::Refused)?;
         let actor = envelope.route.current_actor().unwrap_or(HAPPY_END);
-        self.outcomes.submitted(&envelope.id).await;
+        self.outcomes
+            .submitted_as(
+                &envelope.id,
+                Some(crate::outcomes::Submission::of(envelope)),
+            )
+            .await;
         Ok(self
             .transport
             .send(self.queue_of(actor), Message::from(body))
