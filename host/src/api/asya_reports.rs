@@ -167,7 +167,7 @@ pub fn event_of(id: &str, report: &ProgressReport) -> Result<ProgressEvent, ApiE
 }
 
 /// `POST /envelopes/{id}/progress` (Asya): one step of a hop; `200 {"status": "ok",
-/// "progress_percent"}`.
+/// "progress_percent"}` (where the step puts the envelope).
 pub async fn progress<T: Transport>(
     State(state): State<Arc<ApiState<T>>>,
     Path(id): Path<String>,
@@ -179,16 +179,10 @@ pub async fn progress<T: Transport>(
     checked_id("id", &id)?;
     report.actors = checked_actors(std::mem::take(&mut report.actors))?;
     let event = event_of(&id, &report)?;
+    // Where this step puts the envelope (Asya's sidecar does not read it back).
+    let percent = super::asya::percent_of(&event);
     let outcomes = state.router.outcomes();
-    let root = outcomes.record_of(&id);
-    outcomes.progress(&root, [event]);
-    let percent = outcomes
-        .events(&root)
-        .await
-        .iter()
-        .filter(|event| event.hop.envelope_id == id)
-        .map(super::asya::percent_of)
-        .fold(0.0, f64::max);
+    outcomes.progress(&outcomes.record_of(&id), [event]);
     Ok(Json(
         json!({"status": "ok", "progress_percent": (percent * 100.0).round() / 100.0}),
     ))
