@@ -8,7 +8,6 @@
 
 use crate::deployments::Deployments;
 use crate::store::postgres::PgStore;
-use crate::transport::Transport;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -25,9 +24,9 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// Follows `store` for `deployments`, and expires outcomes older than `retention`.
-    pub fn start<T: Transport>(
+    pub fn start(
         store: Arc<PgStore>,
-        deployments: Arc<Deployments<T>>,
+        deployments: Arc<Deployments>,
         retention: Duration,
     ) -> ControlPlane {
         let stop = CancellationToken::new();
@@ -49,11 +48,7 @@ impl ControlPlane {
     }
 }
 
-async fn watch<T: Transport>(
-    store: Arc<PgStore>,
-    deployments: Arc<Deployments<T>>,
-    stop: CancellationToken,
-) {
+async fn watch(store: Arc<PgStore>, deployments: Arc<Deployments>, stop: CancellationToken) {
     loop {
         let names = tokio::select! {
             _ = stop.cancelled() => return,

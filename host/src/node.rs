@@ -4,8 +4,8 @@
 //! [`Node::start`] returns once every actor is loaded and consuming and the API is
 //! bound, so a caller (the CLI, a test, a benchmark) can send envelopes at once. The
 //! transport (embedded queue or RabbitMQ) is chosen by the configuration; everything
-//! after that choice is generic over [`Transport`], so the node behaves the same on
-//! both. [`Node::stop`] is the graceful stop: readiness goes false and new envelopes
+//! after that choice holds it as an `Arc<dyn` [`Transport`]`>`, so the node behaves the
+//! same on both. [`Node::stop`] is the graceful stop: readiness goes false and new envelopes
 //! are refused while the API keeps answering; the router stops ([`crate::router::stop`]:
 //! a broker keeps what is queued, the embedded queues are drained), in-flight calls
 //! finish within the grace period, and only then does the API close. The stop logs
@@ -304,8 +304,8 @@ fn log_recovered(recovered: &Recovered) {
 
 /// Starts routing on `transport` and binds the API; `restored`: the data directory's
 /// store and the submissions it kept, where outcomes are kept there.
-async fn run<T: Transport>(
-    transport: Arc<T>,
+async fn run(
+    transport: Arc<dyn Transport>,
     engine: WasmEngine,
     loaded: Vec<LoadedActor>,
     config: NodeConfig,
@@ -518,7 +518,7 @@ const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Keeps the queue-depth gauge current for every served actor, deployed ones
 /// included, where the transport can tell.
-async fn report_queue_depths<T: Transport>(transport: Arc<T>, deployments: Arc<Deployments<T>>) {
+async fn report_queue_depths(transport: Arc<dyn Transport>, deployments: Arc<Deployments>) {
     let gauge = &crate::metrics::metrics().queue_depth;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {

@@ -11,7 +11,6 @@
 //! weak references, and ends at the first tick after either is gone.
 
 use crate::deployments::{ActorView, Deployments};
-use crate::transport::Transport;
 use axum::Extension;
 use axum::Json;
 use serde::Serialize;
@@ -75,7 +74,7 @@ pub struct Activity {
 impl Activity {
     /// A history sampled from `deployments` every [`INTERVAL`] while both live; not
     /// sampled outside a Tokio runtime.
-    pub fn start<T: Transport>(deployments: &Arc<Deployments<T>>) -> Arc<Activity> {
+    pub fn start(deployments: &Arc<Deployments>) -> Arc<Activity> {
         let activity = Arc::new(Activity::default());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(sample(
@@ -141,7 +140,7 @@ impl Activity {
     }
 }
 
-async fn sample<T: Transport>(activity: Weak<Activity>, deployments: Weak<Deployments<T>>) {
+async fn sample(activity: Weak<Activity>, deployments: Weak<Deployments>) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

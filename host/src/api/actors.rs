@@ -9,7 +9,6 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiState};
 use crate::deployments::options::ActorSpec;
 use crate::deployments::{ActorView, DeployError, Deployment, OptionsChange};
-use crate::transport::Transport;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -43,7 +42,7 @@ impl From<DeployError> for ApiError {
     get, path = "/v1/actors", tag = "actors",
     responses((status = 200, description = "Every actor this node serves", body = Vec<ActorView>))
 )]
-pub async fn list<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> Json<Vec<ActorView>> {
+pub async fn list(State(state): State<Arc<ApiState>>) -> Json<Vec<ActorView>> {
     Json(state.deployments.list())
 }
 
@@ -56,8 +55,8 @@ pub async fn list<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> Json<V
         (status = 404, description = "No such actor is served", body = ErrorBody),
     )
 )]
-pub async fn get<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn get(
+    State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
 ) -> Result<Json<ActorView>, ApiError> {
     state
@@ -93,9 +92,9 @@ pub async fn get<T: Transport>(
         (status = 503, description = "The transport or the store cannot take the change now", body = ErrorBody),
     )
 )]
-pub async fn put<T: Transport>(
+pub async fn put(
     _: Authorized,
-    State(state): State<Arc<ApiState<T>>>,
+    State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -148,9 +147,9 @@ pub async fn put<T: Transport>(
         (status = 503, description = "The store cannot take the change now", body = ErrorBody),
     )
 )]
-pub async fn patch<T: Transport>(
+pub async fn patch(
     _: Authorized,
-    State(state): State<Arc<ApiState<T>>>,
+    State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -182,11 +181,7 @@ pub async fn patch<T: Transport>(
     Ok((StatusCode::OK, Json(view)).into_response())
 }
 
-async fn upload<T: Transport>(
-    state: &ApiState<T>,
-    name: &str,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn upload(state: &ApiState, name: &str, body: Bytes) -> Result<Response, ApiError> {
     let deploys = &crate::metrics::metrics().deploys;
     let deployment = match state
         .deployments
@@ -224,9 +219,9 @@ async fn upload<T: Transport>(
         (status = 404, description = "No such actor is served", body = ErrorBody),
     )
 )]
-pub async fn delete<T: Transport>(
+pub async fn delete(
     _: Authorized,
-    State(state): State<Arc<ApiState<T>>>,
+    State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.deployments.remove(&name).await?;

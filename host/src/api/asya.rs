@@ -19,7 +19,6 @@ use crate::envelope::Headers;
 use crate::outcomes::details::{Details, DetailsLookup};
 use crate::outcomes::{Lookup, OutcomeView, Status};
 use crate::progress::{ProgressEvent, Stage};
-use crate::transport::Transport;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -280,10 +279,7 @@ fn not_found() -> Response {
 }
 
 /// `GET /envelopes/{id}` (Asya).
-pub async fn envelope<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn envelope(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
     match state.router.outcomes().details(&id).await {
         DetailsLookup::Found(details) => Json(envelope_view(&id, &details)).into_response(),
         _ => not_found(),
@@ -291,10 +287,7 @@ pub async fn envelope<T: Transport>(
 }
 
 /// `GET /envelopes/{id}/active` (Asya): 200 while it runs, 410 once it ended.
-pub async fn active<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn active(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
     match state.router.outcomes().get(&id).await {
         Lookup::Found(view) if view.status == Status::Pending => {
             Json(serde_json::json!({"active": true})).into_response()
@@ -307,10 +300,7 @@ pub async fn active<T: Transport>(
 }
 
 /// `GET /envelopes/{id}/stream` (Asya): `event: update` objects, history first.
-pub async fn stream<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn stream(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
     let outcomes = state.router.outcomes().clone();
     if !matches!(outcomes.get(&id).await, Lookup::Found(_)) {
         return not_found();

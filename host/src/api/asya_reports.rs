@@ -20,7 +20,6 @@ use crate::outcomes::Submission;
 use crate::progress::event::{At, Hop};
 use crate::progress::{ProgressEvent, Stage};
 use crate::records::End;
-use crate::transport::Transport;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -37,7 +36,7 @@ const ACTOR_CAP: usize = 256;
 
 /// The token check of the reporting paths: every mutating endpoint's, unless the node
 /// opened them to Asya's sidecars (`--open-reports`).
-fn allowed<T: Transport>(state: &ApiState<T>, headers: &HeaderMap) -> Result<(), ApiError> {
+fn allowed(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     if state.open_reports {
         return Ok(());
     }
@@ -96,8 +95,8 @@ pub struct Registration {
 
 /// `POST /envelopes` (Asya): registers an envelope, a fan-out child with `parent_id`;
 /// `201 {"status": "created", "id"}`. Registering again changes nothing.
-pub async fn register<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn register(
+    State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     request: Result<Json<Registration>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -168,8 +167,8 @@ pub fn event_of(id: &str, report: &ProgressReport) -> Result<ProgressEvent, ApiE
 
 /// `POST /envelopes/{id}/progress` (Asya): one step of a hop; `200 {"status": "ok",
 /// "progress_percent"}` (where the step puts the envelope).
-pub async fn progress<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn progress(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     request: Result<Json<ProgressReport>, JsonRejection>,
@@ -262,8 +261,8 @@ pub fn ended_of(id: &str, report: FinalReport) -> Result<(End, Envelope), ApiErr
 
 /// `POST /envelopes/{id}/final` (Asya): how the envelope ended; recorded as its end
 /// actor would record it, then `200 {"status": "ok"}`.
-pub async fn final_status<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn final_status(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     request: Result<Json<FinalReport>, JsonRejection>,

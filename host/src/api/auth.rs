@@ -5,7 +5,6 @@
 //! configured token (only allowed on a loopback address) every caller is authorised.
 
 use super::{ApiError, ApiState};
-use crate::transport::Transport;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -24,12 +23,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl<T: Transport> FromRequestParts<Arc<ApiState<T>>> for Authorized {
+impl FromRequestParts<Arc<ApiState>> for Authorized {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<ApiState<T>>,
+        state: &Arc<ApiState>,
     ) -> Result<Self, ApiError> {
         check(state.token.as_deref(), &parts.headers)
     }

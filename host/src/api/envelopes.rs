@@ -13,7 +13,7 @@ use crate::envelope::{Envelope, EnvelopeError, Headers, Route};
 use crate::outcomes::{Lookup, OutcomeView, Status};
 use crate::records::validate_name;
 use crate::router::submit::SubmitError;
-use crate::transport::{Transport, TransportError};
+use crate::transport::TransportError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -137,9 +137,9 @@ pub struct Published {
         (status = 503, description = "The queue stayed full, the transport is down, or the node is stopping", body = ErrorBody),
     )
 )]
-pub async fn submit<T: Transport>(
+pub async fn submit(
     _: Authorized,
-    State(state): State<Arc<ApiState<T>>>,
+    State(state): State<Arc<ApiState>>,
     Query(query): Query<SubmitQuery>,
     http_headers: axum::http::HeaderMap,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
@@ -168,8 +168,8 @@ pub async fn submit<T: Transport>(
 }
 
 /// Builds the envelope of a submission and puts it on its first actor's queue; its id.
-pub(super) async fn submit_envelope<T: Transport>(
-    state: &ApiState<T>,
+pub(super) async fn submit_envelope(
+    state: &ApiState,
     request: SubmitRequest,
 ) -> Result<String, ApiError> {
     let route = route_of(request.route)?;
@@ -273,8 +273,8 @@ fn wait_of(text: &str) -> Result<Duration, ApiError> {
         (status = 410, description = "The outcome was known and has been evicted to keep the node within --outcome-capacity / --outcome-memory", body = ErrorBody),
     )
 )]
-pub async fn get<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn get(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<OutcomeView>, ApiError> {
@@ -329,8 +329,8 @@ pub struct ListQuery {
         (status = 400, description = "A filter other than status=failed", body = ErrorBody),
     )
 )]
-pub async fn list_failed<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn list_failed(
+    State(state): State<Arc<ApiState>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<OutcomeView>>, ApiError> {
     if query.status.as_deref() != Some("failed") {
@@ -357,9 +357,9 @@ pub async fn list_failed<T: Transport>(
         (status = 503, description = "The queue stayed full, the transport is down, or the node is stopping", body = ErrorBody),
     )
 )]
-pub async fn publish_raw<T: Transport>(
+pub async fn publish_raw(
     _: Authorized,
-    State(state): State<Arc<ApiState<T>>>,
+    State(state): State<Arc<ApiState>>,
     Path(actor): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {

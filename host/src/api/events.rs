@@ -9,7 +9,6 @@
 use super::follow::{self, Step};
 use super::{ApiError, ApiState};
 use crate::defaults::SSE_KEEP_ALIVE;
-use crate::transport::Transport;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -75,8 +74,8 @@ fn render(step: Step) -> Event {
         (status = 410, description = "Its record was evicted", body = super::error::ErrorBody),
     )
 )]
-pub async fn stream<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn stream(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -1,7 +1,6 @@
 //! Liveness, readiness and the list of served actors.
 
 use super::ApiState;
-use crate::transport::Transport;
 use axum::extract::State;
 use axum::http::StatusCode;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ pub async fn healthz() -> &'static str {
     (status = 200, description = "Ready to take messages", body = String),
     (status = 503, description = "Not ready, and why", body = String),
 ))]
-pub async fn readyz<T: Transport>(State(state): State<Arc<ApiState<T>>>) -> (StatusCode, String) {
+pub async fn readyz(State(state): State<Arc<ApiState>>) -> (StatusCode, String) {
     let unavailable = |reason: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,

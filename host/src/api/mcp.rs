@@ -20,7 +20,6 @@
 use super::tools;
 use super::{ApiState, auth};
 use crate::tools::Tool as PipelineTool;
-use crate::transport::Transport;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -37,11 +36,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::Arc;
 
 /// The MCP face of a node's tools.
-pub struct McpTools<T: Transport> {
-    state: Arc<ApiState<T>>,
+pub struct McpTools {
+    state: Arc<ApiState>,
 }
 
-impl<T: Transport> Clone for McpTools<T> {
+impl Clone for McpTools {
     fn clone(&self) -> Self {
         McpTools {
             state: self.state.clone(),
@@ -59,7 +58,7 @@ fn listed(tool: &PipelineTool) -> Tool {
     )
 }
 
-impl<T: Transport> ServerHandler for McpTools<T> {
+impl ServerHandler for McpTools {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("wasya", env!("CARGO_PKG_VERSION")))
@@ -185,10 +184,10 @@ pub async fn limit_sessions(
 }
 
 /// The `/mcp` service.
-pub fn service<T: Transport>(
-    state: Arc<ApiState<T>>,
+pub fn service(
+    state: Arc<ApiState>,
     sessions: &Sessions,
-) -> StreamableHttpService<McpTools<T>, LocalSessionManager> {
+) -> StreamableHttpService<McpTools, LocalSessionManager> {
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(state.router.stopping().child_token());
     if state.token.is_some() {
@@ -206,8 +205,8 @@ pub fn service<T: Transport>(
 }
 
 /// Asks for the node's token on `/mcp`, as on every endpoint that submits.
-pub async fn require_token<T: Transport>(
-    State(state): State<Arc<ApiState<T>>>,
+pub async fn require_token(
+    State(state): State<Arc<ApiState>>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -29,7 +29,6 @@ pub mod tools;
 pub mod ui;
 
 use crate::router::Router;
-use crate::transport::Transport;
 use axum::Router as HttpRouter;
 use axum::extract::{DefaultBodyLimit, Extension};
 use axum::routing::{get, post};
@@ -39,10 +38,10 @@ use std::sync::atomic::AtomicBool;
 pub use error::ApiError;
 
 /// What the handlers share.
-pub struct ApiState<T: Transport> {
-    pub router: Arc<Router<T>>,
+pub struct ApiState {
+    pub router: Arc<Router>,
     pub ready: Arc<AtomicBool>,
-    pub deployments: Arc<crate::deployments::Deployments<T>>,
+    pub deployments: Arc<crate::deployments::Deployments>,
     pub max_body_bytes: usize,
     /// The bearer token mutating endpoints require, if any.
     pub token: Option<String>,
@@ -59,7 +58,7 @@ pub struct ApiState<T: Transport> {
 }
 
 /// The API's routes.
-pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
+pub fn app(state: Arc<ApiState>) -> HttpRouter {
     let max_body = state.max_body_bytes;
     let activity = activity::Activity::start(&state.deployments);
     let sessions = mcp::Sessions::new(state.mcp_sessions);
@@ -71,48 +70,39 @@ pub fn app<T: Transport>(state: Arc<ApiState<T>>) -> HttpRouter {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            mcp::require_token::<T>,
+            mcp::require_token,
         ));
     HttpRouter::new()
         .merge(mcp)
-        .route("/tools/call", post(tools::call_now::<T>))
+        .route("/tools/call", post(tools::call_now))
         .route(
             "/v1/envelopes",
-            post(envelopes::submit::<T>).get(envelopes::list_failed::<T>),
+            post(envelopes::submit).get(envelopes::list_failed),
         )
-        .route("/v1/envelopes/{id}", get(envelopes::get::<T>))
-        .route("/v1/envelopes/{id}/events", get(events::stream::<T>))
+        .route("/v1/envelopes/{id}", get(envelopes::get))
+        .route("/v1/envelopes/{id}/events", get(events::stream))
         // Asya's gateway paths, for Asya's clients.
-        .route("/envelopes", post(asya_reports::register::<T>))
-        .route("/envelopes/{id}", get(asya::envelope::<T>))
-        .route(
-            "/envelopes/{id}/progress",
-            post(asya_reports::progress::<T>),
-        )
-        .route(
-            "/envelopes/{id}/final",
-            post(asya_reports::final_status::<T>),
-        )
-        .route("/envelopes/{id}/stream", get(asya::stream::<T>))
-        .route("/envelopes/{id}/active", get(asya::active::<T>))
+        .route("/envelopes", post(asya_reports::register))
+        .route("/envelopes/{id}", get(asya::envelope))
+        .route("/envelopes/{id}/progress", post(asya_reports::progress))
+        .route("/envelopes/{id}/final", post(asya_reports::final_status))
+        .route("/envelopes/{id}/stream", get(asya::stream))
+        .route("/envelopes/{id}/active", get(asya::active))
         .route("/health", get(asya::health))
-        .route(
-            "/v1/queues/{actor}/messages",
-            post(envelopes::publish_raw::<T>),
-        )
-        .route("/v1/actors", get(actors::list::<T>))
+        .route("/v1/queues/{actor}/messages", post(envelopes::publish_raw))
+        .route("/v1/actors", get(actors::list))
         .route("/v1/activity", get(activity::get))
         .route(
             "/v1/actors/{name}",
-            get(actors::get::<T>)
-                .put(actors::put::<T>)
-                .patch(actors::patch::<T>)
-                .delete(actors::delete::<T>),
+            get(actors::get)
+                .put(actors::put)
+                .patch(actors::patch)
+                .delete(actors::delete),
         )
         .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
-        .route("/readyz", get(health::readyz::<T>))
+        .route("/readyz", get(health::readyz))
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(activity))

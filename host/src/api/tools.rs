@@ -15,7 +15,6 @@ use crate::envelope::Headers;
 use crate::outcomes::OutcomeView;
 use crate::progress::ProgressEvent;
 use crate::tools::Tool;
-use crate::transport::Transport;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -94,8 +93,8 @@ fn answer_of(view: OutcomeView) -> Answer {
 }
 
 /// Submits a call of `tool` with `arguments`; its envelope's id.
-async fn submit<T: Transport>(
-    state: &ApiState<T>,
+async fn submit(
+    state: &ApiState,
     tool: &Tool,
     arguments: Map<String, Value>,
 ) -> Result<String, Answer> {
@@ -121,8 +120,8 @@ async fn submit<T: Transport>(
 /// Calls `tool` and waits for the pipeline (at most the tool's timeout, when the
 /// submission fails, and [`MAX_WAIT`]), handing each progress event to `progress` on
 /// the way.
-pub async fn call<T: Transport>(
-    state: &ApiState<T>,
+pub async fn call(
+    state: &ApiState,
     tool: &Tool,
     arguments: Map<String, Value>,
     mut progress: impl FnMut(&ProgressEvent, f64) -> futures::future::BoxFuture<'static, ()>,
@@ -174,9 +173,9 @@ pub struct CallRequest {
 
 /// Asya's `POST /tools/call`: submits and answers at once with the envelope's id and
 /// where to follow it, as an MCP `CallToolResult`.
-pub async fn call_now<T: Transport>(
+pub async fn call_now(
     _: super::auth::Authorized,
-    State(state): State<Arc<ApiState<T>>>,
+    State(state): State<Arc<ApiState>>,
     body: Result<Json<CallRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(request) = body.map_err(|rejection| {

@@ -31,7 +31,7 @@ use crate::router::Router;
 use crate::runtime::wasm::engine::digest_off_runtime;
 use crate::runtime::wasm::{WasmActor, WasmEngine, WasmError};
 use crate::store::{Store, StoreError};
-use crate::transport::{Transport, TransportError};
+use crate::transport::TransportError;
 pub use options::OptionsChange;
 use options::{Effective, SpecError};
 use serde::Serialize;
@@ -92,8 +92,8 @@ pub struct Deployment {
 }
 
 /// The actors this node serves.
-pub struct Deployments<T: Transport> {
-    router: Arc<Router<T>>,
+pub struct Deployments {
+    router: Arc<Router>,
     engine: WasmEngine,
     config: NodeConfig,
     store: Option<Arc<dyn Store>>,
@@ -103,10 +103,10 @@ pub struct Deployments<T: Transport> {
     broken: std::sync::Mutex<Vec<(String, String)>>,
 }
 
-impl<T: Transport> Deployments<T> {
+impl Deployments {
     /// Deployments recorded in `store` (none: they last as long as the process).
     pub fn new(
-        router: Arc<Router<T>>,
+        router: Arc<Router>,
         engine: WasmEngine,
         config: NodeConfig,
         store: Option<Arc<dyn Store>>,

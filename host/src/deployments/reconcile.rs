@@ -17,11 +17,10 @@ use crate::runtime::ActorRuntime;
 use crate::runtime::mode::with_mode;
 use crate::runtime::socket::SocketActor;
 use crate::store::StoreError;
-use crate::transport::Transport;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-impl<T: Transport> Deployments<T> {
+impl Deployments {
     /// Serves `record` as the store has it: a swap, a new consumer, or nothing when
     /// it is what runs already or this node does not host it. True when it changed
     /// what runs. The caller holds the actor's reservation.

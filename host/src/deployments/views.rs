@@ -7,7 +7,6 @@ use super::options::Effective;
 use super::served::{Backend, Served};
 use crate::records::{ActorKind, ActorRecord, HandlerMode, Version};
 use crate::runtime::wasm::world::World;
-use crate::transport::Transport;
 use serde::Serialize;
 
 /// A served actor as the API shows it.
@@ -110,7 +109,7 @@ pub struct OutboundView {
     pub concurrency: usize,
 }
 
-impl<T: Transport> Deployments<T> {
+impl Deployments {
     /// Every served actor.
     pub fn list(&self) -> Vec<ActorView> {
         self.served

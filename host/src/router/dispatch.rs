@@ -7,7 +7,7 @@
 //! failure gives the input back to its queue, since then nothing was lost yet (when
 //! the node's own store refused, uncounted and after a pause).
 
-use super::{AckOf, Router};
+use super::Router;
 use crate::branch::{Lineage, is_bookkeeping};
 use crate::envelope::limits::check_depth;
 use crate::envelope::{Envelope, EnvelopeError};
@@ -16,7 +16,7 @@ use crate::metrics::metrics;
 use crate::progress::event::{At, Hop};
 use crate::records::{ERROR_END, HAPPY_END};
 use crate::routing::{self, Dispatch};
-use crate::transport::{AckHandle, Delivery, Message, Transport, TransportError};
+use crate::transport::{AckHandle, Delivery, Message, TransportError};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -59,7 +59,7 @@ fn destinations(outgoing: &[Outgoing]) -> String {
         .join(", ")
 }
 
-impl<T: Transport> Router<T> {
+impl Router {
     /// Sends every dispatch, then acks; on a transport failure gives the input back.
     /// Returns whether the message went to error-end.
     pub(super) async fn dispatch_then_ack(
@@ -68,7 +68,7 @@ impl<T: Transport> Router<T> {
         input: Option<&Envelope>,
         hop: Option<&Arc<Hop>>,
         dispatches: Vec<Dispatch>,
-        ack: AckOf<T>,
+        ack: Box<dyn AckHandle>,
     ) -> bool {
         let outgoing = self.prepare(actor, input, dispatches);
         if let (Some(input), Some(hop)) = (input, hop) {
@@ -209,7 +209,7 @@ impl<T: Transport> Router<T> {
     pub(super) async fn dead_letter(
         &self,
         actor: &str,
-        delivery: Delivery<AckOf<T>>,
+        delivery: Delivery,
         error: EnvelopeError,
     ) -> bool {
         let queue = self.settings.queues.for_actor(actor);

@@ -2,18 +2,18 @@
 //! outcome, then ack it. An outcome that cannot be written (the pool's store is down)
 //! keeps its message queued until it can.
 
-use super::{AckOf, Router, UNAVAILABLE_PAUSE};
+use super::{Router, UNAVAILABLE_PAUSE};
 use crate::envelope::Envelope;
 use crate::records::End;
 use crate::routing;
 use crate::trace::hop::HopEnd;
-use crate::transport::{AckHandle, Delivery, Transport, TransportError};
+use crate::transport::{Delivery, TransportError};
 use std::sync::Arc;
 
 /// How many end-actor messages are recorded at once.
 const END_CONCURRENCY: usize = 64;
 
-impl<T: Transport> Router<T> {
+impl Router {
     /// Declares and consumes `happy-end` and `error-end`, recording outcomes.
     pub async fn serve_end_actors(self: &Arc<Self>) -> Result<(), TransportError> {
         for end in [End::Happy, End::Error] {
@@ -32,7 +32,7 @@ impl<T: Transport> Router<T> {
     }
 
     /// An end actor's work: record the outcome, then ack.
-    async fn record_end(&self, end: End, delivery: Delivery<AckOf<T>>) {
+    async fn record_end(&self, end: End, delivery: Delivery) {
         let size = delivery.body.len();
         let recorded = match Envelope::parse(&delivery.body) {
             Ok(mut envelope) => {

@@ -40,8 +40,6 @@ use tracing::Instrument;
 /// How long a message whose actor is unavailable waits before it goes back.
 const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(1);
 
-type AckOf<T> = <<T as Transport>::Subscription as Subscription>::Ack;
-
 /// How a router names and bounds what it moves.
 #[derive(Debug, Clone)]
 pub struct RouterSettings {
@@ -83,8 +81,8 @@ impl Default for RouterSettings {
 }
 
 /// The routing loop of one node.
-pub struct Router<T: Transport> {
-    transport: Arc<T>,
+pub struct Router {
+    transport: Arc<dyn Transport>,
     outcomes: Arc<Outcomes>,
     settings: RouterSettings,
     /// Cancelled first when the node stops: no new envelope is taken in.
@@ -99,15 +97,15 @@ pub struct Router<T: Transport> {
     consumed: Mutex<HashMap<String, usize>>,
 }
 
-impl<T: Transport> Router<T> {
+impl Router {
     /// A router over `transport`, recording ends in `outcomes`, with default settings.
-    pub fn new(transport: Arc<T>, outcomes: Arc<Outcomes>) -> Arc<Self> {
+    pub fn new(transport: Arc<dyn Transport>, outcomes: Arc<Outcomes>) -> Arc<Self> {
         Self::configured(transport, outcomes, RouterSettings::default())
     }
 
     /// A router over `transport`, recording ends in `outcomes`, with `settings`.
     pub fn configured(
-        transport: Arc<T>,
+        transport: Arc<dyn Transport>,
         outcomes: Arc<Outcomes>,
         settings: RouterSettings,
     ) -> Arc<Self> {
@@ -124,7 +122,7 @@ impl<T: Transport> Router<T> {
     }
 
     /// The transport messages come from and go to.
-    pub fn transport(&self) -> &Arc<T> {
+    pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
     }
 
@@ -194,12 +192,12 @@ impl<T: Transport> Router<T> {
     fn consume<F, Fut>(
         self: &Arc<Self>,
         queue: String,
-        mut subscription: T::Subscription,
+        mut subscription: Box<dyn Subscription>,
         concurrency: usize,
         stop: CancellationToken,
         handle: F,
     ) where
-        F: Fn(Arc<Self>, Delivery<AckOf<T>>) -> Fut + Send + 'static,
+        F: Fn(Arc<Self>, Delivery) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let router = self.clone();
@@ -264,7 +262,7 @@ impl<T: Transport> Router<T> {
         slot: &ActorSlot,
         calls: &Semaphore,
         stop: &CancellationToken,
-        delivery: Delivery<AckOf<T>>,
+        delivery: Delivery,
     ) {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);
@@ -494,7 +492,7 @@ impl<T: Transport> Router<T> {
 
     /// Gives a message its actor could not take back to its queue, uncounted, after a
     /// pause (none once the node is stopping).
-    async fn give_back(&self, actor: &str, ack: AckOf<T>) {
+    async fn give_back(&self, actor: &str, ack: Box<dyn AckHandle>) {
         tokio::select! {
             _ = self.stop_consuming.cancelled() => {}
             _ = tokio::time::sleep(UNAVAILABLE_PAUSE) => {}

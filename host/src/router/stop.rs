@@ -9,7 +9,6 @@
 //! is a ceiling, not a wait. The report says what happened to what was left.
 
 use super::Router;
-use crate::transport::Transport;
 use std::time::Duration;
 
 /// How often the drain looks at the queues.
@@ -27,7 +26,7 @@ pub struct StopReport {
     pub kept: bool,
 }
 
-impl<T: Transport> Router<T> {
+impl Router {
     /// Stops taking envelopes, lets what must finish finish within `grace`, and stops
     /// the consumers.
     pub async fn shutdown(&self, grace: Duration) -> StopReport {

@@ -7,7 +7,7 @@ use super::Router;
 use crate::envelope::limits::check_depth;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::records::HAPPY_END;
-use crate::transport::{Message, Transport, TransportError};
+use crate::transport::{Message, TransportError};
 use bytes::Bytes;
 
 /// Why an envelope was not taken in.
@@ -24,7 +24,7 @@ pub enum SubmitError {
     Transport(#[from] TransportError),
 }
 
-impl<T: Transport> Router<T> {
+impl Router {
     /// Puts a new envelope on the queue of its first actor.
     pub async fn submit(&self, envelope: &Envelope) -> Result<(), SubmitError> {
         if self.stopping.is_cancelled() {

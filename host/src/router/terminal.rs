@@ -10,18 +10,18 @@
 //! counted (a poison message reaches the dead-letter queue at `--max-redeliveries`),
 //! and bytes that are no envelope go to the dead-letter queue at once.
 
-use super::{AckOf, Router};
+use super::Router;
 use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
 use crate::metrics::metrics;
 use crate::progress::EndStatus;
 use crate::routing::{self, Outcome};
-use crate::transport::{AckHandle, Delivery, Transport};
+use crate::transport::Delivery;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-impl<T: Transport> Router<T> {
+impl Router {
     /// Whether `actor` ends routes (its results are not routed).
     pub(super) fn is_terminal(&self, actor: &str) -> bool {
         self.settings.terminal.iter().any(|name| name == actor)
@@ -34,7 +34,7 @@ impl<T: Transport> Router<T> {
         slot: &ActorSlot,
         calls: &Semaphore,
         stop: &CancellationToken,
-        delivery: Delivery<AckOf<T>>,
+        delivery: Delivery,
     ) -> Option<bool> {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);

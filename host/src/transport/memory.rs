@@ -26,6 +26,7 @@ use crate::branch::Lineage;
 use crate::journal::{Journal, Op, StoredMessage};
 use crate::queues::{dead_letter_queue, is_dead_letter_queue};
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -157,31 +158,8 @@ impl MemoryTransport {
             .len()
             .max(self.capacity - queue.slots.available_permits())
     }
-}
 
-impl Transport for MemoryTransport {
-    type Subscription = MemorySubscription;
-
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-
-    async fn declare(&self, actor: &str) -> Result<(), TransportError> {
-        self.open(actor).map(drop)
-    }
-
-    async fn retire(&self, actor: &str) -> Result<(), TransportError> {
-        if let Ok(queue) = self.queue(actor) {
-            queue.open.store(false, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
-    async fn subscribe(
-        &self,
-        actor: &str,
-        _prefetch: usize,
-    ) -> Result<MemorySubscription, TransportError> {
+    async fn subscribe_queue(&self, actor: &str) -> Result<MemorySubscription, TransportError> {
         let queue = self.queue(actor)?;
         let dead = self.open(&dead_letter_queue(actor))?;
         Ok(MemorySubscription {
@@ -200,7 +178,7 @@ impl Transport for MemoryTransport {
         })
     }
 
-    async fn send(&self, actor: &str, message: Message) -> Result<(), TransportError> {
+    async fn send_message(&self, actor: &str, message: Message) -> Result<(), TransportError> {
         let Message { body, lineage } = message;
         let queue = self.queue(actor)?;
         if !queue.open.load(Ordering::SeqCst) {
@@ -240,6 +218,44 @@ impl Transport for MemoryTransport {
             .try_send(message)
             .map_err(|_| TransportError::Closed)
     }
+}
+
+impl Transport for MemoryTransport {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn declare<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(async move { self.open(actor).map(drop) })
+    }
+
+    fn retire<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(async move {
+            if let Ok(queue) = self.queue(actor) {
+                queue.open.store(false, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        actor: &'a str,
+        _prefetch: usize,
+    ) -> BoxFuture<'a, Result<Box<dyn Subscription>, TransportError>> {
+        Box::pin(async move {
+            let subscription = self.subscribe_queue(actor).await?;
+            Ok(Box::new(subscription) as Box<dyn Subscription>)
+        })
+    }
+
+    fn send<'a>(
+        &'a self,
+        actor: &'a str,
+        message: Message,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(self.send_message(actor, message))
+    }
 
     fn depth(&self, actor: &str) -> Option<usize> {
         let queue = self.queue(actor).ok()?;
@@ -276,10 +292,12 @@ impl Transport for MemoryTransport {
         failing.then_some("the data directory's store cannot write (is the disk full?)")
     }
 
-    async fn close(&self) {
-        if let Some(journal) = &self.journal {
-            journal.close().await;
-        }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(journal) = &self.journal {
+                journal.close().await;
+            }
+        })
     }
 }
 
@@ -301,20 +319,24 @@ struct Settle {
 }
 
 impl Subscription for MemorySubscription {
-    type Ack = MemoryAck;
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>> {
+        Box::pin(self.next_delivery())
+    }
+}
 
-    async fn next(&mut self) -> Option<Delivery<MemoryAck>> {
+impl MemorySubscription {
+    async fn next_delivery(&mut self) -> Option<Delivery> {
         if let Some(gate) = &mut self.delivering {
             gate.wait_for(|open| *open).await.ok()?;
             self.delivering = None;
         }
         loop {
             let message = self.receiver.recv().await.ok()?;
-            let ack = MemoryAck {
+            let ack = Box::new(MemoryAck {
                 message: Some(message),
                 sender: self.sender.clone(),
                 settle: self.settle.clone(),
-            };
+            });
             let redeliveries = ack.message.as_ref().map_or(0, |m| m.redeliveries);
             if redeliveries > self.max_redeliveries {
                 let reason = format!(
@@ -370,27 +392,13 @@ impl MemoryAck {
             .try_send(message)
             .map_err(|_| TransportError::Closed)
     }
-}
 
-impl AckHandle for MemoryAck {
-    async fn ack(mut self) -> Result<(), TransportError> {
-        if let Some(message) = self.message.take()
-            && let (Some(journal), Some(seq)) = (&self.settle.journal, message.key)
-        {
-            journal.write_behind(vec![Op::RemoveMessage { seq }]);
-        }
-        Ok(())
-    }
-
-    async fn requeue(mut self) -> Result<(), TransportError> {
-        self.put_back(1)
-    }
-
-    async fn release(mut self) -> Result<(), TransportError> {
-        self.put_back(0)
-    }
-
-    async fn dead_letter(mut self, reason: String) -> Result<(), TransportError> {
+    /// Moves the message to its queue's dead-letter queue; when that queue is full or
+    /// the store cannot take it, back to its own queue.
+    async fn move_to_dead_letters(
+        mut self: Box<Self>,
+        reason: String,
+    ) -> Result<(), TransportError> {
         let Some(message) = self.message.take() else {
             return Ok(());
         };
@@ -437,6 +445,34 @@ impl AckHandle for MemoryAck {
         dead.sender
             .try_send(moved)
             .map_err(|_| TransportError::Closed)
+    }
+}
+
+impl AckHandle for MemoryAck {
+    fn ack(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move {
+            if let Some(message) = self.message.take()
+                && let (Some(journal), Some(seq)) = (&self.settle.journal, message.key)
+            {
+                journal.write_behind(vec![Op::RemoveMessage { seq }]);
+            }
+            Ok(())
+        })
+    }
+
+    fn requeue(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move { self.put_back(1) })
+    }
+
+    fn release(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move { self.put_back(0) })
+    }
+
+    fn dead_letter(
+        self: Box<Self>,
+        reason: String,
+    ) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(self.move_to_dead_letters(reason))
     }
 }
 

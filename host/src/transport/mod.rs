@@ -8,13 +8,19 @@
 //! delivery dropped without either) puts it back for another try, with its attempt
 //! count raised. `send` returns only once the transport has taken responsibility for
 //! the message (a broker confirm), so acking the input after all sends is safe.
+//!
+//! The traits are object-safe (their futures boxed, a subscription and an ack handle
+//! behind a `Box<dyn …>`), so that the router, the deployments and the API hold an
+//! `Arc<dyn Transport>` and do not carry the transport's type: the concrete transport
+//! is named only where the node builds it. That costs an allocation per delivery, ack
+//! and send.
 
 pub mod amqp;
 pub mod memory;
 
 use crate::branch::Lineage;
 use bytes::Bytes;
-use std::future::Future;
+use futures::future::BoxFuture;
 
 /// Why the transport could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +38,7 @@ pub enum TransportError {
         context: String,
         /// The broker client's error.
         #[source]
-        source: lapin::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The embedded queue's store could not take the message (a full disk).
     #[error(transparent)]
@@ -61,7 +67,7 @@ impl From<Bytes> for Message {
 }
 
 /// A message taken from a queue, owned until acked or nacked.
-pub struct Delivery<A> {
+pub struct Delivery {
     /// The message's bytes.
     pub body: Bytes,
     /// The fan-out bookkeeping that came beside the body, if any.
@@ -69,10 +75,10 @@ pub struct Delivery<A> {
     /// How many times this message was delivered before (0 on the first delivery).
     pub redeliveries: u32,
     /// Settles the delivery: ack, requeue, release or dead-letter it.
-    pub ack: A,
+    pub ack: Box<dyn AckHandle>,
 }
 
-impl<A> Delivery<A> {
+impl Delivery {
     /// Puts the lineage that came beside the body back into the headers read from it
     /// (where none came, the headers stay as the body had them: an older node's
     /// message carried its lineage there).
@@ -86,63 +92,57 @@ impl<A> Delivery<A> {
 /// Settles one delivery.
 pub trait AckHandle: Send + 'static {
     /// The message is done with: remove it from its queue.
-    fn ack(self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>>;
     /// Give the message back to its queue for another try.
-    fn requeue(self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn requeue(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>>;
     /// Give the message back without counting a redelivery: the node could not try
     /// it at all (its runtime or the pool's store is unavailable), which is no fault
     /// of the message and must not bring it nearer its dead-letter queue.
-    fn release(self) -> impl Future<Output = Result<(), TransportError>> + Send
-    where
-        Self: Sized,
-    {
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
         self.requeue()
     }
     /// Move the message, unchanged, to its queue's dead-letter queue with `reason`: the
     /// node cannot handle it, and must not lose it.
-    fn dead_letter(self, reason: String)
-    -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn dead_letter(
+        self: Box<Self>,
+        reason: String,
+    ) -> BoxFuture<'static, Result<(), TransportError>>;
 }
 
 /// A stream of deliveries from one queue.
 pub trait Subscription: Send + 'static {
-    /// How a delivery of this subscription is settled.
-    type Ack: AckHandle;
     /// The next delivery; `None` once the subscription or transport is closed.
-    fn next(&mut self) -> impl Future<Output = Option<Delivery<Self::Ack>>> + Send;
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>>;
 }
 
 /// Queues that envelopes travel on.
 pub trait Transport: Send + Sync + 'static {
-    /// The stream of deliveries [`Transport::subscribe`] returns.
-    type Subscription: Subscription;
-
     /// Short name for logs and metrics (`memory`, `amqp`).
     fn name(&self) -> &'static str;
 
     /// Makes sure the queue of `actor` exists and takes envelopes.
-    fn declare(&self, actor: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn declare<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>>;
 
     /// Closes the queue of `actor` to new envelopes (a send answers
     /// [`TransportError::NoSuchQueue`]) while keeping what it holds; a later
     /// [`Transport::declare`] opens it again.
-    fn retire(&self, actor: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+    fn retire<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>>;
 
     /// Starts consuming the queue of `actor`, with at most `prefetch` deliveries
     /// unsettled at once.
-    fn subscribe(
-        &self,
-        actor: &str,
+    fn subscribe<'a>(
+        &'a self,
+        actor: &'a str,
         prefetch: usize,
-    ) -> impl Future<Output = Result<Self::Subscription, TransportError>> + Send;
+    ) -> BoxFuture<'a, Result<Box<dyn Subscription>, TransportError>>;
 
     /// Hands `message` to the queue of `actor`; returns once it is safely queued.
     /// Waits while the queue is full (backpressure).
-    fn send(
-        &self,
-        actor: &str,
+    fn send<'a>(
+        &'a self,
+        actor: &'a str,
         message: Message,
-    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
 
     /// Messages queued or in flight, where the transport can tell.
     fn pending(&self) -> Option<usize>;
@@ -181,7 +181,7 @@ pub trait Transport: Send + Sync + 'static {
     fn stop_consuming(&self) {}
 
     /// Releases the transport once everything taken is settled.
-    fn close(&self) -> impl Future<Output = ()> + Send {
-        async {}
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }

@@ -25,6 +25,7 @@ use crate::queues::dead_letter_queue;
 use crate::transport::{AckHandle, Delivery, Subscription, TransportError};
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use lapin::Acker;
 use lapin::Channel;
 use lapin::Confirmation;
@@ -47,14 +48,12 @@ const QUORUM_COUNT_HEADER: &str = "x-delivery-count";
 
 /// Deliveries from one actor's queue.
 pub struct AmqpSubscription {
-    receiver: mpsc::Receiver<Delivery<AmqpAck>>,
+    receiver: mpsc::Receiver<Delivery>,
 }
 
 impl Subscription for AmqpSubscription {
-    type Ack = AmqpAck;
-
-    async fn next(&mut self) -> Option<Delivery<AmqpAck>> {
-        self.receiver.recv().await
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>> {
+        Box::pin(self.receiver.recv())
     }
 }
 
@@ -93,7 +92,7 @@ impl AmqpAck {
     /// Republishes the message to `queue` with its count (and `reason`), then acks
     /// this delivery; when that cannot be done, a plain requeue.
     async fn move_to(
-        mut self,
+        mut self: Box<Self>,
         queue: Option<&str>,
         reason: Option<String>,
     ) -> Result<(), TransportError> {
@@ -118,38 +117,47 @@ impl AmqpAck {
 }
 
 impl AckHandle for AmqpAck {
-    async fn ack(mut self) -> Result<(), TransportError> {
-        match self.acker.take() {
-            Some(acker) => Self::settled(acker.ack(BasicAckOptions::default()).await),
-            None => Ok(()),
-        }
+    fn ack(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move {
+            match self.acker.take() {
+                Some(acker) => Self::settled(acker.ack(BasicAckOptions::default()).await),
+                None => Ok(()),
+            }
+        })
     }
 
-    async fn requeue(mut self) -> Result<(), TransportError> {
-        match self.acker.take() {
-            Some(acker) => Self::settled(acker.nack(requeue()).await),
-            None => Ok(()),
-        }
+    fn requeue(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move {
+            match self.acker.take() {
+                Some(acker) => Self::settled(acker.nack(requeue()).await),
+                None => Ok(()),
+            }
+        })
     }
 
     /// Republishes the message to the back of its queue with its count unchanged, then
     /// acks this delivery (a nack would make the broker count a redelivery); when that
     /// cannot be done, a plain requeue.
-    async fn release(self) -> Result<(), TransportError> {
-        self.move_to(None, None).await
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move { self.move_to(None, None).await })
     }
 
     /// Moves the message whole to `{queue}-dlq`, with the reason in its headers.
-    async fn dead_letter(self, reason: String) -> Result<(), TransportError> {
-        let Some(queue) = self
-            .copy
-            .as_ref()
-            .map(|copy| dead_letter_queue(&copy.queue))
-        else {
-            return Ok(());
-        };
-        tracing::warn!(dead_letter_queue = %queue, "{reason}");
-        self.move_to(Some(&queue), Some(reason)).await
+    fn dead_letter(
+        self: Box<Self>,
+        reason: String,
+    ) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async move {
+            let Some(queue) = self
+                .copy
+                .as_ref()
+                .map(|copy| dead_letter_queue(&copy.queue))
+            else {
+                return Ok(());
+            };
+            tracing::warn!(dead_letter_queue = %queue, "{reason}");
+            self.move_to(Some(&queue), Some(reason)).await
+        })
     }
 }
 
@@ -200,7 +208,7 @@ struct Consumer {
     options: Arc<AmqpOptions>,
     queue: String,
     prefetch: usize,
-    sender: mpsc::Sender<Delivery<AmqpAck>>,
+    sender: mpsc::Sender<Delivery>,
     stop: CancellationToken,
 }
 
@@ -279,7 +287,7 @@ impl Consumer {
         session: &Session,
         channel: &Channel,
         delivery: LapinDelivery,
-    ) -> Option<Delivery<AmqpAck>> {
+    ) -> Option<Delivery> {
         let headers = delivery.properties.headers().clone().unwrap_or_default();
         // Counts only from those who keep them: the broker on a redelivery, this
         // node on a message that came its republish way.
@@ -326,7 +334,7 @@ impl Consumer {
             body: body.clone(),
             lineage: super::lineage_of(&headers),
             redeliveries,
-            ack: AmqpAck {
+            ack: Box::new(AmqpAck {
                 acker: Some(acker),
                 _channel: channel.clone(),
                 copy: Some(Republish {
@@ -336,7 +344,7 @@ impl Consumer {
                     headers,
                     redeliveries,
                 }),
-            },
+            }),
         })
     }
 

@@ -23,10 +23,10 @@ pub mod depth;
 pub mod session;
 pub mod topology;
 
-use super::{Message, Transport, TransportError};
+use super::{Message, Subscription, Transport, TransportError};
 use crate::branch::{BRANCH_HEADER, Lineage, ROOT_HEADER};
 use crate::queues::QueueNames;
-use consumer::AmqpSubscription;
+use futures::future::BoxFuture;
 use lapin::Confirmation;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable};
@@ -87,7 +87,7 @@ pub struct AmqpTransport {
 pub(crate) fn broker_error(error: LapinError) -> TransportError {
     TransportError::Broker {
         context: "RabbitMQ".into(),
-        source: error,
+        source: Box::new(error),
     }
 }
 
@@ -157,24 +157,10 @@ impl AmqpTransport {
             consumers: TaskTracker::new(),
         })
     }
-}
 
-impl Transport for AmqpTransport {
-    type Subscription = AmqpSubscription;
-
-    fn name(&self) -> &'static str {
-        "amqp"
-    }
-
-    async fn declare(&self, actor: &str) -> Result<(), TransportError> {
-        self.sessions.declare(actor).await
-    }
-
-    /// Unbinds the actor's queue from the exchange once nobody consumes it, so that
-    /// publishing to the actor fails as unroutable; its messages stay in the queue.
-    /// While other consumers remain (nodes of a pool without a shared store that
-    /// still serve it) the binding stays.
-    async fn retire(&self, actor: &str) -> Result<(), TransportError> {
+    /// What [`Transport::retire`] does: stops redeclaring the actor's queue on reconnects,
+    /// and unbinds it once nobody consumes it.
+    async fn unbind_when_unconsumed(&self, actor: &str) -> Result<(), TransportError> {
         self.sessions.forget(actor);
         let session = self
             .sessions
@@ -204,22 +190,8 @@ impl Transport for AmqpTransport {
         }
     }
 
-    async fn subscribe(
-        &self,
-        actor: &str,
-        prefetch: usize,
-    ) -> Result<AmqpSubscription, TransportError> {
-        Ok(consumer::spawn(
-            self.sessions.clone(),
-            self.options.clone(),
-            actor.to_owned(),
-            prefetch,
-            self.stop_consumers.clone(),
-            &self.consumers,
-        ))
-    }
-
-    async fn send(&self, actor: &str, message: Message) -> Result<(), TransportError> {
+    /// Publishes `message` to the actor's routing key and waits for the broker's confirm.
+    async fn publish(&self, actor: &str, message: Message) -> Result<(), TransportError> {
         let Message { body, lineage } = message;
         let mut properties = json_properties();
         if let Some(lineage) = &lineage {
@@ -260,6 +232,59 @@ impl Transport for AmqpTransport {
         }
     }
 
+    /// What [`Transport::close`] does: stops the consumers, waits for them, then closes
+    /// the connection.
+    async fn shut_down(&self) {
+        self.stop_consumers.cancel();
+        self.consumers.close();
+        self.consumers.wait().await;
+        self.sessions.close().await;
+    }
+}
+
+impl Transport for AmqpTransport {
+    fn name(&self) -> &'static str {
+        "amqp"
+    }
+
+    fn declare<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(self.sessions.declare(actor))
+    }
+
+    /// Unbinds the actor's queue from the exchange once nobody consumes it, so that
+    /// publishing to the actor fails as unroutable; its messages stay in the queue.
+    /// While other consumers remain (nodes of a pool without a shared store that
+    /// still serve it) the binding stays.
+    fn retire<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(self.unbind_when_unconsumed(actor))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        actor: &'a str,
+        prefetch: usize,
+    ) -> BoxFuture<'a, Result<Box<dyn Subscription>, TransportError>> {
+        Box::pin(async move {
+            let subscription = consumer::spawn(
+                self.sessions.clone(),
+                self.options.clone(),
+                actor.to_owned(),
+                prefetch,
+                self.stop_consumers.clone(),
+                &self.consumers,
+            );
+            Ok(Box::new(subscription) as Box<dyn Subscription>)
+        })
+    }
+
+    fn send<'a>(
+        &'a self,
+        actor: &'a str,
+        message: Message,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(self.publish(actor, message))
+    }
+
     fn pending(&self) -> Option<usize> {
         None
     }
@@ -290,10 +315,7 @@ impl Transport for AmqpTransport {
         self.stop_consumers.cancel();
     }
 
-    async fn close(&self) {
-        self.stop_consumers.cancel();
-        self.consumers.close();
-        self.consumers.wait().await;
-        self.sessions.close().await;
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.shut_down())
     }
 }
