@@ -3,7 +3,8 @@
 //! The router knows neither the broker nor wasmtime: it takes deliveries from a
 //! [`Transport`], calls the actor's [`crate::runtime::ActorRuntime`], asks
 //! [`crate::routing`] where the results go, sends them ([`dispatch`]), and acks the
-//! input only after every send returned (at-least-once). End actors record outcomes
+//! input only after every send returned (at-least-once); [`hop`] is one message's
+//! way through, as named stages. End actors record outcomes
 //! ([`ends`]); new envelopes come in through [`submit`]; [`stop`] is the graceful stop.
 //!
 //! Concurrency is bounded per actor by a semaphore: a consumer takes a permit before it
@@ -12,6 +13,7 @@
 
 mod dispatch;
 mod ends;
+mod hop;
 pub mod stop;
 pub mod submit;
 mod terminal;
@@ -19,23 +21,20 @@ mod terminal;
 use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
 use crate::envelope::limits::SizeLimit;
-use crate::metrics::metrics;
 use crate::outcomes::Outcomes;
 use crate::progress::event::{At, Hop};
 use crate::progress::{ProgressEvent, Reporter};
 use crate::queues::QueueNames;
 use crate::records::EndNames;
-use crate::routing;
 use crate::trace::hop::{HopEnd, HopFacts};
 use crate::trace::{Exporter, HopSpan, TRACEPARENT};
-use crate::transport::{AckHandle, Delivery, Subscription, Transport, TransportError};
+use crate::transport::{Delivery, Subscription, Transport, TransportError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 /// How long a message whose actor is unavailable waits before it goes back.
 const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(1);
@@ -255,131 +254,6 @@ impl Router {
             .collect()
     }
 
-    /// One message of one actor, from delivery to ack; the call itself holds one of
-    /// the actor's `calls`.
-    async fn handle(
-        &self,
-        slot: &ActorSlot,
-        calls: &Semaphore,
-        stop: &CancellationToken,
-        delivery: Delivery,
-    ) {
-        let actor = slot.name();
-        let queue = self.settings.queues.for_actor(actor);
-        let m = metrics();
-        m.received
-            .with_label_values(&[queue.as_str(), self.transport.name()])
-            .inc();
-        m.envelope_size
-            .with_label_values(&["received"])
-            .observe(delivery.body.len() as f64);
-        let active = m.active.with_label_values(&[queue.as_str()]);
-        active.inc();
-        let started = std::time::Instant::now();
-        let failed = match self.settings.size.check(delivery.body.len()) {
-            Err(error) => self.dead_letter(actor, delivery, error).await,
-            Ok(()) if self.is_terminal(actor) => {
-                match self.end_route(slot, calls, stop, delivery).await {
-                    Some(failed) => failed,
-                    None => {
-                        active.dec();
-                        return;
-                    }
-                }
-            }
-            Ok(()) => match Envelope::parse_for(&delivery.body, actor) {
-                Ok(mut envelope) => {
-                    delivery.restore_lineage(&mut envelope.headers);
-                    let span = self.open_span("process", actor, &mut envelope);
-                    let hop = self.started(actor, &envelope);
-                    // A message taken into the window whose actor stopped (removed,
-                    // replaced, the node stopping) before a call was free goes back
-                    // untouched: it was never called.
-                    let called = tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => {
-                            if let Some(span) = span {
-                                self.close_span(span, HopEnd::Requeued);
-                            }
-                            active.dec();
-                            if let Err(error) = delivery.ack.release().await {
-                                tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
-                            }
-                            return;
-                        }
-                        call = calls.acquire() => match call {
-                            Ok(_call) => {
-                                let _calling = slot.call_started();
-                                self.call(slot, &envelope).await
-                            }
-                            Err(_) => None,
-                        },
-                    };
-                    match called {
-                        Some(outcome) => {
-                            let mut dispatches = routing::route_outcome(actor, &envelope, outcome);
-                            let end = span.as_ref().map(|span| {
-                                let traceparent = span.traceparent();
-                                for dispatch in &mut dispatches {
-                                    dispatch
-                                        .envelope
-                                        .headers
-                                        .insert(TRACEPARENT.to_owned(), traceparent.clone());
-                                }
-                                crate::trace::hop::end_of(&dispatches)
-                            });
-                            let failed = self
-                                .dispatch_then_ack(
-                                    actor,
-                                    Some(&envelope),
-                                    hop.as_ref(),
-                                    dispatches,
-                                    delivery.ack,
-                                )
-                                .await;
-                            if let (Some(span), Some(end)) = (span, end) {
-                                self.close_span(span, end.confirmed(failed));
-                            }
-                            failed
-                        }
-                        None => {
-                            if let Some(span) = span {
-                                self.close_span(span, HopEnd::Requeued);
-                            }
-                            active.dec();
-                            self.give_back(actor, delivery.ack).await;
-                            return;
-                        }
-                    }
-                }
-                Err(mut rejected) => {
-                    delivery.restore_lineage(&mut rejected.headers);
-                    tracing::warn!(
-                        actor,
-                        envelope_id = rejected.id.as_deref().unwrap_or("-"),
-                        "rejected an envelope: {}",
-                        routing::describe(&rejected.error)
-                    );
-                    m.failed
-                        .with_label_values(&[queue.as_str(), rejected.error.kind().as_str()])
-                        .inc();
-                    let dispatch = routing::reject(actor, *rejected, routing::unidentified);
-                    self.dispatch_then_ack(actor, None, None, vec![dispatch], delivery.ack)
-                        .await
-                }
-            },
-        };
-        slot.count(failed, started.elapsed());
-        let status = if failed { "error" } else { "success" };
-        m.processed
-            .with_label_values(&[queue.as_str(), status])
-            .inc();
-        m.processing_duration
-            .with_label_values(&[queue.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-        active.dec();
-    }
-
     /// Opens the span of a hop when traces are exported, and hands the hop's own
     /// context on in the envelope's `traceparent`.
     /// `verb` names what the hop does (`process`, `record`); nothing is built
@@ -444,42 +318,6 @@ impl Router {
         }
     }
 
-    /// Calls the actor; `None` when it could not be run at all (its runtime is away).
-    async fn call(&self, slot: &ActorSlot, envelope: &Envelope) -> Option<routing::Outcome> {
-        let actor = slot.name();
-        let queue = self.settings.queues.for_actor(actor);
-        let m = metrics();
-        let span = tracing::debug_span!("call", actor, envelope_id = %envelope.id);
-        let call_started = std::time::Instant::now();
-        let called = slot.current().call(envelope).instrument(span).await;
-        m.runtime_duration
-            .with_label_values(&[queue.as_str()])
-            .observe(call_started.elapsed().as_secs_f64());
-        match called {
-            Ok(outcome) => {
-                if let routing::Outcome::Failed(failure) = &outcome {
-                    tracing::info!(
-                        actor, envelope_id = %envelope.id, code = %failure.code,
-                        kind = %failure.kind, "actor call failed: {}", failure.message
-                    );
-                    // The kind may be a type the guest chose: bounded per queue.
-                    let reason = crate::metrics::bounded("failed", &queue, failure.kind.as_str());
-                    m.failed
-                        .with_label_values(&[queue.as_str(), reason.as_str()])
-                        .inc();
-                }
-                Some(outcome)
-            }
-            Err(unavailable) => {
-                tracing::warn!(actor, envelope_id = %envelope.id, "{unavailable}; the message goes back to its queue (not counted as a redelivery)");
-                m.failed
-                    .with_label_values(&[queue.as_str(), "unavailable"])
-                    .inc();
-                None
-            }
-        }
-    }
-
     /// The log line of one message handled: `info` where each message is logged (the
     /// sidecar, as Asya's logs each), else `debug`. `outcome` says where it went.
     pub(super) fn log_handled(&self, actor: &str, envelope_id: &str, outcome: &str, failed: bool) {
@@ -487,18 +325,6 @@ impl Router {
             tracing::info!(actor, envelope_id, outcome, failed, "message handled");
         } else {
             tracing::debug!(actor, envelope_id, outcome, failed, "message handled");
-        }
-    }
-
-    /// Gives a message its actor could not take back to its queue, uncounted, after a
-    /// pause (none once the node is stopping).
-    async fn give_back(&self, actor: &str, ack: Box<dyn AckHandle>) {
-        tokio::select! {
-            _ = self.stop_consuming.cancelled() => {}
-            _ = tokio::time::sleep(UNAVAILABLE_PAUSE) => {}
-        }
-        if let Err(error) = ack.release().await {
-            tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
         }
     }
 }
