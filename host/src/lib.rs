@@ -31,6 +31,7 @@ pub mod defaults;
 pub mod deployments;
 pub mod envelope;
 pub mod failure;
+pub(crate) mod files;
 pub mod journal;
 pub mod lag;
 pub mod metrics;

@@ -4,8 +4,8 @@
 //! File I/O runs on the blocking pool.
 
 use super::{ActorRecord, Store, StoreError};
+use crate::files::write_atomically;
 use crate::records::validate_name;
-use crate::runtime::wasm::cache::write_atomically;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};

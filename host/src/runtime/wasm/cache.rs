@@ -118,7 +118,9 @@ impl CompileCache {
             return;
         };
         let kept = match artifact {
-            Some(artifact) => write_atomically(&path, artifact).map_err(|error| error.to_string()),
+            Some(artifact) => {
+                crate::files::write_atomically(&path, artifact).map_err(|error| error.to_string())
+            }
             None => store(&path, component),
         };
         if let Err(error) = kept {
@@ -137,25 +139,5 @@ fn store(path: &std::path::Path, component: &Component) -> Result<(), String> {
     let serialized = component
         .serialize()
         .map_err(|error| format!("{error:#}"))?;
-    write_atomically(path, &serialized).map_err(|error| error.to_string())
-}
-
-/// Writes a file through a temporary file and a rename, so readers never see half of
-/// it; the file is synced before the rename and its directory after, so a power loss
-/// leaves the old file or the new one, never an empty one or none.
-pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::files::write_atomically(path, &serialized).map_err(|error| error.to_string())
 }
