@@ -1,7 +1,7 @@
 //! Running one actor call.
 //!
-//! Every kind of actor (a WebAssembly component in-process, later an external process
-//! behind a socket) sits behind [`ActorRuntime`]: it takes the envelope addressed to the
+//! Every kind of actor (a WebAssembly component in-process, [`wasm`]; an external
+//! process behind a Unix socket, [`socket`]) sits behind [`ActorRuntime`]: it takes the envelope addressed to the
 //! actor and returns an [`Outcome`]. A runtime never fails the router: traps,
 //! timeouts and limit hits become `Outcome::Failed` with a distinct `details.type`.
 
