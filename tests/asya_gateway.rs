@@ -203,17 +203,7 @@ async fn asyas_reporting_paths_move_an_envelope_through_every_view() {
     let events = sse::read_all(response, Duration::from_secs(10))
         .await
         .events;
-    let stages: Vec<(String, String)> = events
-        .iter()
-        .filter(|event| event.event == "progress")
-        .map(|event| {
-            let data = event.json();
-            (
-                data["actor"].as_str().unwrap_or_default().to_owned(),
-                data["stage"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let stages = sse::actor_stages(&events);
     assert_eq!(
         stages,
         vec![
@@ -318,16 +308,10 @@ async fn a_runtime_behind_a_wasya_sidecar_reports_to_a_wasya_gateway() {
     let events = sse::read_all(response, Duration::from_secs(10))
         .await
         .events;
-    let stages: Vec<String> = events
-        .iter()
-        .filter(|event| event.event == "progress")
-        .filter(|event| event.json()["actor"] == "g-relay")
-        .map(|event| {
-            event.json()["stage"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
+    let stages: Vec<String> = sse::actor_stages(&events)
+        .into_iter()
+        .filter(|(actor, _)| actor == "g-relay")
+        .map(|(_, stage)| stage)
         .collect();
     assert_eq!(
         stages,

@@ -444,17 +444,7 @@ async fn any_node_streams_the_progress_of_hops_that_ran_elsewhere() {
     };
     for node in [&gpu, &cpu] {
         let events = follow(node).await;
-        let hops: Vec<(String, String)> = events
-            .iter()
-            .filter(|event| event.event == "progress")
-            .map(|event| {
-                let data = event.json();
-                (
-                    data["actor"].as_str().unwrap_or_default().to_owned(),
-                    data["stage"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
+        let hops = crate::support::sse::actor_stages(&events);
         for actor in ["cpu-upper", "gpu-echo"] {
             for stage in ["received", "processing", "completed"] {
                 assert!(

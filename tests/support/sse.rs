@@ -21,6 +21,21 @@ impl SseEvent {
     }
 }
 
+/// `(actor, stage)` of each `progress` event of wasya's stream, in order.
+pub fn actor_stages(events: &[SseEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|event| event.event == "progress")
+        .map(|event| {
+            let data = event.json();
+            (
+                data["actor"].as_str().unwrap_or_default().to_owned(),
+                data["stage"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// What a stream sent until the server closed it.
 #[derive(Debug, Default)]
 pub struct Stream {
