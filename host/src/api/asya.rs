@@ -354,7 +354,6 @@ mod tests {
             events: events.to_vec(),
             submission: None,
             parent_id: None,
-            child: false,
         }
     }
 

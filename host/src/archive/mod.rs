@@ -59,8 +59,9 @@ pub struct ArchiveConfig {
 #[error("object storage for results cannot be used")]
 pub struct ArchiveError(#[source] object_store::Error);
 
-/// One copy on its way.
-struct Copy {
+/// One copy on its way: the object's key and body, made before the envelope moves
+/// into the outcome store, queued once it is kept there.
+pub struct ObjectCopy {
     end: End,
     key: String,
     body: bytes::Bytes,
@@ -68,7 +69,7 @@ struct Copy {
 
 /// The end actors' writer to object storage.
 pub struct Archive {
-    queue: mpsc::Sender<Copy>,
+    queue: mpsc::Sender<ObjectCopy>,
     config: ArchiveConfig,
     writer: crate::background::Flushed,
 }
@@ -123,17 +124,22 @@ impl Archive {
         }))
     }
 
-    /// Queues the copy of `envelope`, just ended at `end`; never waits.
-    pub fn keep(&self, end: End, envelope: &Envelope) {
+    /// The copy of `envelope`, ended at `end` now.
+    pub fn copy_of(&self, end: End, envelope: &Envelope) -> ObjectCopy {
         let prefix = match end {
             End::Happy => &self.config.results_prefix,
             End::Error => &self.config.errors_prefix,
         };
-        let copy = Copy {
+        ObjectCopy {
             end,
             key: key::key_of(prefix, envelope, SystemTime::now()),
             body: body_of(envelope),
-        };
+        }
+    }
+
+    /// Queues `copy` for the writers; never waits (a full queue drops it, counted).
+    pub fn queue(&self, copy: ObjectCopy) {
+        let end = copy.end;
         if self.queue.try_send(copy).is_err() {
             metrics()
                 .results_archived
@@ -165,7 +171,7 @@ fn body_of(envelope: &Envelope) -> bytes::Bytes {
 async fn write_all(
     results: Arc<dyn ObjectStore>,
     errors: Arc<dyn ObjectStore>,
-    mut copies: mpsc::Receiver<Copy>,
+    mut copies: mpsc::Receiver<ObjectCopy>,
     finish: tokio_util::sync::CancellationToken,
 ) {
     let writers = Arc::new(Semaphore::new(WRITERS));
@@ -195,7 +201,7 @@ async fn write_all(
 }
 
 /// Writes one copy, trying again on failure.
-async fn write_one(store: &dyn ObjectStore, copy: Copy) {
+async fn write_one(store: &dyn ObjectStore, copy: ObjectCopy) {
     let path = Path::from(copy.key.as_str());
     let mut pause = FIRST_PAUSE;
     let mut last_error = String::new();

@@ -29,8 +29,6 @@ pub struct Details {
     pub submission: Option<Arc<Submission>>,
     /// The envelope it was split from, for a fan-out child.
     pub parent_id: Option<String>,
-    /// Whether it is a fan-out child of a submission rather than a submission.
-    pub child: bool,
 }
 
 /// What a lookup of an envelope found.
@@ -71,7 +69,6 @@ impl Outcomes {
                     events,
                     submission,
                     parent_id,
-                    child: false,
                 }))
             }
             Lookup::Evicted => DetailsLookup::Evicted,
@@ -130,7 +127,6 @@ impl Outcomes {
             events,
             submission: None,
             parent_id,
-            child: true,
         }))
     }
 
@@ -201,7 +197,6 @@ fn pending_child(id: &str, parent: String) -> Details {
         events: Vec::new(),
         submission: None,
         parent_id: Some(parent),
-        child: true,
     }
 }
 
@@ -234,7 +229,6 @@ mod tests {
         };
         outcomes.record(End::Happy, child(1), 1).await.unwrap();
         let details = found(outcomes.details("r-1").await);
-        assert!(details.child);
         assert_eq!(details.parent_id.as_deref(), Some("r"));
         assert_eq!(details.view.status, Status::Succeeded);
         assert_eq!(details.view.results, vec![json!({"i": 1})]);

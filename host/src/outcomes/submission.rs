@@ -83,18 +83,6 @@ impl Submission {
         }
     }
 
-    /// A fan-out child a sidecar registered: no payload of its own (Asya's rule).
-    pub fn child(parent_id: String, actors: Vec<String>) -> Submission {
-        Submission {
-            payload: Value::Null,
-            headers: Headers::new(),
-            parent_id: Some(parent_id),
-            actors,
-            created: SystemTime::now(),
-            deadline: None,
-        }
-    }
-
     /// The bytes it takes, roughly, for the outcome store's bound.
     pub fn size(&self) -> usize {
         const OVERHEAD: usize = 128;

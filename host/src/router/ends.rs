@@ -31,6 +31,26 @@ impl Router {
         Ok(())
     }
 
+    /// Records `envelope` as ended at `end`; once the node's store keeps it, its copy
+    /// for object storage is queued behind (never waited on).
+    async fn keep_outcome(
+        &self,
+        end: End,
+        envelope: Envelope,
+        size: usize,
+    ) -> Result<(), crate::outcomes::RecordError> {
+        let copy = self
+            .settings
+            .archive
+            .as_ref()
+            .map(|archive| (archive, archive.copy_of(end, &envelope)));
+        let recorded = self.outcomes.record(end, envelope, size).await;
+        if let (Ok(()), Some((archive, copy))) = (&recorded, copy) {
+            archive.queue(copy);
+        }
+        recorded
+    }
+
     /// An end actor's work: record the outcome, then ack.
     async fn record_end(&self, end: End, delivery: Delivery) {
         let size = delivery.body.len();
@@ -38,16 +58,7 @@ impl Router {
             Ok(mut envelope) => {
                 delivery.restore_lineage(&mut envelope.headers);
                 let span = self.open_span("record", self.settings.ends.of(end), &mut envelope);
-                let copy = self
-                    .settings
-                    .archive
-                    .as_ref()
-                    .map(|archive| (archive, envelope.clone()));
-                let recorded = self.outcomes.record(end, envelope, size).await;
-                // Kept in the node's store first; the copy goes behind, never waited on.
-                if let (Ok(()), Some((archive, envelope))) = (&recorded, copy) {
-                    archive.keep(end, &envelope);
-                }
+                let recorded = self.keep_outcome(end, envelope, size).await;
                 if let Some(span) = span {
                     self.close_span(
                         span,
@@ -67,19 +78,7 @@ impl Router {
                     rejected.error
                 );
                 let dispatch = routing::reject(end.actor_name(), *rejected, routing::unidentified);
-                let copy = self
-                    .settings
-                    .archive
-                    .as_ref()
-                    .map(|archive| (archive, dispatch.envelope.clone()));
-                let recorded = self
-                    .outcomes
-                    .record(End::Error, dispatch.envelope, size)
-                    .await;
-                if let (Ok(()), Some((archive, envelope))) = (&recorded, copy) {
-                    archive.keep(End::Error, &envelope);
-                }
-                recorded
+                self.keep_outcome(End::Error, dispatch.envelope, size).await
             }
         };
         if let Err(error) = recorded {
