@@ -125,12 +125,19 @@ async fn a_hot_swap_under_traffic_loses_nothing_and_survives_a_restart() {
 
     assert!(node.terminate().success());
     let node = NodeProcess::start(&["--serve", "none", "--data-dir", data_dir]);
-    let restored = node
-        .wait_for_log(|line| {
-            line.contains("serving a recorded version") && line.contains("\"source\":\"Cache\"")
-        })
-        .await;
-    assert!(restored, "not restored from the compile cache");
+    let loads = |result: &'static str| [("result", result)];
+    assert!(
+        node.metric("wasya_compile_cache_total", &loads("hit"))
+            .await
+            >= 1.0,
+        "not restored from the compile cache"
+    );
+    assert_eq!(
+        node.metric("wasya_compile_cache_total", &loads("miss"))
+            .await,
+        0.0,
+        "a recorded version was compiled again"
+    );
     let (_, actor) = node.get("/v1/actors/swap").await;
     assert_eq!(actor["versions"].as_array().unwrap().len(), 2, "{actor}");
     let id = node.submit(&["swap"], json!({"text": "again"})).await;

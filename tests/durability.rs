@@ -79,16 +79,16 @@ fn start_on(dir: &Path) -> NodeProcess {
     ])
 }
 
-/// What the restarted node read back: messages, and those in flight at the stop.
-fn opened(node: &NodeProcess) -> (u64, u64) {
-    let event = node
-        .log_event("embedded queue opened from the data directory")
-        .expect("the node says what its store held");
-    let fields = &event;
-    (
-        fields["messages"].as_u64().expect("a count"),
-        fields["in_flight"].as_u64().expect("a count"),
-    )
+/// What the restarted node read back: messages, and those in flight at the stop
+/// (`wasya_store_recovered_messages_total{state}`).
+async fn opened(node: &NodeProcess) -> (u64, u64) {
+    let recovered = |state: &'static str| async move {
+        node.metric("wasya_store_recovered_messages_total", &[("state", state)])
+            .await as u64
+    };
+    let queued = recovered("queued").await;
+    let in_flight = recovered("in_flight").await;
+    (queued + in_flight, in_flight)
 }
 
 /// The payload of the n-th envelope on [`ROUTE`].
@@ -123,7 +123,7 @@ async fn a_killed_node_ends_every_accepted_envelope_after_a_restart() {
     node.kill();
 
     let node = start_on(dir.path());
-    let (kept, in_flight) = opened(&node);
+    let (kept, in_flight) = opened(&node).await;
     assert!(kept > 0, "the kill came after the pipeline had ended");
     for id in &recorded {
         let (status, view) = node.get(&format!("/v1/envelopes/{id}")).await;
@@ -168,7 +168,7 @@ async fn a_terminated_node_keeps_what_is_queued_for_the_next_start() {
     );
 
     let node = start_on(dir.path());
-    let (messages, in_flight) = opened(&node);
+    let (messages, in_flight) = opened(&node).await;
     assert_eq!(
         (messages, in_flight),
         (kept, 0),
@@ -194,7 +194,7 @@ async fn a_crash_during_fan_outs_loses_no_branch() {
     node.kill();
 
     let node = start_on(dir.path());
-    let (kept, _) = opened(&node);
+    let (kept, _) = opened(&node).await;
     assert!(kept > 0, "the kill came after the pipeline had ended");
     for view in outcomes(&node, &ids).await {
         assert_eq!(view["status"], "succeeded", "{view}");

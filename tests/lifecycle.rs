@@ -1,6 +1,6 @@
 //! Starting, configuring and stopping a node.
 
-use crate::support::NodeProcess;
+use crate::support::{NodeProcess, data_dir};
 use serde_json::json;
 use std::process::Command;
 
@@ -85,21 +85,47 @@ async fn the_cli_exits_non_zero_on_a_failed_envelope() {
 
 #[tokio::test]
 async fn sigterm_finishes_in_flight_work_and_exits_zero() {
-    let mut node = NodeProcess::start(&["--timeout", "1s", "--grace-period", "20s"]);
+    let dir = data_dir();
+    let data = dir.path().to_str().expect("a UTF-8 path");
+    let args = [
+        "--data-dir",
+        data,
+        "--timeout",
+        "1s",
+        "--grace-period",
+        "20s",
+    ];
+    let mut node = NodeProcess::start(&args);
     // A spinner is in flight until its timeout; queued echoes wait behind nothing.
-    node.submit(&["spin"], json!({})).await;
+    let spinner = node.submit(&["spin"], json!({})).await;
+    let mut ids = Vec::new();
     for n in 0..200 {
-        node.submit(&["echo", "echo"], json!(n)).await;
+        ids.push(node.submit(&["echo", "echo"], json!(n)).await);
     }
     let status = node.terminate();
     assert!(status.success(), "exit status {status:?}");
-    let log = node.log().join("\n");
-    assert!(log.contains("node stopped"), "{log}");
-    assert!(!log.contains("grace period over"), "{log}");
-    assert!(
-        log.contains("actor call failed"),
-        "the spinner ended before the exit: {log}"
-    );
+    let stopped = node
+        .log_event("stopped routing")
+        .expect("the stop says what it left");
+    assert_eq!(stopped["calls_cut_off"], 0, "{stopped}");
+
+    // The next start on the same data directory finds nothing that was in flight
+    // (the spinner's call ended before the exit), and every envelope ends.
+    let node = NodeProcess::start(&args);
+    let in_flight = node
+        .metric(
+            "wasya_store_recovered_messages_total",
+            &[("state", "in_flight")],
+        )
+        .await;
+    assert_eq!(in_flight, 0.0, "a call was cut off by the stop");
+    for (n, id) in ids.iter().enumerate() {
+        let view = node.outcome(id).await;
+        assert_eq!(view["status"], "succeeded", "envelope {n}: {view}");
+        assert_eq!(view["results"], json!([n]), "envelope {n}: {view}");
+    }
+    let view = node.outcome(&spinner).await;
+    assert_eq!(view["status"], "failed", "the spinner: {view}");
 }
 
 #[test]
@@ -138,28 +164,37 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
     let mut first = NodeProcess::start(&["--data-dir", data_dir]);
-    let sources = first.load_sources();
+    let bundled = wasya::bundled::BUNDLED_ACTORS.len() as f64;
+    let loads = |result: &'static str| [("result", result)];
     assert_eq!(
-        sources.len(),
-        wasya::bundled::BUNDLED_ACTORS.len(),
-        "{sources:?}"
+        first
+            .metric("wasya_compile_cache_total", &loads("miss"))
+            .await,
+        bundled,
+        "one compile per bundled actor"
     );
-    assert!(
-        sources.iter().all(|source| source == "Compiled"),
-        "{sources:?}"
+    assert_eq!(
+        first
+            .metric("wasya_compile_cache_total", &loads("hit"))
+            .await,
+        0.0
     );
     assert!(first.terminate().success());
 
     let second = NodeProcess::start(&["--data-dir", data_dir]);
-    let sources = second.load_sources();
     assert_eq!(
-        sources.len(),
-        wasya::bundled::BUNDLED_ACTORS.len(),
-        "{sources:?}"
+        second
+            .metric("wasya_compile_cache_total", &loads("hit"))
+            .await,
+        bundled,
+        "every bundled actor loaded from the cache"
     );
-    assert!(
-        sources.iter().all(|source| source == "Cache"),
-        "recompiled: {sources:?}"
+    assert_eq!(
+        second
+            .metric("wasya_compile_cache_total", &loads("miss"))
+            .await,
+        0.0,
+        "recompiled"
     );
     let id = second.submit(&["upper"], json!({"text": "cached"})).await;
     assert_eq!(

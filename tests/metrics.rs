@@ -63,7 +63,7 @@ async fn metrics_count_a_known_workload() {
         value(
             &samples,
             received,
-            &[("queue", "asya-echo"), ("transport", "memory")]
+            &[("queue", "asya-echo"), ("transport", "embedded")]
         ),
         3.0
     );

@@ -34,14 +34,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use wasya::actors::ActorSlot;
+use wasya::ActorLimits;
+use wasya::ActorSlot;
+use wasya::QueueNames;
+use wasya::Router;
+use wasya::Transport;
 use wasya::outcomes::{Outcomes, Status};
-use wasya::queues::QueueNames;
-use wasya::router::Router;
-use wasya::runtime::ActorLimits;
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::transport::Transport;
-use wasya::transport::amqp::{AmqpOptions, AmqpTransport};
+use wasya::{AmqpOptions, AmqpTransport};
+use wasya::{EngineOptions, WasmEngine};
 
 /// The raw loop routes like the node: a durable topic exchange, routing key = queue.
 const EXCHANGE: &str = "raw";

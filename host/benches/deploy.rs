@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use wasya::config::NodeConfig;
-use wasya::node::Node;
+use wasya::Node;
+use wasya::NodeConfig;
 
 fn guest(name: &str) -> Vec<u8> {
     std::fs::read(PathBuf::from(env!("WASYA_GUESTS_DIR")).join(format!("{name}.wasm")))
@@ -224,12 +224,12 @@ fn main() {
     let runtime = wasya::tokio_runtime().expect("a tokio runtime");
     runtime.block_on(async {
         let data = tempfile::tempdir().expect("a data directory");
-        let config = NodeConfig {
-            listen: Some("127.0.0.1:0".parse().expect("an address")),
+        let mut config = NodeConfig {
             data_dir: Some(data.path().to_owned()),
-            serve: Some(Vec::new()),
             ..NodeConfig::default()
         };
+        config.api.listen = Some("127.0.0.1:0".parse().expect("an address"));
+        config.serve.only = Some(Vec::new());
         let node = Node::start(config).await.expect("the node starts");
         let addr = node.local_addr().expect("the API is bound");
         let api = Arc::new(Api {

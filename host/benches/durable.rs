@@ -25,11 +25,11 @@ use common::env_usize;
 use common::pipeline::{HOPS, PipelineFigures, QUEUE_CAPACITY, echo_component, pipeline_on};
 use std::sync::Arc;
 use std::time::Duration;
-use wasya::journal::{Journal, JournalOptions};
-use wasya::outcomes::Outcomes;
-use wasya::router::RouterSettings;
-use wasya::runtime::ActorRuntime;
-use wasya::transport::memory::MemoryTransport;
+use wasya::ActorRuntime;
+use wasya::EmbeddedTransport;
+use wasya::Outcomes;
+use wasya::RouterSettings;
+use wasya::data_dir::journal::{Journal, JournalOptions};
 
 /// Bytes this process has had written to storage so far.
 fn written_bytes() -> u64 {
@@ -69,11 +69,11 @@ async fn run_once(
                 .await
                 .expect("the store opens");
             (
-                MemoryTransport::durable(QUEUE_CAPACITY, journal.clone(), Vec::new()),
+                EmbeddedTransport::durable(QUEUE_CAPACITY, journal.clone(), Vec::new()),
                 outcomes.with_journal(journal),
             )
         }
-        None => (MemoryTransport::new(QUEUE_CAPACITY), outcomes),
+        None => (EmbeddedTransport::new(QUEUE_CAPACITY), outcomes),
     };
     let (commits_before, writes_before) = commits();
     let written = written_bytes();

@@ -33,11 +33,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use wasya::ActorRuntime;
+use wasya::LagMonitor;
+use wasya::Node;
+use wasya::RouterSettings;
 use wasya::config::{ActorOverrides, NodeConfig};
-use wasya::lag::LagMonitor;
-use wasya::node::Node;
-use wasya::router::RouterSettings;
-use wasya::runtime::ActorRuntime;
 use wasya::trace::Exporter;
 
 const ROLE: &str = "WASYA_BENCH_ROLE";
@@ -202,16 +202,15 @@ async fn node(hold_ms: u64) {
             ..ActorOverrides::default()
         },
     );
-    let node = Node::start(NodeConfig {
-        listen: "127.0.0.1:0".parse().ok(),
-        socket_actors: vec![("sleepy".to_owned(), runtime.socket())],
-        per_actor,
-        queue_capacity: 100_000,
+    let mut config = NodeConfig {
         data_dir: None,
         ..NodeConfig::default()
-    })
-    .await
-    .expect("the node starts");
+    };
+    config.api.listen = "127.0.0.1:0".parse().ok();
+    config.serve.sockets = vec![("sleepy".to_owned(), runtime.socket())];
+    config.actors.per_actor = per_actor;
+    config.transport.queue_capacity = 100_000;
+    let node = Node::start(config).await.expect("the node starts");
     let lag = LagMonitor::spawn(Duration::from_millis(10));
     let rss_before = common::status_mib("self", "VmRSS:");
     println!("{}", node.local_addr().expect("listening").port());

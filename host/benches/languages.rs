@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasya::cli::build::{Mode, build_js, build_python};
-use wasya::runtime::socket::{SocketActor, SocketOptions};
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::runtime::{ActorLimits, ActorRuntime};
+use wasya::{ActorLimits, ActorRuntime};
+use wasya::{EngineOptions, WasmEngine};
+use wasya::{SocketActor, SocketOptions};
 
 type Payload = Arc<dyn Fn(usize) -> Value + Send + Sync>;
 

@@ -34,15 +34,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasya::actors::ActorSlot;
-use wasya::lag::LagMonitor;
+use wasya::ActorSlot;
+use wasya::EmbeddedTransport;
+use wasya::LagMonitor;
+use wasya::Router;
 use wasya::outbound::{Grant, OutboundLimits};
 use wasya::outcomes::{Outcomes, Status};
-use wasya::router::Router;
-use wasya::runtime::socket::{SocketActor, SocketOptions};
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::runtime::{ActorLimits, ActorRuntime};
-use wasya::transport::memory::MemoryTransport;
+use wasya::{ActorLimits, ActorRuntime};
+use wasya::{EngineOptions, WasmEngine};
+use wasya::{SocketActor, SocketOptions};
 
 const ROLE: &str = "WASYA_BENCH_ROLE";
 
@@ -207,7 +207,7 @@ async fn in_flight_run(kind: &str, port: u16, in_flight: usize) {
             (actor, Some(runtime))
         }
     };
-    let transport = Arc::new(MemoryTransport::new(in_flight * 2));
+    let transport = Arc::new(EmbeddedTransport::new(in_flight * 2));
     let outcomes = Arc::new(Outcomes::new(in_flight + 16));
     let router = Router::new(transport, outcomes.clone());
     router.serve_end_actors().await.expect("end actors");
@@ -280,7 +280,7 @@ async fn overhead_run(port: u16, samples: usize) {
         let outcome = actor.call(&envelope).await.expect("a call");
         wasm.push(started.elapsed());
         assert!(
-            matches!(outcome, wasya::routing::Outcome::Outputs(_)),
+            matches!(outcome, wasya::route_rules::Outcome::Outputs(_)),
             "fetch failed: {outcome:?}"
         );
         let started = Instant::now();

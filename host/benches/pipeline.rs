@@ -19,9 +19,9 @@ use common::pipeline::{HOPS, NativeEcho, echo_component, pipeline};
 use common::{env_usize, envelope};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasya::router::RouterSettings;
-use wasya::routing::Outcome;
-use wasya::runtime::ActorRuntime;
+use wasya::ActorRuntime;
+use wasya::Outcome;
+use wasya::RouterSettings;
 
 async fn bare_calls(runtime: &dyn ActorRuntime, calls: usize) -> (Duration, Duration) {
     let actors = vec!["echo".to_owned()];

@@ -39,14 +39,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
-use wasya::actors::ActorSlot;
+use wasya::ActorSlot;
+use wasya::QueueNames;
+use wasya::Router;
+use wasya::Transport;
 use wasya::outcomes::{Outcomes, Status};
-use wasya::queues::QueueNames;
-use wasya::router::Router;
 use wasya::runtime::socket::frame::{read_frame, write_frame};
-use wasya::runtime::socket::{SocketActor, SocketOptions};
-use wasya::transport::Transport;
-use wasya::transport::amqp::{AmqpOptions, AmqpTransport};
+use wasya::{AmqpOptions, AmqpTransport};
+use wasya::{SocketActor, SocketOptions};
 
 fn envelope(n: usize) -> Value {
     json!({

@@ -29,16 +29,16 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
-use wasya::actors::ActorSlot;
-use wasya::envelope::Envelope;
-use wasya::lag::LagMonitor;
+use wasya::ActorSlot;
+use wasya::EmbeddedTransport;
+use wasya::Envelope;
+use wasya::LagMonitor;
+use wasya::Router;
 use wasya::outcomes::{Outcomes, Status};
-use wasya::router::Router;
 use wasya::runtime::socket::frame::{read_frame, write_frame};
-use wasya::runtime::socket::{SocketActor, SocketOptions};
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
-use wasya::runtime::{ActorLimits, ActorRuntime};
-use wasya::transport::memory::MemoryTransport;
+use wasya::{ActorLimits, ActorRuntime};
+use wasya::{EngineOptions, WasmEngine};
+use wasya::{SocketActor, SocketOptions};
 
 fn reference_echo(concurrent: bool) -> RuntimeProcess {
     RuntimeProcess::serving(
@@ -173,7 +173,7 @@ async fn run() {
         .arg(repository().join("host/benches/runtimes/sleepy_runtime.py"))
         .arg("1.0");
     let slow = RuntimeProcess::start(&mut sleepy);
-    let transport = Arc::new(MemoryTransport::new(in_flight * 2));
+    let transport = Arc::new(EmbeddedTransport::new(in_flight * 2));
     let outcomes = Arc::new(Outcomes::new(in_flight + 16));
     let router = Router::new(transport, outcomes.clone());
     router.serve_end_actors().await.expect("end actors");

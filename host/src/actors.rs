@@ -139,7 +139,7 @@ mod tests {
         fn call<'a>(
             &'a self,
             _: &'a Envelope,
-        ) -> BoxFuture<'a, Result<crate::routing::Outcome, Unavailable>> {
+        ) -> BoxFuture<'a, Result<crate::route_rules::Outcome, Unavailable>> {
             Box::pin(async { Err(Unavailable("idle".into())) })
         }
     }

@@ -4,19 +4,23 @@
 //! routes the results on, as the Asya actor mesh does. The crate is split so that each
 //! concern can be tested alone:
 //!
-//! - [`envelope`] and [`routing`] are plain data and pure functions: what an envelope is
-//!   and where its results go; no I/O.
-//! - [`transport`] moves bytes between queues (embedded, or a broker); [`journal`]
-//!   keeps what the embedded queue accepted in the data directory.
-//! - [`runtime`] runs one actor call (a WebAssembly component in-process).
+//! - [`envelope`] and [`route_rules`] are plain data and pure functions: what an
+//!   envelope is and where its results go; no I/O.
+//! - [`transport`] moves bytes between queues (embedded, or a broker); [`data_dir`]
+//!   keeps what a single node must not lose (the embedded queue, outcomes,
+//!   deployments) in its data directory.
+//! - [`runtime`] runs one actor call (a WebAssembly component in-process, or an
+//!   external runtime over a socket).
 //! - [`router`] is the loop that ties them together: receive, run, route, ack.
 //! - [`outcomes`] records what reached `happy-end` / `error-end`; the HTTP API serves it.
+//! - [`node`] assembles a node from parts ([`NodeBuilder`]) configured by [`config`].
 //!
 //! The public surface is what the binary, the benchmarks and an embedder need: the
-//! modules above, the node's configuration and defaults, and the most used types
-//! re-exported at the root ([`Node`], [`NodeConfig`], [`Envelope`], [`Router`],
-//! [`MemoryTransport`]). The HTTP API, the pool's store, the retry policy and the
-//! other plumbing stay inside the crate, free to change.
+//! items re-exported at the root below (the node and its builder, the configuration,
+//! the envelope, the router, the transports, the runtimes and the outcome record), and
+//! the modules they come from for their less used parts. The HTTP API, the pool's
+//! store, the retry policy and the other plumbing stay inside the crate, free to
+//! change.
 
 pub mod actors;
 pub(crate) mod api;
@@ -26,24 +30,25 @@ pub(crate) mod backoff;
 pub(crate) mod branch;
 pub mod cli;
 pub mod config;
-pub(crate) mod control_plane;
+pub mod data_dir;
 pub mod defaults;
 pub mod deployments;
 pub mod envelope;
+pub(crate) mod error_chain;
 pub mod failure;
 pub(crate) mod files;
-pub mod journal;
 pub mod lag;
 pub mod metrics;
 pub mod node;
 pub mod outbound;
 pub mod outcomes;
+pub(crate) mod pool_feed;
 pub(crate) mod progress;
 pub mod queues;
+pub(crate) mod readiness;
 pub mod records;
-pub(crate) mod report;
+pub mod route_rules;
 pub mod router;
-pub mod routing;
 pub mod runtime;
 pub(crate) mod store;
 pub(crate) mod tools;
@@ -51,11 +56,21 @@ pub mod trace;
 pub mod transport;
 pub mod units;
 
+pub use actors::ActorSlot;
 pub use config::NodeConfig;
 pub use envelope::Envelope;
-pub use node::Node;
-pub use router::Router;
-pub use transport::memory::MemoryTransport;
+pub use lag::LagMonitor;
+pub use node::{Node, NodeBuilder};
+pub use outcomes::Outcomes;
+pub use queues::QueueNames;
+pub use route_rules::{Outcome, Output};
+pub use router::{Router, RouterSettings};
+pub use runtime::socket::{SocketActor, SocketOptions};
+pub use runtime::wasm::{EngineOptions, WasmEngine};
+pub use runtime::{ActorLimits, ActorRuntime};
+pub use transport::Transport;
+pub use transport::amqp::{AmqpOptions, AmqpTransport};
+pub use transport::embedded::EmbeddedTransport;
 
 /// The tokio runtime the node runs on.
 ///

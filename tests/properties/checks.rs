@@ -10,7 +10,7 @@ use wasya::envelope::Envelope;
 use wasya::envelope::limits::{ERROR_ROOM, MAX_DEPTH, SizeLimit, depth};
 use wasya::failure::{Code, Failure, Kind};
 use wasya::records::ERROR_END;
-use wasya::routing::{self, Outcome};
+use wasya::route_rules::{self, Outcome};
 use wasya::runtime::socket::frame::{read_frame, write_frame};
 use wasya::runtime::socket::response::parse_response;
 use wasya::runtime::wasm::output::{GuestOutput, outcome_of};
@@ -26,7 +26,7 @@ pub fn envelope_bytes(bytes: &[u8]) {
         Ok(envelope) => {
             assert!(depth(&envelope.payload) <= MAX_DEPTH);
             let failure = Failure::processing(Kind::Trap, "checked");
-            let dispatches = routing::route_outcome(ACTOR, &envelope, Outcome::Failed(failure));
+            let dispatches = route_rules::route_outcome(ACTOR, &envelope, Outcome::Failed(failure));
             assert_eq!(dispatches.len(), 1);
             let wrapped = &dispatches[0];
             assert_eq!(wrapped.envelope.id, envelope.id);
@@ -38,7 +38,7 @@ pub fn envelope_bytes(bytes: &[u8]) {
         }
         Err(rejected) => {
             let kept_id = rejected.id.clone();
-            let dispatch = routing::reject(ACTOR, *rejected, routing::unidentified);
+            let dispatch = route_rules::reject(ACTOR, *rejected, route_rules::unidentified);
             if let Some(id) = kept_id {
                 assert_eq!(dispatch.envelope.id, id);
             }
@@ -69,7 +69,7 @@ pub fn failure_wrapper(code: &str, kind: &str, message: &str, traceback: Option<
         traceback: traceback.map(str::to_owned),
         refused_hosts: vec![message.to_owned(); 100],
     };
-    let wrapped = routing::to_error_end(ACTOR, input.clone(), failure);
+    let wrapped = route_rules::to_error_end(ACTOR, input.clone(), failure);
     let added = wrapped.envelope.to_bytes().len() - input.to_bytes().len();
     assert!(added <= ERROR_ROOM, "{added} bytes added");
     Envelope::parse(&wrapped.envelope.to_bytes()).expect("the wrapper reads again");

@@ -363,14 +363,28 @@ impl NodeProcess {
         }
     }
 
-    /// The `source` (`Compiled` or `Cache`) of every "actor loaded" event so far.
-    pub fn load_sources(&self) -> Vec<String> {
-        self.log()
+    /// The sum of the samples of metric `name` whose labels include `labels`, as
+    /// `/metrics` gives them now (0 where none has been counted yet).
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let (status, text) = self.get_text("/metrics").await;
+        assert_eq!(status, 200, "/metrics: {text}");
+        prometheus_parse::Scrape::parse(BufReader::new(text.as_bytes()).lines())
+            .expect("the Prometheus parser reads /metrics")
+            .samples
             .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|event| event["message"] == "actor loaded")
-            .map(|event| event["source"].as_str().unwrap_or("").to_owned())
-            .collect()
+            .filter(|sample| {
+                sample.metric == name
+                    && labels
+                        .iter()
+                        .all(|(label, value)| sample.labels.get(label) == Some(value))
+            })
+            .map(|sample| match &sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                other => panic!("{name} is not a counter or a gauge: {other:?}"),
+            })
+            .sum()
     }
 
     /// Waits up to 10 s for a log line matching `predicate` (the log is read from a

@@ -6,12 +6,12 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wasya::actors::ActorSlot;
+use wasya::ActorRuntime;
+use wasya::ActorSlot;
+use wasya::EmbeddedTransport;
+use wasya::Router;
 use wasya::envelope::{Envelope, Headers, Route};
 use wasya::outcomes::{Outcomes, Status};
-use wasya::router::Router;
-use wasya::runtime::ActorRuntime;
-use wasya::transport::memory::MemoryTransport;
 
 /// Envelopes in flight at once while throughput is measured.
 const WINDOW: usize = 256;
@@ -48,7 +48,7 @@ pub async fn one_hop(
     samples: usize,
     payload: Arc<dyn Fn(usize) -> Value + Send + Sync>,
 ) -> Figures {
-    let transport = Arc::new(MemoryTransport::new(envelopes + WINDOW));
+    let transport = Arc::new(EmbeddedTransport::new(envelopes + WINDOW));
     let outcomes = Arc::new(Outcomes::new(envelopes + samples + 16));
     let router = Router::new(transport, outcomes.clone());
     router.serve_end_actors().await.expect("end actors");

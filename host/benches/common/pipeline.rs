@@ -7,15 +7,15 @@ use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wasya::actors::ActorSlot;
-use wasya::envelope::Envelope;
+use wasya::ActorSlot;
+use wasya::EmbeddedTransport;
+use wasya::Envelope;
+use wasya::Transport;
 use wasya::outcomes::{Outcomes, Status};
-use wasya::router::{Router, RouterSettings};
-use wasya::routing::{Outcome, Output};
-use wasya::runtime::wasm::{EngineOptions, WasmEngine};
 use wasya::runtime::{ActorLimits, ActorRuntime, Unavailable};
-use wasya::transport::Transport;
-use wasya::transport::memory::MemoryTransport;
+use wasya::{EngineOptions, WasmEngine};
+use wasya::{Outcome, Output};
+use wasya::{Router, RouterSettings};
 
 /// Actors in the pipeline.
 pub const HOPS: usize = 3;
@@ -71,7 +71,7 @@ pub async fn pipeline(
     envelopes: usize,
     samples: usize,
 ) -> PipelineFigures {
-    let transport = MemoryTransport::new(QUEUE_CAPACITY);
+    let transport = EmbeddedTransport::new(QUEUE_CAPACITY);
     let outcomes = Outcomes::new(envelopes + samples + 16);
     pipeline_on(runtime, settings, transport, outcomes, envelopes, samples).await
 }
@@ -80,7 +80,7 @@ pub async fn pipeline(
 pub async fn pipeline_on(
     runtime: Arc<dyn ActorRuntime>,
     settings: RouterSettings,
-    transport: MemoryTransport,
+    transport: EmbeddedTransport,
     outcomes: Outcomes,
     envelopes: usize,
     samples: usize,

@@ -26,6 +26,7 @@ impl From<DeployError> for ApiError {
                 (StatusCode::NOT_FOUND, "unknown_actor")
             }
             DeployError::NotWasm(_) => (StatusCode::CONFLICT, "not_a_wasm_actor"),
+            DeployError::NoEngine(_) => (StatusCode::CONFLICT, "no_wasm_engine"),
             DeployError::TooMany(..) => (StatusCode::CONFLICT, "too_many_actors"),
             DeployError::Transport(_) => (StatusCode::SERVICE_UNAVAILABLE, "transport_error"),
             DeployError::Store(crate::store::StoreError::Conflict(_)) => {
@@ -33,7 +34,7 @@ impl From<DeployError> for ApiError {
             }
             DeployError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_error"),
         };
-        ApiError::new(status, code, crate::report::chain(&error).to_string())
+        ApiError::new(status, code, crate::error_chain::chain(&error).to_string())
     }
 }
 

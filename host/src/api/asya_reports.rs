@@ -284,7 +284,7 @@ pub async fn final_status(
                 "unavailable",
                 format!(
                     "the outcome could not be kept: {}",
-                    crate::report::chain(&error)
+                    crate::error_chain::chain(&error)
                 ),
             )
         })?;
@@ -331,10 +331,13 @@ mod tests {
         let (end, envelope) = ended_of("e", report).unwrap();
         assert_eq!(end, End::Error);
         assert_eq!(
-            crate::routing::error_message(&envelope.payload),
+            crate::route_rules::error_message(&envelope.payload),
             Some("boom")
         );
-        assert_eq!(crate::routing::error_actor(&envelope.payload), Some("a"));
+        assert_eq!(
+            crate::route_rules::error_actor(&envelope.payload),
+            Some("a")
+        );
         assert_eq!(envelope.payload["details"]["type"], "ValueError");
         let bad = FinalReport {
             status: "done".into(),

@@ -231,13 +231,13 @@ fn submit_error(error: SubmitError, actor: &str) -> ApiError {
             "store_unavailable",
             format!(
                 "{}; nothing was accepted, retry later",
-                crate::report::chain(&store)
+                crate::error_chain::chain(&store)
             ),
         ),
         SubmitError::Transport(other) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "transport_error",
-            crate::report::chain(&other).to_string(),
+            crate::error_chain::chain(&other).to_string(),
         ),
     }
 }

@@ -31,10 +31,8 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> (StatusCode, String) 
     if let Some(reason) = state.router.transport().unready() {
         return unavailable(reason.into());
     }
-    if let Some(pool) = &state.pool
-        && !pool.is_reachable()
-    {
-        return unavailable("control plane: the shared store is unreachable".into());
+    if let Some(reason) = state.readiness.iter().find_map(|check| check.unready()) {
+        return unavailable(reason);
     }
     // One actor that cannot serve (a socket actor whose runtime is gone) takes the
     // node out only when it is all the node serves (the sidecar: one actor, its

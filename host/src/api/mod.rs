@@ -45,8 +45,9 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// The bearer token mutating endpoints require, if any.
     pub token: Option<String>,
-    /// The pool's shared store, whose reachability is part of readiness.
-    pub pool: Option<Arc<crate::store::postgres::PgStore>>,
+    /// What readiness depends on beside the transport and the actors (the pool's
+    /// shared store).
+    pub readiness: Vec<Arc<dyn crate::readiness::Readiness>>,
     /// The pipelines offered as tools.
     pub tools: crate::tools::Tools,
     /// MCP sessions open at once, at most.

@@ -227,7 +227,7 @@ async fn write_one(store: &dyn ObjectStore, copy: ObjectCopy) {
                     .inc();
                 return;
             }
-            Ok(Err(error)) => last_error = crate::report::chain(&error).to_string(),
+            Ok(Err(error)) => last_error = crate::error_chain::chain(&error).to_string(),
             Err(_) => last_error = format!("no answer within {WRITE_TIMEOUT:?}"),
         }
     }

@@ -108,7 +108,7 @@ pub enum Command {
 
 /// The line an error ends the process with: `error: ` and its causes, each said once.
 pub fn error_line(error: &anyhow::Error) -> String {
-    format!("error: {}", crate::report::chain(error.as_ref()))
+    format!("error: {}", crate::error_chain::chain(error.as_ref()))
 }
 
 /// Writes the completion script of `shell` for this command line to stdout.

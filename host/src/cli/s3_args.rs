@@ -6,7 +6,7 @@ use crate::archive::ArchiveConfig;
 use clap::Args;
 
 /// Object storage for ended envelopes (`wasya up`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct S3Args {
     /// Copy each envelope that reaches happy-end or error-end to this S3 bucket, with
     /// Asya's key layout (off the hop's path; the outcome is kept here either way).

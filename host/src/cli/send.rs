@@ -121,7 +121,7 @@ async fn read_payload(given: &str) -> anyhow::Result<String> {
 pub(crate) fn unreachable(base: &str, error: &reqwest::Error) -> anyhow::Error {
     let mut message = format!(
         "cannot reach the node at {base}: {}",
-        crate::report::chain(error)
+        crate::error_chain::chain(error)
     );
     if refused_certificate(error) {
         message.push_str(

@@ -1,7 +1,9 @@
 //! `wasya up`: run a node until SIGINT or SIGTERM, then stop gracefully.
 
 use crate::config::{
-    ActorOverrides, AmqpSettings, NodeConfig, StoreSettings, default_concurrency, default_data_dir,
+    ActorDefaults, ActorOverrides, AmqpSettings, ApiConfig, DeploymentConfig, EngineConfig,
+    NodeConfig, OutcomeConfig, RoutingConfig, ServedActors, StoreSettings, TransportConfig,
+    default_concurrency, default_data_dir,
 };
 use crate::defaults;
 use crate::node::Node;
@@ -321,7 +323,7 @@ impl UpArgs {
     }
 
     /// The node configuration these flags describe.
-    pub fn into_config(self) -> anyhow::Result<NodeConfig> {
+    pub fn into_config(&self) -> anyhow::Result<NodeConfig> {
         let token = match &self.token_file {
             Some(file) => {
                 let token = std::fs::read_to_string(file)
@@ -342,87 +344,117 @@ impl UpArgs {
             Some(path) => crate::tools::ToolsFile::load(path)?,
             None => crate::tools::Tools::default(),
         };
-        Ok(NodeConfig {
-            token,
-            tools,
+        let limits = ActorLimits {
+            timeout: self.timeout,
+            memory_bytes: self.memory_limit,
+            env: self.actor_env.clone(),
+            reuse_instances: None,
+            outbound: OutboundLimits {
+                grant: Grant::parse(
+                    &self
+                        .allow_outbound
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                )?,
+                timeout: self.outbound_timeout,
+                body_limit: self.outbound_body_limit,
+                concurrency: self.outbound_concurrency,
+            },
+            instance_concurrency: crate::defaults::INSTANCE_CONCURRENCY,
+        };
+        let actors = ActorDefaults {
             per_actor: self.per_actor(),
-            listen: Some(self.listen),
-            actors_dir: self.actors,
             concurrency: self.concurrency.unwrap_or_else(default_concurrency),
             async_concurrency: self.concurrency.unwrap_or(defaults::ASYNC_CONCURRENCY),
-            queue_capacity: self.queue_capacity,
-            limits: ActorLimits {
-                timeout: self.timeout,
-                memory_bytes: self.memory_limit,
-                env: self.actor_env,
-                reuse_instances: None,
-                outbound: OutboundLimits {
-                    grant: Grant::parse(
-                        &self
-                            .allow_outbound
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>(),
-                    )?,
-                    timeout: self.outbound_timeout,
-                    body_limit: self.outbound_body_limit,
-                    concurrency: self.outbound_concurrency,
-                },
-                instance_concurrency: crate::defaults::INSTANCE_CONCURRENCY,
-            },
-            outbound_ca: self.outbound_ca,
-            data_dir: self.data_dir.or_else(default_data_dir),
+            limits,
+            frame_limit: self.frame_limit,
+        };
+        Ok(NodeConfig {
+            data_dir: self.data_dir.clone().or_else(default_data_dir),
             ephemeral: self.ephemeral,
-            max_redeliveries: self.max_redeliveries,
             grace_period: self.grace_period,
-            pooling: !self.no_pooling,
-            max_instances: self.max_instances,
-            pool_table_elements: self.pool_table_elements,
-            pool_instance_size: self.pool_instance_size,
-            queue_prefix: self.queue_prefix,
-            max_body_bytes: self.max_body,
-            max_envelope_bytes: self.max_envelope,
-            outcome_capacity: self.outcome_capacity,
-            mcp_sessions: self.mcp_sessions,
-            keep_versions: self.keep_versions,
-            max_actors: self.max_actors,
-            outcome_memory: self.outcome_memory,
-            header_read_timeout: self.header_read_timeout,
+            api: ApiConfig {
+                listen: Some(self.listen),
+                max_body_bytes: self.max_body,
+                header_read_timeout: self.header_read_timeout,
+                token,
+                public_hosts: self.public_hosts.clone(),
+                allowed_origins: self.allowed_origins.clone(),
+                tools,
+                mcp_sessions: self.mcp_sessions,
+                open_reports: self.open_reports,
+            },
+            transport: self.transport(),
+            engine: Some(EngineConfig {
+                pooling: !self.no_pooling,
+                max_instances: self.max_instances,
+                pool_table_elements: self.pool_table_elements,
+                pool_instance_size: self.pool_instance_size,
+                outbound_ca: self.outbound_ca.clone(),
+            }),
+            serve: self.served(),
+            actors,
+            routing: RoutingConfig {
+                end_actors: !self.no_end_actors,
+                keep_progress: !self.no_progress,
+                archive: self.s3.clone().config(),
+                ..RoutingConfig::default()
+            },
+            outcomes: OutcomeConfig {
+                capacity: self.outcome_capacity,
+                memory: self.outcome_memory,
+            },
+            deployments: DeploymentConfig {
+                store: self.store.clone().map(|url| StoreSettings {
+                    url,
+                    schema: self.store_schema.clone(),
+                    outcome_retention: self.outcome_retention,
+                    connections: usize::from(self.store_connections),
+                }),
+                hosts: self.hosts.clone(),
+                keep_versions: self.keep_versions,
+                max_actors: self.max_actors,
+            },
+        })
+    }
+
+    /// The transport section: RabbitMQ where `--amqp` (or Asya's
+    /// `ASYA_RABBITMQ_URL`) names one, else the embedded queue.
+    fn transport(&self) -> TransportConfig {
+        TransportConfig {
             amqp: self
                 .amqp
+                .clone()
                 .or_else(|| std::env::var("ASYA_RABBITMQ_URL").ok())
                 .map(|url| AmqpSettings {
                     url,
-                    exchange: self.exchange,
+                    exchange: self.exchange.clone(),
                     max_redeliveries: self.max_redeliveries,
                 }),
-            end_actors: !self.no_end_actors,
-            keep_progress: !self.no_progress,
-            archive: self.s3.config(),
-            open_reports: self.open_reports,
-            socket_actors: self
-                .socket_actors
-                .into_iter()
-                .map(|(name, path)| (name, PathBuf::from(path)))
-                .collect(),
-            frame_limit: self.frame_limit,
-            store: self.store.map(|url| StoreSettings {
-                url,
-                schema: self.store_schema,
-                outcome_retention: self.outcome_retention,
-                connections: usize::from(self.store_connections),
-            }),
-            hosts: self.hosts,
-            public_hosts: self.public_hosts,
-            allowed_origins: self.allowed_origins,
-            serve: self.serve.map(|names| {
+            queue_capacity: self.queue_capacity,
+            max_redeliveries: self.max_redeliveries,
+            queue_prefix: self.queue_prefix.clone(),
+            max_envelope_bytes: self.max_envelope,
+        }
+    }
+
+    /// The actors served from the start.
+    fn served(&self) -> ServedActors {
+        ServedActors {
+            actors_dir: self.actors.clone(),
+            only: self.serve.clone().map(|names| {
                 names
                     .into_iter()
                     .filter(|name| name != "none" && !name.is_empty())
                     .collect()
             }),
-            ..NodeConfig::default()
-        })
+            sockets: self
+                .socket_actors
+                .iter()
+                .map(|(name, path)| (name.clone(), PathBuf::from(path)))
+                .collect(),
+        }
     }
 }
 

@@ -25,7 +25,7 @@ mod reconcile;
 mod served;
 pub mod views;
 
-use crate::config::NodeConfig;
+use crate::config::{ActorDefaults, DeploymentConfig};
 use crate::records::{ActorKind, ActorRecord, NameError, Version, validate_name};
 use crate::router::Router;
 use crate::runtime::wasm::engine::digest_off_runtime;
@@ -69,6 +69,12 @@ pub enum DeployError {
     /// A component was uploaded under the name of a socket actor; holds the name.
     #[error("actor `{0}` is served by an external runtime; upload a component under another name")]
     NotWasm(String),
+    /// A component was uploaded to a node that runs without the wasm engine (a
+    /// socket-only `wasya sidecar`); holds the name.
+    #[error(
+        "actor `{0}` is a wasm component, and this node runs socket actors only (no wasm engine)"
+    )]
+    NoEngine(String),
     /// The transport failed while the change was applied.
     #[error("the transport")]
     Transport(#[from] TransportError),
@@ -94,8 +100,9 @@ pub struct Deployment {
 /// The actors this node serves.
 pub struct Deployments {
     router: Arc<Router>,
-    engine: WasmEngine,
-    config: NodeConfig,
+    engine: Option<WasmEngine>,
+    actors: ActorDefaults,
+    settings: DeploymentConfig,
     store: Option<Arc<dyn Store>>,
     served: ServedMap,
     reservations: Reservations,
@@ -104,17 +111,21 @@ pub struct Deployments {
 }
 
 impl Deployments {
-    /// Deployments recorded in `store` (none: they last as long as the process).
+    /// Deployments recorded in `store` (none: they last as long as the process),
+    /// their wasm actors compiled on `engine` (none: socket actors only), each run with
+    /// `actors`' defaults under its recorded options.
     pub fn new(
         router: Arc<Router>,
-        engine: WasmEngine,
-        config: NodeConfig,
+        engine: Option<WasmEngine>,
+        actors: ActorDefaults,
+        settings: DeploymentConfig,
         store: Option<Arc<dyn Store>>,
     ) -> Self {
         Deployments {
             router,
             engine,
-            config,
+            actors,
+            settings,
             store,
             served: ServedMap::default(),
             reservations: Reservations::default(),
@@ -138,7 +149,7 @@ impl Deployments {
 
     async fn add(&self, record: ActorRecord, backend: Backend) -> Result<(), DeployError> {
         let _reservation = self.reservations.reserve(&record.name).await;
-        let effective = Effective::of(&self.config, &record.name, record.kind, &record.options);
+        let effective = Effective::of(&self.actors, &record.name, record.kind, &record.options);
         self.install(record, backend, effective, false).await
     }
 
@@ -178,9 +189,9 @@ impl Deployments {
                 changed: false,
             });
         }
-        let effective = Effective::of(&self.config, name, record.kind, &record.options);
+        let effective = Effective::of(&self.actors, name, record.kind, &record.options);
         let (actor, report) = self
-            .engine
+            .engine(name)?
             .load_digested(name, bytes.clone(), digest, effective.limits.clone())
             .await?;
         let version = Version {
@@ -189,7 +200,7 @@ impl Deployments {
         };
         record.versions.push(version.clone());
         // Only the last `--keep-versions` stay recorded; their components with them.
-        let keep = self.config.keep_versions.max(1);
+        let keep = self.settings.keep_versions.max(1);
         let let_go: Vec<String> = match record.versions.len().checked_sub(keep) {
             Some(extra) if extra > 0 => record
                 .versions
@@ -201,7 +212,7 @@ impl Deployments {
         self.save(record.clone(), Some((report.digest.clone(), bytes)))
             .await?;
         self.prune(name, let_go).await;
-        if self.config.hosts(name) {
+        if self.settings.hosts(name) {
             let backend = Backend::Wasm(Arc::new(actor));
             self.install(record, backend, effective, true).await?;
         } else {
@@ -286,6 +297,13 @@ impl Deployments {
         Ok(())
     }
 
+    /// The engine wasm actor `name` compiles on, where this node runs one.
+    fn engine(&self, name: &str) -> Result<&WasmEngine, DeployError> {
+        self.engine
+            .as_ref()
+            .ok_or_else(|| DeployError::NoEngine(name.to_owned()))
+    }
+
     /// The records found at start that could not be read or served, and why.
     pub fn broken(&self) -> Vec<(String, String)> {
         self.broken
@@ -299,13 +317,13 @@ impl Deployments {
     async fn check_room(&self, name: &str) -> Result<(), DeployError> {
         let served = self.served.snapshot().len();
         let recorded = match &self.store {
-            Some(store) if served < self.config.max_actors => store.records().await?.len(),
+            Some(store) if served < self.settings.max_actors => store.records().await?.len(),
             _ => 0,
         };
-        if served.max(recorded) >= self.config.max_actors {
+        if served.max(recorded) >= self.settings.max_actors {
             return Err(DeployError::TooMany(
                 name.to_owned(),
-                self.config.max_actors,
+                self.settings.max_actors,
             ));
         }
         Ok(())
@@ -330,7 +348,7 @@ impl Deployments {
             }
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(actor = name, error = %crate::report::chain(&error), "could not delete the components of versions let go")
+                tracing::warn!(actor = name, error = %crate::error_chain::chain(&error), "could not delete the components of versions let go")
             }
         }
     }

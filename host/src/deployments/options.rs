@@ -12,7 +12,7 @@
 //! for an external runtime, whose process the node does not own), which is a 400
 //! rather than a silently ignored field.
 
-use crate::config::NodeConfig;
+use crate::config::ActorDefaults;
 use crate::outbound::Grant;
 use crate::records::{ActorKind, ActorOptions, HandlerMode};
 use crate::runtime::ActorLimits;
@@ -367,7 +367,7 @@ pub struct Effective {
 
 impl Effective {
     /// What actor `name` runs with, given the node's `config` and its recorded `options`.
-    pub fn of(config: &NodeConfig, name: &str, kind: ActorKind, options: &ActorOptions) -> Self {
+    pub fn of(config: &ActorDefaults, name: &str, kind: ActorKind, options: &ActorOptions) -> Self {
         let mut limits = config.limits_for(name);
         if let Some(ms) = options.timeout_ms {
             limits.timeout = Duration::from_millis(ms);
@@ -416,7 +416,7 @@ impl Effective {
     /// the node's async default instead of one call per core.
     pub fn in_world(
         mut self,
-        config: &NodeConfig,
+        config: &ActorDefaults,
         name: &str,
         options: &ActorOptions,
         world: crate::runtime::wasm::world::World,
@@ -430,7 +430,7 @@ impl Effective {
     /// How to reach a socket actor's runtime.
     pub fn socket(
         &self,
-        config: &NodeConfig,
+        config: &ActorDefaults,
         path: PathBuf,
         options: &ActorOptions,
     ) -> SocketOptions {
@@ -591,7 +591,7 @@ mod tests {
 
     #[test]
     fn options_override_the_node_flags() {
-        let config = NodeConfig::default();
+        let config = ActorDefaults::default();
         let options = ActorOptions {
             timeout_ms: Some(1500),
             concurrency: Some(3),

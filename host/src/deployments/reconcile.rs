@@ -26,7 +26,7 @@ impl Deployments {
     /// what runs. The caller holds the actor's reservation.
     pub(super) async fn apply(&self, record: ActorRecord) -> Result<bool, DeployError> {
         let name = record.name.clone();
-        if !self.config.hosts(&name) {
+        if !self.settings.hosts(&name) {
             return Ok(false);
         }
         let local = self.served.get(&name);
@@ -40,7 +40,7 @@ impl Deployments {
             tracing::debug!(actor = %name, "a record older than the version served; kept the served one");
             return Ok(false);
         }
-        let effective = Effective::of(&self.config, &name, record.kind, &record.options);
+        let effective = Effective::of(&self.actors, &name, record.kind, &record.options);
         let local_backend = local.as_ref().map(|served| &served.backend);
         let backend = match (record.kind, record.current()) {
             (ActorKind::Wasm, Some(version)) => match local_backend {
@@ -54,7 +54,7 @@ impl Deployments {
                         .ok_or_else(|| StoreError::message("no store to read components from"))?;
                     let bytes = store.component(version.digest.clone()).await?;
                     let (actor, report) = self
-                        .engine
+                        .engine(&name)?
                         .load(&name, bytes, effective.limits.clone())
                         .await?;
                     tracing::info!(actor = %name, version = version.version, source = ?report.source, "serving a recorded version");
@@ -97,7 +97,7 @@ impl Deployments {
         let name = record.name.clone();
         let effective = match &backend {
             Backend::Wasm(actor) => {
-                effective.in_world(&self.config, &name, &record.options, actor.world())
+                effective.in_world(&self.actors, &name, &record.options, actor.world())
             }
             Backend::Socket(_) => effective,
         };
@@ -167,7 +167,7 @@ impl Deployments {
             Backend::Wasm(actor) => actor.clone(),
             Backend::Socket(path) => Arc::new(SocketActor::new(
                 name,
-                effective.socket(&self.config, path.clone(), options),
+                effective.socket(&self.actors, path.clone(), options),
                 retire.clone(),
             )),
         };
@@ -207,7 +207,7 @@ impl Deployments {
             match store.record(name.clone()).await? {
                 Some(record) => {
                     if let Err(error) = self.apply(record).await {
-                        tracing::warn!(actor = %name, error = %crate::report::chain(&error), "cannot serve the recorded actor");
+                        tracing::warn!(actor = %name, error = %crate::error_chain::chain(&error), "cannot serve the recorded actor");
                     }
                 }
                 None => {
@@ -240,7 +240,7 @@ impl Deployments {
                 // A record that reads but cannot be served (its component gone, say)
                 // is reported, and the others are served all the same.
                 Err(error) => {
-                    let reason = crate::report::chain(&error).to_string();
+                    let reason = crate::error_chain::chain(&error).to_string();
                     tracing::warn!(actor = %name, "a recorded actor cannot be served, and its files are left as they are: {reason}");
                     broken.push((name, reason));
                 }

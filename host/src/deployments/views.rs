@@ -146,7 +146,7 @@ impl Deployments {
 
     /// How the API shows an actor recorded but not served on this node.
     pub(super) fn record_view(&self, record: &ActorRecord) -> ActorView {
-        let effective = Effective::of(&self.config, &record.name, record.kind, &record.options);
+        let effective = Effective::of(&self.actors, &record.name, record.kind, &record.options);
         let digest = record.current().map(|version| version.digest.clone());
         let socket = record
             .options

@@ -281,7 +281,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> (Error, &'static str) 
         }
         source = current.source();
     }
-    let text = crate::report::chain(error).to_string();
+    let text = crate::error_chain::chain(error).to_string();
     if error.is_connect() && text.contains("dns error") {
         return (
             Error::DnsError {

@@ -9,7 +9,6 @@
 //! per submission, and the store's count and bytes bounds, oldest first).
 
 use super::{Inner, OutcomeView, Outcomes, SharedOutcomes};
-use crate::journal::Op;
 use crate::metrics::metrics;
 use crate::progress::{EVENTS_KEPT, ProgressEvent};
 use std::sync::Arc;
@@ -90,7 +89,7 @@ pub(super) fn start_progress_writer(
             let count = batch.len();
             if let Err(error) = shared.progress(std::mem::take(&mut batch)).await {
                 metrics().progress_dropped.inc_by(count as u64);
-                tracing::debug!(error = %crate::report::chain(&error), count, "progress events did not reach the pool's store");
+                tracing::debug!(error = %crate::error_chain::chain(&error), count, "progress events did not reach the pool's store");
             }
         }
     });
@@ -156,21 +155,8 @@ impl Outcomes {
         inner.bytes += added;
         self.evict(&mut inner);
         drop(inner);
-        if let Some(journal) = &self.journal
-            && !kept.is_empty()
-        {
-            let ops = kept
-                .into_iter()
-                .filter_map(|event| {
-                    let json = serde_json::to_vec(&event).ok()?;
-                    Some(Op::Event {
-                        root: root.to_owned(),
-                        seq: event.seq,
-                        event: json,
-                    })
-                })
-                .collect();
-            journal.write_behind(ops);
+        if let Some(journal) = &self.journal {
+            journal.events(root, kept);
         }
     }
 
@@ -202,7 +188,7 @@ impl Outcomes {
         match shared.events_after(id.to_owned(), after, max).await {
             Ok(events) => Some(events),
             Err(error) => {
-                tracing::debug!(error = %crate::report::chain(&error), "progress read from the pool's store failed");
+                tracing::debug!(error = %crate::error_chain::chain(&error), "progress read from the pool's store failed");
                 None
             }
         }

@@ -16,7 +16,7 @@
 //! message is acked, and a submission is read from there on any node; the local record
 //! answers while the store is unreachable.
 //!
-//! With the data directory's store ([`crate::journal`]), what is kept here is also
+//! With the data directory's store ([`crate::data_dir::journal`]), what is kept here is also
 //! written there: an ended branch before its message is acked, submissions, progress
 //! and evictions behind. At start [`Outcomes::restore`] reads it back, oldest first,
 //! within the same bounds, so outcomes recorded before a crash are still answered.
@@ -29,8 +29,9 @@ pub mod shared;
 pub mod submission;
 
 use crate::branch::Branch;
+use crate::data_dir::journal::{Journal, JournalError, StoredSubmission};
+use crate::data_dir::outcome_writes::OutcomeJournal;
 use crate::envelope::Envelope;
-use crate::journal::{Journal, JournalError, Op, StoredSubmission};
 use crate::metrics::metrics;
 use crate::records::End;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -144,7 +145,7 @@ pub struct Outcomes {
     /// The task writing them, flushed at stop.
     progress_writer: Option<crate::background::Flushed>,
     /// The data directory's store, where outcomes outlive the process.
-    journal: Option<Journal>,
+    journal: Option<OutcomeJournal>,
     /// Wakes the task that fails submissions at their deadline ([`deadlines`]).
     deadline_wake: Arc<tokio::sync::Notify>,
     /// Set once that task runs.
@@ -197,7 +198,7 @@ impl Outcomes {
 
     /// Outcomes and progress also kept in the data directory's store.
     pub fn with_journal(mut self, journal: Journal) -> Self {
-        self.journal = Some(journal);
+        self.journal = Some(OutcomeJournal::new(journal));
         self
     }
 
@@ -280,7 +281,7 @@ impl Outcomes {
         if let Some(shared) = &self.shared
             && let Err(error) = shared.submitted(id.to_owned()).await
         {
-            tracing::warn!(envelope_id = id, error = %crate::report::chain(&error), "the submission is not in the store: other nodes answer for it once it ends");
+            tracing::warn!(envelope_id = id, error = %crate::error_chain::chain(&error), "the submission is not in the store: other nodes answer for it once it ends");
         }
     }
 
@@ -294,10 +295,7 @@ impl Outcomes {
             inner.order.push_back(id.to_owned());
             inner.evicted.ids.remove(id);
             if note && let Some(journal) = &self.journal {
-                journal.write_behind(vec![Op::Submitted {
-                    id: id.to_owned(),
-                    order: journal.next_seq(),
-                }]);
+                journal.submitted(id);
             }
         }
         inner.records.entry(id.to_owned()).or_default()
@@ -325,7 +323,7 @@ impl Outcomes {
                 drop(record);
             }
             if let Some(journal) = &self.journal {
-                journal.write_behind(vec![Op::Forget { id: oldest.clone() }]);
+                journal.forget(&oldest);
             }
             inner.evicted.remember(oldest, self.limits.count);
             metrics().outcomes_evicted.inc();
@@ -353,13 +351,7 @@ impl Outcomes {
         }
         if let Some(journal) = &self.journal {
             journal
-                .write(vec![Op::Ended {
-                    root: root.clone(),
-                    branch: branch.path_text(),
-                    end,
-                    size: size as u64,
-                    envelope: envelope.to_bytes(),
-                }])
+                .ended(&root, branch.path_text(), end, size, envelope.to_bytes())
                 .await
                 .map_err(RecordError::Journal)?;
         }
@@ -406,7 +398,7 @@ impl Outcomes {
                 Ok(Some(ended)) => return Lookup::Found(self.timed_out_here(fold(id, ended))),
                 Ok(None) => return self.get_here(id),
                 Err(error) => {
-                    tracing::debug!(error = %crate::report::chain(&error), "outcome read from this node only");
+                    tracing::debug!(error = %crate::error_chain::chain(&error), "outcome read from this node only");
                 }
             }
         }
@@ -479,7 +471,7 @@ impl Outcomes {
             inner.records.remove(id);
             inner.order.retain(|known| known != id);
             if let Some(journal) = &self.journal {
-                journal.write_behind(vec![Op::Forget { id: id.to_owned() }]);
+                journal.forget(id);
             }
         }
     }
@@ -505,7 +497,7 @@ impl Outcomes {
                         .collect();
                 }
                 Err(error) => {
-                    tracing::debug!(error = %crate::report::chain(&error), "failures listed from this node only")
+                    tracing::debug!(error = %crate::error_chain::chain(&error), "failures listed from this node only")
                 }
             }
         }

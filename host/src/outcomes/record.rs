@@ -50,8 +50,8 @@ impl OutcomeView {
     pub fn first_failure(&self) -> Option<(&str, Option<&str>)> {
         let first = self.errors.first()?;
         Some((
-            crate::routing::error_message(first).unwrap_or("failed"),
-            crate::routing::error_actor(first),
+            crate::route_rules::error_message(first).unwrap_or("failed"),
+            crate::route_rules::error_actor(first),
         ))
     }
 }

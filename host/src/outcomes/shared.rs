@@ -6,9 +6,9 @@
 //! it keeps every hop's progress events too, written in batches behind the hops.
 
 use crate::envelope::Envelope;
+use crate::error_chain::Cause;
 use crate::progress::ProgressEvent;
 use crate::records::End;
-use crate::report::Cause;
 use futures::future::BoxFuture;
 
 /// The pool's outcome store failed; the cause says how.

@@ -214,7 +214,7 @@ async fn send_all(
                     break;
                 }
                 Ok(response) => last_error = format!("answered {}", response.status()),
-                Err(error) => last_error = crate::report::chain(&error).to_string(),
+                Err(error) => last_error = crate::error_chain::chain(&error).to_string(),
             }
         }
         let result = if sent { "sent" } else { "failed" };

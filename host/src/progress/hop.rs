@@ -5,7 +5,7 @@ use super::event::{At, Hop, ProgressEvent, Stage};
 use crate::branch::BRANCH_HEADER;
 use crate::envelope::Envelope;
 use crate::records::ERROR_END;
-use crate::routing::Dispatch;
+use crate::route_rules::Dispatch;
 use std::sync::Arc;
 
 /// Who and where, for the events of `envelope`'s hop at `actor`.
@@ -39,7 +39,8 @@ pub fn finished(hop: &Arc<Hop>, dispatches: &[&Dispatch], at: At) -> ProgressEve
         .find(|dispatch| dispatch.actor == ERROR_END)
     {
         let mut event = ProgressEvent::new(hop.clone(), Stage::Failed, at);
-        event.message = crate::routing::error_message(&failed.envelope.payload).map(str::to_owned);
+        event.message =
+            crate::route_rules::error_message(&failed.envelope.payload).map(str::to_owned);
         return event;
     }
     // Envelope mode: the route the results carry on with.
@@ -69,7 +70,7 @@ mod tests {
     use super::*;
     use crate::envelope::Route;
     use crate::failure::{Failure, Kind};
-    use crate::routing::{Outcome, Output, route_outcome};
+    use crate::route_rules::{Outcome, Output, route_outcome};
     use serde_json::json;
 
     fn envelope(actors: &[&str], current: usize) -> Envelope {

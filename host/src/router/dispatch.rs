@@ -15,7 +15,7 @@ use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
 use crate::progress::event::{At, Hop};
 use crate::records::{ERROR_END, HAPPY_END};
-use crate::routing::{self, Dispatch};
+use crate::route_rules::{self, Dispatch};
 use crate::transport::{AckHandle, Delivery, Message, TransportError};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -89,15 +89,15 @@ impl Router {
                 Err(error @ TransportError::Store(_)) => {
                     // The node's own disk refused: no fault of the message, so it goes
                     // back uncounted, after a pause.
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "could not hand on every result; the input goes back to its queue");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "could not hand on every result; the input goes back to its queue");
                     self.give_back(actor, ack).await;
                     self.log_handled(actor, &envelope_id, "requeued", failed);
                     return failed;
                 }
                 Err(error) => {
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "could not hand on every result; the input goes back to its queue");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "could not hand on every result; the input goes back to its queue");
                     if let Err(error) = ack.requeue().await {
-                        tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                        tracing::warn!(actor, error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
                     }
                     self.log_handled(actor, &envelope_id, "requeued", failed);
                     return failed;
@@ -105,7 +105,7 @@ impl Router {
             }
         }
         if let Err(error) = ack.ack().await {
-            tracing::warn!(actor, error = %crate::report::chain(&error), "ack failed; the message may be delivered again");
+            tracing::warn!(actor, error = %crate::error_chain::chain(&error), "ack failed; the message may be delivered again");
         }
         self.log_handled(actor, &envelope_id, &sent_to, failed);
         failed
@@ -136,7 +136,7 @@ impl Router {
                 && let Err(failure) = self.check_output(&outgoing)
             {
                 tracing::info!(actor, envelope_id = %input.id, kind = %failure.kind, "an output is out of bounds: {}", failure.message);
-                let failed = routing::to_error_end(actor, input.clone(), failure);
+                let failed = route_rules::to_error_end(actor, input.clone(), failure);
                 return vec![Outgoing::new(failed)];
             }
             prepared.push(outgoing);
@@ -170,7 +170,7 @@ impl Router {
         let Outgoing { dispatch, message } = outgoing;
         match self.send(&dispatch.actor, message).await {
             Err(TransportError::NoSuchQueue(_)) if dispatch.actor != ERROR_END => {
-                let failed = Outgoing::new(routing::unknown_actor(from, dispatch));
+                let failed = Outgoing::new(route_rules::unknown_actor(from, dispatch));
                 self.send(ERROR_END, failed.message).await.map(|()| true)
             }
             other => other.map(|()| dispatch.actor == ERROR_END),
@@ -219,21 +219,21 @@ impl Router {
             .failed
             .with_label_values(&[queue.as_str(), error.kind().as_str()])
             .inc();
-        let outcome = Outgoing::new(routing::oversized(
+        let outcome = Outgoing::new(route_rules::oversized(
             actor,
             &delivery.body,
             error.clone(),
             &kept_in,
         ));
         if let Err(send_error) = self.send(ERROR_END, outcome.message).await {
-            tracing::warn!(actor, error = %crate::report::chain(&send_error), "could not record the outcome; the input goes back to its queue");
+            tracing::warn!(actor, error = %crate::error_chain::chain(&send_error), "could not record the outcome; the input goes back to its queue");
             if let Err(error) = delivery.ack.requeue().await {
-                tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                tracing::warn!(actor, error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
             }
             return true;
         }
         if let Err(settle_error) = delivery.ack.dead_letter(error.to_string()).await {
-            tracing::warn!(actor, error = %crate::report::chain(&settle_error), "could not dead-letter the message; the transport will redeliver it");
+            tracing::warn!(actor, error = %crate::error_chain::chain(&settle_error), "could not dead-letter the message; the transport will redeliver it");
         }
         true
     }

@@ -5,7 +5,7 @@
 use super::{Router, UNAVAILABLE_PAUSE};
 use crate::envelope::Envelope;
 use crate::records::End;
-use crate::routing;
+use crate::route_rules;
 use crate::trace::hop::HopEnd;
 use crate::transport::{Delivery, TransportError};
 use std::sync::Arc;
@@ -77,21 +77,22 @@ impl Router {
                     "an end actor took an unreadable envelope: {}",
                     rejected.error
                 );
-                let dispatch = routing::reject(end.actor_name(), *rejected, routing::unidentified);
+                let dispatch =
+                    route_rules::reject(end.actor_name(), *rejected, route_rules::unidentified);
                 self.keep_outcome(End::Error, dispatch.envelope, size).await
             }
         };
         if let Err(error) = recorded {
             // The outcome must reach the pool's store: keep the message until it can.
-            tracing::warn!(error = %crate::report::chain(&error), "cannot record an outcome; the message goes back to its queue");
+            tracing::warn!(error = %crate::error_chain::chain(&error), "cannot record an outcome; the message goes back to its queue");
             tokio::time::sleep(UNAVAILABLE_PAUSE).await;
             if let Err(error) = delivery.ack.release().await {
-                tracing::warn!(error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                tracing::warn!(error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
             }
             return;
         }
         if let Err(error) = delivery.ack.ack().await {
-            tracing::warn!(error = %crate::report::chain(&error), "ack of an end message failed");
+            tracing::warn!(error = %crate::error_chain::chain(&error), "ack of an end message failed");
         }
     }
 }

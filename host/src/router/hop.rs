@@ -13,7 +13,7 @@ use super::Router;
 use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
 use crate::metrics::metrics;
-use crate::routing::{self, Dispatch};
+use crate::route_rules::{self, Dispatch};
 use crate::trace::TRACEPARENT;
 use crate::trace::hop::HopEnd;
 use crate::transport::{AckHandle, Delivery};
@@ -84,7 +84,7 @@ enum Parsed {
 /// How waiting for a call and making it ended.
 enum Called {
     /// The actor answered (a failure included).
-    Answered(routing::Outcome),
+    Answered(route_rules::Outcome),
     /// The actor stopped (removed, replaced, the node stopping) before a call was
     /// free: the message was never called.
     Stopped,
@@ -156,14 +156,14 @@ impl Router {
                     actor,
                     envelope_id = rejected.id.as_deref().unwrap_or("-"),
                     "rejected an envelope: {}",
-                    routing::describe(&rejected.error)
+                    route_rules::describe(&rejected.error)
                 );
                 let queue = self.settings.queues.for_actor(actor);
                 metrics()
                     .failed
                     .with_label_values(&[queue.as_str(), rejected.error.kind().as_str()])
                     .inc();
-                let dispatch = routing::reject(actor, *rejected, routing::unidentified);
+                let dispatch = route_rules::reject(actor, *rejected, route_rules::unidentified);
                 Parsed::Rejected(dispatch, delivery.ack)
             }
         }
@@ -189,7 +189,7 @@ impl Router {
                     self.close_span(span, HopEnd::Requeued);
                 }
                 if let Err(error) = ack.release().await {
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
                 }
                 return None;
             }
@@ -202,7 +202,7 @@ impl Router {
             }
         };
         // Route: where the results go, carrying the hop's trace context on.
-        let mut dispatches = routing::route_outcome(actor, &envelope, outcome);
+        let mut dispatches = route_rules::route_outcome(actor, &envelope, outcome);
         let end = span.as_ref().map(|span| {
             stamp_traceparent(&mut dispatches, &span.traceparent());
             crate::trace::hop::end_of(&dispatches)
@@ -246,7 +246,7 @@ impl Router {
         &self,
         slot: &ActorSlot,
         envelope: &Envelope,
-    ) -> Option<routing::Outcome> {
+    ) -> Option<route_rules::Outcome> {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);
         let m = metrics();
@@ -258,7 +258,7 @@ impl Router {
             .observe(call_started.elapsed().as_secs_f64());
         match called {
             Ok(outcome) => {
-                if let routing::Outcome::Failed(failure) = &outcome {
+                if let route_rules::Outcome::Failed(failure) = &outcome {
                     tracing::info!(
                         actor, envelope_id = %envelope.id, code = %failure.code,
                         kind = %failure.kind, "actor call failed: {}", failure.message
@@ -289,7 +289,7 @@ impl Router {
             _ = tokio::time::sleep(UNAVAILABLE_PAUSE) => {}
         }
         if let Err(error) = ack.release().await {
-            tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+            tracing::warn!(actor, error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
         }
     }
 }
@@ -334,7 +334,7 @@ mod tests {
     fn a_hop_that_ends_early_is_active_no_longer() {
         let queue = "asya-hop-test-early";
         let active = || metrics().active.with_label_values(&[queue]).get();
-        let taken = Taken::new(queue.to_owned(), "memory", 10);
+        let taken = Taken::new(queue.to_owned(), "embedded", 10);
         assert_eq!(active(), 1);
         drop(taken);
         assert_eq!(active(), 0);

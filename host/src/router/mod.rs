@@ -2,7 +2,7 @@
 //!
 //! The router knows neither the broker nor wasmtime: it takes deliveries from a
 //! [`Transport`], calls the actor's [`crate::runtime::ActorRuntime`], asks
-//! [`crate::routing`] where the results go, sends them ([`dispatch`]), and acks the
+//! [`crate::route_rules`] where the results go, sends them ([`dispatch`]), and acks the
 //! input only after every send returned (at-least-once); [`hop`] is one message's
 //! way through, as named stages. End actors record outcomes
 //! ([`ends`]); new envelopes come in through [`submit`]; [`stop`] is the graceful stop.
@@ -183,7 +183,7 @@ impl Router {
     /// messages stay for a later deploy.
     pub async fn retire(&self, name: &str) {
         if let Err(error) = self.transport.retire(name).await {
-            tracing::warn!(actor = name, error = %crate::report::chain(&error), "could not close the queue to new envelopes");
+            tracing::warn!(actor = name, error = %crate::error_chain::chain(&error), "could not close the queue to new envelopes");
         }
     }
 

@@ -16,7 +16,7 @@ const DRAIN_TICK: Duration = Duration::from_millis(10);
 
 /// What a stop left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopReport {
+pub struct StopSummary {
     /// Calls still running at the end of the grace period (where the transport keeps
     /// what is queued, their messages are delivered again; otherwise they are lost).
     pub calls_cut_off: usize,
@@ -29,7 +29,7 @@ pub struct StopReport {
 impl Router {
     /// Stops taking envelopes, lets what must finish finish within `grace`, and stops
     /// the consumers.
-    pub async fn shutdown(&self, grace: Duration) -> StopReport {
+    pub async fn shutdown(&self, grace: Duration) -> StopSummary {
         let deadline = tokio::time::Instant::now() + grace;
         self.stopping.cancel();
         let kept = self.transport.keeps_queued();
@@ -46,7 +46,7 @@ impl Router {
         // The consumers end as soon as they see the stop; what they hold (their
         // subscriptions) is released before the stop returns.
         let _ = tokio::time::timeout_at(deadline, self.consumers.wait()).await;
-        StopReport {
+        StopSummary {
             calls_cut_off: if finished { 0 } else { self.messages.len() },
             messages_left: self.transport.pending(),
             kept,

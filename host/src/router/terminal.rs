@@ -15,7 +15,7 @@ use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
 use crate::metrics::metrics;
 use crate::progress::EndStatus;
-use crate::routing::{self, Outcome};
+use crate::route_rules::{self, Outcome};
 use crate::transport::Delivery;
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -46,7 +46,7 @@ impl Router {
             Err(rejected) => {
                 let reason = format!(
                     "not an envelope an end actor can take: {}",
-                    routing::describe(&rejected.error)
+                    route_rules::describe(&rejected.error)
                 );
                 tracing::warn!(
                     actor,
@@ -58,7 +58,7 @@ impl Router {
                     .with_label_values(&[queue.as_str(), rejected.error.kind().as_str()])
                     .inc();
                 if let Err(error) = delivery.ack.dead_letter(reason).await {
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "could not dead-letter the message; the transport will redeliver it");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "could not dead-letter the message; the transport will redeliver it");
                 }
                 return Some(true);
             }
@@ -77,7 +77,7 @@ impl Router {
         match called {
             None if stop.is_cancelled() => {
                 if let Err(error) = delivery.ack.release().await {
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
                 }
                 None
             }
@@ -92,7 +92,7 @@ impl Router {
                     failure.message
                 );
                 if let Err(error) = delivery.ack.requeue().await {
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "requeue failed; the transport will redeliver");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "requeue failed; the transport will redeliver");
                 }
                 self.log_handled(actor, &envelope.id, "requeued", false);
                 Some(true)
@@ -104,7 +104,7 @@ impl Router {
                     outputs.into_iter().next().map(|o| o.payload),
                 );
                 if let Err(error) = delivery.ack.ack().await {
-                    tracing::warn!(actor, error = %crate::report::chain(&error), "ack failed; the message may be delivered again");
+                    tracing::warn!(actor, error = %crate::error_chain::chain(&error), "ack failed; the message may be delivered again");
                 }
                 self.log_handled(actor, &envelope.id, "ended", false);
                 Some(false)

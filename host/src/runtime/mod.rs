@@ -11,7 +11,7 @@ pub mod socket;
 pub mod wasm;
 
 use crate::envelope::Envelope;
-use crate::routing::Outcome;
+use crate::route_rules::Outcome;
 use futures::future::BoxFuture;
 
 pub use limits::ActorLimits;

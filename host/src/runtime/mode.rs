@@ -9,7 +9,7 @@
 
 use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
-use crate::routing::Outcome;
+use crate::route_rules::Outcome;
 use crate::runtime::{ActorRuntime, Unavailable};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -72,7 +72,7 @@ impl ActorRuntime for PayloadOnly {
 mod tests {
     use super::*;
     use crate::envelope::Route;
-    use crate::routing::Output;
+    use crate::route_rules::Output;
     use serde_json::json;
 
     #[test]

@@ -4,15 +4,14 @@
 //! components themselves are kept once per sha256 digest. [`Deployments`] writes the
 //! record before it serves a change, so what a node serves after a restart is what
 //! it answered before. The store is a trait so that one node can keep its record in
-//! its data directory ([`files::FileStore`]) while a pool of nodes shares one.
+//! its data directory ([`crate::data_dir::deployments::FileStore`]) while a pool of nodes shares one.
 //!
 //! [`Deployments`]: crate::deployments::Deployments
 
-pub mod files;
 pub mod postgres;
 
+use crate::error_chain::{Cause, cause};
 use crate::records::ActorRecord;
-use crate::report::{Cause, cause};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 
 use super::context::{SAMPLED, TraceParent};
 use crate::records::ERROR_END;
-use crate::routing::Dispatch;
+use crate::route_rules::Dispatch;
 use std::time::SystemTime;
 
 /// What a hop's span records besides its ids and times.
@@ -74,7 +74,7 @@ pub fn end_of(dispatches: &[Dispatch]) -> HopEnd {
         .find(|dispatch| dispatch.actor == ERROR_END)
     {
         Some(failed) => HopEnd::Failed {
-            message: crate::routing::error_message(&failed.envelope.payload)
+            message: crate::route_rules::error_message(&failed.envelope.payload)
                 .unwrap_or("failed")
                 .to_owned(),
         },

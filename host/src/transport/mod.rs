@@ -16,7 +16,7 @@
 //! and send.
 
 pub mod amqp;
-pub mod memory;
+pub mod embedded;
 
 use crate::branch::Lineage;
 use bytes::Bytes;
@@ -42,7 +42,7 @@ pub enum TransportError {
     },
     /// The embedded queue's store could not take the message (a full disk).
     #[error(transparent)]
-    Store(#[from] crate::journal::JournalError),
+    Store(#[from] crate::data_dir::journal::JournalError),
     /// Any other failure, described for people to read.
     #[error("{0}")]
     Other(String),

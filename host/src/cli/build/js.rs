@@ -9,7 +9,7 @@
 //! `wasi:http`, to the hosts the actor is granted); only the `fetch-event` export is
 //! left out, as an actor exports `handle` instead.
 
-use super::tools::COMPONENTIZE_JS;
+use super::toolchains::COMPONENTIZE_JS;
 use super::{Mode, output_path, run_tool, workspace};
 use anyhow::{Context, bail};
 use std::path::Path;

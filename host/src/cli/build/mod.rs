@@ -11,7 +11,7 @@ mod js;
 pub mod project;
 mod python;
 mod python_packages;
-pub mod tools;
+pub mod toolchains;
 
 pub use js::build as build_js;
 pub use python::build as build_python;

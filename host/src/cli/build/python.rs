@@ -14,7 +14,7 @@
 //! transports over `wasi:http` when a handler imports them.
 
 use super::python_packages;
-use super::tools::COMPONENTIZE_PY;
+use super::toolchains::COMPONENTIZE_PY;
 use super::{Mode, output_path, run_tool, workspace};
 use anyhow::{Context, bail};
 use std::path::Path;

@@ -7,7 +7,10 @@
 //! environment directly: [`SidecarSettings::read`] takes a lookup, so the rules are
 //! unit-tested on plain maps.
 
-use crate::config::{ActorOverrides, AmqpSettings, NodeConfig};
+use crate::config::{
+    ActorDefaults, ActorOverrides, AmqpSettings, ApiConfig, NodeConfig, RoutingConfig,
+    ServedActors, TransportConfig,
+};
 use crate::records::EndNames;
 use crate::runtime::socket::{DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_NAME};
 use crate::units::parse_go_duration;
@@ -242,35 +245,53 @@ impl SidecarSettings {
         );
         let defaults = EndNames::default();
         let config = NodeConfig {
-            listen: metrics_enabled.then_some(listen),
-            amqp: Some(AmqpSettings {
-                url,
-                exchange: var("ASYA_RABBITMQ_EXCHANGE")
-                    .unwrap_or_else(|| crate::defaults::EXCHANGE.into()),
-                max_redeliveries: crate::defaults::MAX_REDELIVERIES,
-            }),
-            serve: Some(vec![actor.clone()]),
-            socket_actors: vec![(actor.clone(), socket.clone())],
-            terminal_actors: if is_end_actor {
-                vec![actor.clone()]
-            } else {
-                Vec::new()
+            api: ApiConfig {
+                listen: metrics_enabled.then_some(listen),
+                // The sidecar is configured by its environment, not over HTTP: without
+                // WASYA_TOKEN its mutating endpoints answer to a secret nobody holds.
+                token: Some(var("WASYA_TOKEN").unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
+                ..ApiConfig::default()
             },
-            end_actors: false,
-            // No outcome is recorded here; progress goes to Asya's gateway where one is set.
-            keep_progress: false,
-            gateway_url: var("ASYA_GATEWAY_URL"),
-            end_names: EndNames {
-                happy: var("ASYA_ACTOR_HAPPY_END").unwrap_or(defaults.happy),
-                error: var("ASYA_ACTOR_ERROR_END").unwrap_or(defaults.error),
+            transport: TransportConfig {
+                amqp: Some(AmqpSettings {
+                    url,
+                    exchange: var("ASYA_RABBITMQ_EXCHANGE")
+                        .unwrap_or_else(|| crate::defaults::EXCHANGE.into()),
+                    max_redeliveries: crate::defaults::MAX_REDELIVERIES,
+                }),
+                max_envelope_bytes,
+                ..TransportConfig::default()
             },
-            per_actor,
-            max_envelope_bytes,
-            // Asya's sidecar logs each message it handles; one line each here.
-            log_each_message: true,
-            // The sidecar is configured by its environment, not over HTTP: without
-            // WASYA_TOKEN its mutating endpoints answer to a secret nobody holds.
-            token: Some(var("WASYA_TOKEN").unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
+            // One socket actor and nothing to compile: no wasm engine.
+            engine: None,
+            serve: ServedActors {
+                actors_dir: None,
+                only: Some(vec![actor.clone()]),
+                sockets: vec![(actor.clone(), socket.clone())],
+            },
+            actors: ActorDefaults {
+                per_actor,
+                ..ActorDefaults::default()
+            },
+            routing: RoutingConfig {
+                terminal_actors: if is_end_actor {
+                    vec![actor.clone()]
+                } else {
+                    Vec::new()
+                },
+                end_actors: false,
+                // No outcome is recorded here; progress goes to Asya's gateway where
+                // one is set.
+                keep_progress: false,
+                gateway_url: var("ASYA_GATEWAY_URL"),
+                end_names: EndNames {
+                    happy: var("ASYA_ACTOR_HAPPY_END").unwrap_or(defaults.happy),
+                    error: var("ASYA_ACTOR_ERROR_END").unwrap_or(defaults.error),
+                },
+                // Asya's sidecar logs each message it handles; one line each here.
+                log_each_message: true,
+                archive: None,
+            },
             ..NodeConfig::default()
         };
         Ok(SidecarSettings {
@@ -356,7 +377,7 @@ mod tests {
             ("ASYA_RABBITMQ_PASSWORD", "p@ss"),
         ])
         .unwrap();
-        let amqp = settings.config.amqp.unwrap();
+        let amqp = settings.config.transport.amqp.unwrap();
         assert_eq!(amqp.url, "amqp://asya:p%40ss@rabbit.mesh:5673/%2f");
         assert_eq!(amqp.exchange, "asya");
         let settings = read(&[
@@ -366,7 +387,7 @@ mod tests {
             ("ASYA_RABBITMQ_EXCHANGE", "mesh"),
         ])
         .unwrap();
-        let amqp = settings.config.amqp.unwrap();
+        let amqp = settings.config.transport.amqp.unwrap();
         assert_eq!(amqp.url, "amqp://u:p@h:1/v");
         assert_eq!(amqp.exchange, "mesh");
     }
@@ -375,7 +396,7 @@ mod tests {
     fn the_socket_and_the_ready_file_come_from_the_socket_dir() {
         let settings = read(&[ACTOR]).unwrap();
         assert_eq!(
-            settings.config.socket_actors,
+            settings.config.serve.sockets,
             vec![(
                 "embed".to_owned(),
                 PathBuf::from("/var/run/asya/asya-runtime.sock")
@@ -413,7 +434,7 @@ mod tests {
             ("ASYA_RABBITMQ_PREFETCH", "4"),
         ])
         .unwrap();
-        let overrides = &settings.config.per_actor["embed"];
+        let overrides = &settings.config.actors.per_actor["embed"];
         assert_eq!(overrides.timeout, Some(Duration::from_secs(120)));
         assert_eq!(overrides.concurrency, Some(4));
         assert!(error(&[ACTOR, ("ASYA_RABBITMQ_PREFETCH", "0")]).contains("PREFETCH"));
@@ -428,14 +449,14 @@ mod tests {
             ("ASYA_ACTOR_ERROR_END", "broken"),
         ])
         .unwrap();
-        assert_eq!(settings.config.end_names.happy, "done");
-        assert_eq!(settings.config.end_names.error, "broken");
+        assert_eq!(settings.config.routing.end_names.happy, "done");
+        assert_eq!(settings.config.routing.end_names.error, "broken");
     }
 
     #[test]
     fn metrics_can_be_turned_off_and_renamed() {
         let settings = read(&[ACTOR]).unwrap();
-        assert_eq!(settings.config.listen, "0.0.0.0:8080".parse().ok());
+        assert_eq!(settings.config.api.listen, "0.0.0.0:8080".parse().ok());
         assert_eq!(settings.metrics_namespace, None);
         let settings = read(&[
             ACTOR,
@@ -443,7 +464,7 @@ mod tests {
             ("ASYA_METRICS_NAMESPACE", "mesh_actor"),
         ])
         .unwrap();
-        assert_eq!(settings.config.listen, None);
+        assert_eq!(settings.config.api.listen, None);
         assert_eq!(settings.metrics_namespace.as_deref(), Some("mesh_actor"));
         assert!(
             error(&[ACTOR, ("ASYA_METRICS_ENABLED", "maybe")]).contains("ASYA_METRICS_ENABLED")
@@ -462,10 +483,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            settings.config.terminal_actors,
+            settings.config.routing.terminal_actors,
             vec!["happy-end".to_owned()]
         );
-        assert!(read(&[ACTOR]).unwrap().config.terminal_actors.is_empty());
+        assert!(
+            read(&[ACTOR])
+                .unwrap()
+                .config
+                .routing
+                .terminal_actors
+                .is_empty()
+        );
         assert!(error(&[ACTOR, ("ASYA_IS_END_ACTOR", "sometimes")]).contains("ASYA_IS_END_ACTOR"));
     }
 

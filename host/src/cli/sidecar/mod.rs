@@ -21,7 +21,7 @@ pub async fn run() -> anyhow::Result<()> {
     if let Some(namespace) = &settings.metrics_namespace {
         crate::metrics::set_namespace(namespace)?;
     }
-    if settings.config.listen.is_none() {
+    if settings.config.api.listen.is_none() {
         tracing::info!("metrics disabled (ASYA_METRICS_ENABLED=false): nothing listens");
     }
     ready::wait_for_runtime(&settings.ready).await?;

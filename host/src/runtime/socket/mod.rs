@@ -24,7 +24,7 @@ pub mod response;
 
 use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
-use crate::routing::Outcome;
+use crate::route_rules::Outcome;
 use crate::runtime::{ActorRuntime, Unavailable};
 use frame::{FrameError, read_frame, write_frame};
 use futures::future::BoxFuture;
@@ -210,7 +210,7 @@ impl SocketActor {
                     }
                 }
                 Err(error @ FrameError::Io(_)) => {
-                    let error = crate::report::chain(&error);
+                    let error = crate::error_chain::chain(&error);
                     return Err(Unavailable(format!("the socket failed: {error}")));
                 }
                 Err(error) => return Ok(response::protocol_error(error.kind(), error.to_string())),

@@ -4,7 +4,7 @@
 
 use crate::envelope::{parse_headers, parse_route};
 use crate::failure::{Code, Failure, Kind};
-use crate::routing::{Outcome, Output};
+use crate::route_rules::{Outcome, Output};
 use serde_json::{Map, Value};
 
 /// A protocol error of the runtime.

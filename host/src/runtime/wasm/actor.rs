@@ -26,7 +26,7 @@ use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
 use crate::outbound::{Gate, OutboundClient};
 use crate::records::HandlerMode;
-use crate::routing::Outcome;
+use crate::route_rules::Outcome;
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
 use futures::future::BoxFuture;
 use std::sync::Arc;

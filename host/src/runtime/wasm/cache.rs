@@ -130,7 +130,7 @@ impl CompileCache {
 }
 
 /// A wasmtime error as the cause a [`WasmError`] keeps.
-pub(super) fn cause_of(error: wasmtime::Error) -> crate::report::Cause {
+pub(super) fn cause_of(error: wasmtime::Error) -> crate::error_chain::Cause {
     let boxed: Box<dyn std::error::Error + Send + Sync> = error.into();
     std::sync::Arc::from(boxed)
 }

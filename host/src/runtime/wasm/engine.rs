@@ -198,7 +198,7 @@ impl EngineParts {
             match self.cache.load_shared(&self.engine, &artifact) {
                 Ok(component) => return Ok((component, Source::Shared, Some(artifact))),
                 Err(error) => {
-                    tracing::warn!(digest, error = %crate::report::chain(&error), "a shared artifact did not load; compiling")
+                    tracing::warn!(digest, error = %crate::error_chain::chain(&error), "a shared artifact did not load; compiling")
                 }
             }
         }

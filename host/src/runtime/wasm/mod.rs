@@ -46,7 +46,7 @@ mod bindings_async {
 pub use actor::WasmActor;
 pub use engine::{EngineOptions, WasmEngine};
 
-use crate::report::Cause;
+use crate::error_chain::Cause;
 
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@
 
 use crate::envelope::{Headers, Route};
 use crate::failure::{Failure, Kind};
-use crate::routing::{Outcome, Output};
+use crate::route_rules::{Outcome, Output};
 
 /// One result of a guest, as plain values.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -160,7 +160,7 @@ impl PgStore {
                 Ok(()) => break,
                 Err(error) if Instant::now() < deadline => {
                     tracing::warn!(
-                        error = %crate::report::chain(&error),
+                        error = %crate::error_chain::chain(&error),
                         "the store is not reachable yet; retrying"
                     );
                     tokio::time::sleep(backoff.next_pause()).await;
@@ -235,7 +235,7 @@ impl PgStore {
                 }
                 let error = store_error("cannot connect to the store", error);
                 if self.reachable.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(error = %crate::report::chain(&error), "the store is unreachable");
+                    tracing::warn!(error = %crate::error_chain::chain(&error), "the store is unreachable");
                 }
                 Err(error)
             }

@@ -207,7 +207,7 @@ impl SharedOutcomes for PgStore {
 fn shared<'a, R: Send + 'a>(
     work: impl std::future::Future<Output = Result<R, StoreError>> + Send + 'a,
 ) -> BoxFuture<'a, Result<R, SharedError>> {
-    work.map(|result| result.map_err(|error| SharedError(crate::report::cause(error))))
+    work.map(|result| result.map_err(|error| SharedError(crate::error_chain::cause(error))))
         .boxed()
 }
 

@@ -320,7 +320,7 @@ mod tests {
         let error = url
             .connector()
             .err()
-            .map(|error| crate::report::chain(&error).to_string());
+            .map(|error| crate::error_chain::chain(&error).to_string());
         assert!(
             error
                 .as_deref()

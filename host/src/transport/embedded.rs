@@ -23,7 +23,7 @@
 
 use super::{AckHandle, Delivery, Message, Subscription, Transport, TransportError};
 use crate::branch::Lineage;
-use crate::journal::{Journal, Op, StoredMessage};
+use crate::data_dir::journal::{Journal, Op, StoredMessage};
 use crate::queues::{dead_letter_queue, is_dead_letter_queue};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -69,7 +69,7 @@ impl Queue {
 }
 
 /// In-process queues, one per actor.
-pub struct MemoryTransport {
+pub struct EmbeddedTransport {
     queues: RwLock<HashMap<String, Arc<Queue>>>,
     capacity: usize,
     max_redeliveries: u32,
@@ -79,10 +79,10 @@ pub struct MemoryTransport {
     delivering: tokio::sync::watch::Sender<bool>,
 }
 
-impl MemoryTransport {
+impl EmbeddedTransport {
     /// Queues in memory only.
     pub fn new(capacity: usize) -> Self {
-        MemoryTransport {
+        EmbeddedTransport {
             queues: RwLock::new(HashMap::new()),
             capacity: capacity.max(1),
             max_redeliveries: crate::defaults::MAX_REDELIVERIES,
@@ -95,7 +95,7 @@ impl MemoryTransport {
     /// in the order they were accepted). A queue read back is closed to new messages
     /// until its actor is declared again.
     pub fn durable(capacity: usize, journal: Journal, recovered: Vec<StoredMessage>) -> Self {
-        let mut transport = MemoryTransport::new(capacity);
+        let mut transport = EmbeddedTransport::new(capacity);
         let mut queues = HashMap::new();
         for message in recovered {
             let queue = queues
@@ -220,9 +220,9 @@ impl MemoryTransport {
     }
 }
 
-impl Transport for MemoryTransport {
+impl Transport for EmbeddedTransport {
     fn name(&self) -> &'static str {
-        "memory"
+        "embedded"
     }
 
     fn declare<'a>(&'a self, actor: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
@@ -345,7 +345,7 @@ impl MemorySubscription {
                 );
                 tracing::warn!(queue = %self.settle.dead.name, "a message goes to the dead-letter queue: {reason}");
                 if let Err(error) = ack.dead_letter(reason).await {
-                    tracing::warn!(error = %crate::report::chain(&error), "could not dead-letter a message");
+                    tracing::warn!(error = %crate::error_chain::chain(&error), "could not dead-letter a message");
                 }
                 continue;
             }
@@ -489,8 +489,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    async fn transport(capacity: usize) -> MemoryTransport {
-        let transport = MemoryTransport::new(capacity);
+    async fn transport(capacity: usize) -> EmbeddedTransport {
+        let transport = EmbeddedTransport::new(capacity);
         transport.declare("q").await.unwrap();
         transport
     }
@@ -623,7 +623,7 @@ mod tests {
     async fn a_durable_queue_gives_back_after_a_crash_what_it_held() {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = Journal::open(dir.path()).await.unwrap();
-        let transport = MemoryTransport::durable(10, journal.clone(), Vec::new());
+        let transport = EmbeddedTransport::durable(10, journal.clone(), Vec::new());
         transport.declare("q").await.unwrap();
         let mut sub = transport.subscribe("q", 2).await.unwrap();
         for body in ["a", "b", "c"] {
@@ -637,7 +637,7 @@ mod tests {
         std::mem::forget(held);
 
         let (journal, recovered) = Journal::open(dir.path()).await.unwrap();
-        let transport = MemoryTransport::durable(10, journal.clone(), recovered.messages);
+        let transport = EmbeddedTransport::durable(10, journal.clone(), recovered.messages);
         assert!(
             matches!(
                 transport.send("q", Bytes::from("x").into()).await,

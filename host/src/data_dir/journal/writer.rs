@@ -39,7 +39,7 @@ pub(super) fn spawn(
         .spawn(move || writer.run(entries))
         .map_err(|error| JournalError::Open {
             path,
-            source: crate::report::cause(error),
+            source: crate::error_chain::cause(error),
         })
 }
 

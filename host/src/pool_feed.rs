@@ -17,23 +17,23 @@ use tokio_util::sync::CancellationToken;
 pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 
 /// The running control-plane tasks of one node.
-pub struct ControlPlane {
+pub struct PoolFeed {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl ControlPlane {
+impl PoolFeed {
     /// Follows `store` for `deployments`, and expires outcomes older than `retention`.
     pub fn start(
         store: Arc<PgStore>,
         deployments: Arc<Deployments>,
         retention: Duration,
-    ) -> ControlPlane {
+    ) -> PoolFeed {
         let stop = CancellationToken::new();
         let listen = tokio::spawn(store.clone().listen(stop.clone()));
         let watch = tokio::spawn(watch(store.clone(), deployments, stop.clone()));
         let expire = tokio::spawn(expire(store, retention, stop.clone()));
-        ControlPlane {
+        PoolFeed {
             stop,
             tasks: vec![listen, watch, expire],
         }

@@ -118,7 +118,7 @@ fn classify(path: &Path, error: DatabaseError) -> JournalError {
         {
             JournalError::Open {
                 path: path.to_owned(),
-                source: crate::report::cause(io),
+                source: crate::error_chain::cause(io),
             }
         }
         other => corrupt(path, other),

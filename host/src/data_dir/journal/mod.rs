@@ -79,7 +79,7 @@ pub enum JournalError {
         path: PathBuf,
         /// What went wrong.
         #[source]
-        source: crate::report::Cause,
+        source: crate::error_chain::Cause,
     },
     /// A commit failed (the disk is full, or failing); nothing it held was accepted.
     #[error("the node's store could not write: {0}")]
@@ -216,7 +216,7 @@ impl Journal {
         let opened = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|error| JournalError::Open {
                 path: opening.clone(),
-                source: crate::report::cause(error),
+                source: crate::error_chain::cause(error),
             })?;
             let db = layout::open(&opening)?;
             let recovered = recover::read(&db, &opening)?;

@@ -1,11 +1,12 @@
-//! The record as files in the data directory, each written through a temporary file
+//! The record of deployments as files in the data directory, each written through a temporary file
 //! and a rename so a crash leaves the old or the new file, never half of one:
 //! `deployments/components/{sha256}.wasm` and `deployments/actors/{name}.json`.
 //! File I/O runs on the blocking pool.
 
-use super::{ActorRecord, Store, StoreError};
 use crate::files::write_atomically;
+use crate::records::ActorRecord;
 use crate::records::validate_name;
+use crate::store::{Store, StoreError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub struct FileStore {
 }
 
 impl FileStore {
+    /// The record kept under `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileStore {
             dir: dir.into(),
