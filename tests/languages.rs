@@ -321,7 +321,7 @@ async fn a_python_handler_fetches_from_a_granted_host_only() {
 async fn a_handler_fetches_from_a_granted_host_only(lang: Lang) {
     let server = WebServer::start(std::time::Duration::ZERO).await;
     let actor = format!("{}-fetch", lang.prefix());
-    let node = node_with_only(Kind::Memory, lang, &[&actor]).await;
+    let node = node_with_only(Kind::Embedded, lang, &[&actor]).await;
     let id = node
         .submit(&[actor.as_str()], json!({"url": server.url("/echo")}))
         .await;
@@ -356,7 +356,7 @@ async fn a_reused_instance_keeps_its_state_between_messages() {
     if !Lang::Python.available() {
         return;
     }
-    let node = node_with_only(Kind::Memory, Lang::Python, &["py-greet"]).await;
+    let node = node_with_only(Kind::Embedded, Lang::Python, &["py-greet"]).await;
     let (_, view) = node.get("/v1/actors/py-greet").await;
     assert_eq!(view["reuse_instances"], true, "the default: {view}");
     let (_, view) = node.get("/v1/actors/upper").await;
@@ -471,7 +471,7 @@ async fn a_new_rust_project_passes_its_test_builds_and_runs() {
 /// A local server, and a node with the Python examples whose async `actor` may call it.
 async fn python_node_granting(actor: &str) -> (WebServer, NodeProcess) {
     let server = WebServer::start(std::time::Duration::ZERO).await;
-    let node = node_with_only(Kind::Memory, Lang::Python, &[actor]).await;
+    let node = node_with_only(Kind::Embedded, Lang::Python, &[actor]).await;
     let (status, answer) = node
         .patch_json(actor, json!({"allowed_outbound_hosts": [server.pattern()]}))
         .await;
@@ -564,7 +564,7 @@ async fn a_thousand_async_python_calls_wait_in_a_handful_of_instances() {
 /// A node with the Python examples whose `actors` may call a local server.
 async fn python_node_granting_all(actors: &[&str]) -> (WebServer, NodeProcess) {
     let server = WebServer::start(std::time::Duration::ZERO).await;
-    let node = node_with_only(Kind::Memory, Lang::Python, actors).await;
+    let node = node_with_only(Kind::Embedded, Lang::Python, actors).await;
     for actor in actors {
         let (status, answer) = node
             .patch_json(actor, json!({"allowed_outbound_hosts": [server.pattern()]}))
@@ -747,7 +747,7 @@ async fn the_python_llm_example_answers_many_prompts_in_one_instance() {
         return;
     }
     let server = WebServer::start(std::time::Duration::from_millis(300)).await;
-    let node = node_with_only(Kind::Memory, Lang::Python, &["py-llm"]).await;
+    let node = node_with_only(Kind::Embedded, Lang::Python, &["py-llm"]).await;
     let (status, answer) = node
         .patch_json(
             "py-llm",

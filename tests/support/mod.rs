@@ -10,10 +10,10 @@
 /// Runs each named case, an `async fn(Kind)`, once per transport.
 macro_rules! on_both_transports {
     ($($case:ident),* $(,)?) => {
-        mod memory {
+        mod embedded {
             $(#[tokio::test]
             async fn $case() {
-                super::$case(crate::support::Kind::Memory).await
+                super::$case(crate::support::Kind::Embedded).await
             })*
         }
         mod amqp {
@@ -166,7 +166,7 @@ pub fn link_compile_cache(dir: &std::path::Path) {
 /// Which transport a node runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Memory,
+    Embedded,
     Amqp,
 }
 
@@ -184,7 +184,7 @@ impl NodeProcess {
     /// Starts a node on `kind`; on RabbitMQ in a virtual host of its own.
     pub fn start_on(kind: Kind, extra: &[&str]) -> NodeProcess {
         match kind {
-            Kind::Memory => Self::start(extra),
+            Kind::Embedded => Self::start(extra),
             Kind::Amqp => Self::start_on_broker(&Arc::new(Broker::new()), extra),
         }
     }
@@ -192,7 +192,7 @@ impl NodeProcess {
     /// Starts a node on `kind` with extra flags and environment variables.
     pub fn start_on_with(kind: Kind, extra: &[&str], env: &[(&str, &str)]) -> NodeProcess {
         match kind {
-            Kind::Memory => Self::start_with(extra, env),
+            Kind::Embedded => Self::start_with(extra, env),
             Kind::Amqp => Self::start_on_broker_with(&Arc::new(Broker::new()), extra, env),
         }
     }

@@ -18,7 +18,7 @@ pub struct HopFacts {
     pub envelope_id: String,
     /// The envelope's `route.current` at this hop (`wasya.route.index`).
     pub route_index: usize,
-    /// The transport's short name, such as `memory` or `amqp`.
+    /// The transport's short name, such as `embedded` or `amqp`.
     pub transport: &'static str,
 }
 
