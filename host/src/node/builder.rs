@@ -172,9 +172,11 @@ async fn transport_of(
     config: &NodeConfig,
 ) -> Result<(Arc<dyn Transport>, Option<(Journal, Vec<StoredSubmission>)>), NodeError> {
     let settings = &config.transport;
+    let outcomes_only = |journal: Option<(Journal, Recovered)>| {
+        journal.map(|(journal, kept)| (journal, kept.submissions))
+    };
     if let Some(transport) = given {
-        let restored = journal.map(|(journal, recovered)| (journal, recovered.submissions));
-        return Ok((transport, restored));
+        return Ok((transport, outcomes_only(journal)));
     }
     if let Some(amqp) = &settings.amqp {
         let options = AmqpOptions {
@@ -184,8 +186,7 @@ async fn transport_of(
             ..AmqpOptions::new(amqp.url.clone())
         };
         let transport = AmqpTransport::connect(options).await?;
-        let restored = journal.map(|(journal, recovered)| (journal, recovered.submissions));
-        return Ok((Arc::new(transport), restored));
+        return Ok((Arc::new(transport), outcomes_only(journal)));
     }
     let (transport, restored) = match journal {
         Some((journal, recovered)) => (
