@@ -9,7 +9,9 @@
 //!    call), pooling allocator on and off.
 //!
 //! `WASYA_BENCH_ENVELOPES` (default 20000) and `WASYA_BENCH_SAMPLES` (default 2000)
-//! size the runs. Output is a Markdown table.
+//! size the runs. `WASYA_BENCH_NATIVE_ONLY=1` runs the native pipeline alone (no
+//! component compiled), for a profiler or `valgrind --tool=callgrind` to read the
+//! routing loop by itself. Output is a Markdown table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,9 +51,19 @@ fn micros(duration: Duration) -> String {
 async fn run() {
     let envelopes = env_usize("WASYA_BENCH_ENVELOPES", 20_000);
     let samples = env_usize("WASYA_BENCH_SAMPLES", 2_000);
+    let native: Arc<dyn ActorRuntime> = Arc::new(NativeEcho);
+    if env_usize("WASYA_BENCH_NATIVE_ONLY", 0) == 1 {
+        let figures = pipeline(native, RouterSettings::default(), envelopes, samples).await;
+        println!(
+            "native Rust echo, {envelopes} envelopes: {:.0} hops/s, e2e p50 {}, p99 {}",
+            figures.hops_per_second,
+            micros(figures.p50),
+            micros(figures.p99)
+        );
+        return;
+    }
     let pooled = echo_component(true).await;
     let on_demand = echo_component(false).await;
-    let native: Arc<dyn ActorRuntime> = Arc::new(NativeEcho);
 
     println!(
         "## 3-actor echo pipeline, embedded transport ({envelopes} envelopes, {samples} latency samples)\n"

@@ -24,7 +24,11 @@ impl QueueNames {
 
     /// The queue actor `actor` consumes.
     pub fn for_actor(&self, actor: &str) -> String {
-        format!("{}{actor}", self.prefix)
+        // Several times a hop (metric labels): two copies, not the formatting machinery.
+        let mut queue = String::with_capacity(self.prefix.len() + actor.len());
+        queue.push_str(&self.prefix);
+        queue.push_str(actor);
+        queue
     }
 
     /// The dead-letter queue of `queue`: where messages that cannot be handled go

@@ -78,7 +78,8 @@ impl Router {
             .map(|input| input.id.clone())
             .or_else(|| outgoing.first().map(|o| o.dispatch.envelope.id.clone()))
             .unwrap_or_default();
-        let sent_to = destinations(&outgoing);
+        // The line names the destinations only where it is written.
+        let sent_to = self.logs_handled().then(|| destinations(&outgoing));
         let sends = outgoing
             .into_iter()
             .map(|outgoing| self.dispatch(actor, outgoing));
@@ -107,6 +108,7 @@ impl Router {
         if let Err(error) = ack.ack().await {
             tracing::warn!(actor, error = %crate::error_chain::chain(&error), "ack failed; the message may be delivered again");
         }
+        let sent_to = sent_to.unwrap_or_default();
         self.log_handled(actor, &envelope_id, &sent_to, failed);
         failed
     }

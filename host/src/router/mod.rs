@@ -318,6 +318,12 @@ impl Router {
         }
     }
 
+    /// Whether [`Router::log_handled`] writes its line (so that what only the line
+    /// names is not built per hop for nothing).
+    pub(super) fn logs_handled(&self) -> bool {
+        self.settings.log_each_message || tracing::enabled!(tracing::Level::DEBUG)
+    }
+
     /// The log line of one message handled: `info` where each message is logged (the
     /// sidecar, as Asya's logs each), else `debug`. `outcome` says where it went.
     pub(super) fn log_handled(&self, actor: &str, envelope_id: &str, outcome: &str, failed: bool) {
