@@ -6,6 +6,7 @@
 //! faults, each a defect once found. Every case starts its own node.
 //! `deploy_manifests` checks the Kubernetes manifests under `deploy/`, and `scaling`
 //! plays KEDA against real nodes to prove the scaling loop they configure.
+//! `partials` follows what actors emit while they run.
 //! `sidecar` runs `wasya sidecar` from Asya's environment alone, each `ASYA_*` variable
 //! doing what the README's table says. `progress` follows envelopes (SSE, Asya's gateway paths, a sidecar reporting to a
 //! gateway); `asya_gateway` the rest of Asya's gateway (envelope views of tool calls,
@@ -36,6 +37,7 @@ mod mcp;
 mod metrics;
 mod options;
 mod outbound;
+mod partials;
 mod pool;
 mod progress;
 mod routing;

@@ -74,6 +74,13 @@ pub struct Metrics {
     pub guest_traps: IntCounterVec,
     /// `wasya_guest_timeouts_total{actor}`: guest calls stopped at their timeout.
     pub guest_timeouts: IntCounterVec,
+    /// `wasya_partials_total{actor}`: chunks of partial output actors emitted and the node
+    /// handed to followers.
+    pub partials: IntCounterVec,
+    /// `wasya_partials_dropped_total{actor, reason}`: chunks dropped (`count` or `bytes`:
+    /// past the call's bound; `not_json`; `no_call`: naming no call in flight;
+    /// `no_follower`: in a pool, where followers read the pool's store).
+    pub partials_dropped: IntCounterVec,
     /// `wasya_guest_resource_limit_hits_total{actor}`: guest calls stopped at their memory limit.
     pub guest_limit_hits: IntCounterVec,
     /// `wasya_compile_duration_seconds`: seconds to load one component, by compiling it or from the
@@ -254,6 +261,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "wasya_guest_timeouts_total",
             "Calls stopped at their timeout.",
             &["actor"],
+        ),
+        partials: counter(
+            &r,
+            "wasya_partials_total",
+            "Chunks of partial output actors emitted, handed to followers.",
+            &["actor"],
+        ),
+        partials_dropped: counter(
+            &r,
+            "wasya_partials_dropped_total",
+            "Chunks of partial output dropped (count, bytes: past the call's bound; not_json; no_call; no_follower).",
+            &["actor", "reason"],
         ),
         guest_limit_hits: counter(
             &r,
@@ -483,9 +502,11 @@ pub fn forget_actor(actor: &str, queue: &str) {
         &m.guest_timeouts,
         &m.guest_limit_hits,
         &m.outbound_body_limit_hits,
+        &m.partials,
     ] {
         forget(vec, &["actor"], "actor", actor);
     }
+    forget(&m.partials_dropped, &["actor", "reason"], "actor", actor);
     forget(&m.instantiation, &["actor"], "actor", actor);
     forget(&m.concurrency_limit, &["actor"], "actor", actor);
     forget(&m.queue_depth, &["actor"], "actor", actor);

@@ -46,6 +46,14 @@ pub fn log(level: Level, message: &str) {
     bindings::wasya::actor::log::log(level, message);
 }
 
+/// Emits a chunk of partial output (any JSON value: a token as a string, say) while
+/// the call runs. Whoever follows the envelope receives it before the result (SSE
+/// `event: partial`); it is advisory, and bounded per call (past the bound, chunks are
+/// dropped and counted by the node).
+pub fn emit(chunk: &Value) {
+    bindings::wasya::actor::progress::emit(&chunk.to_string());
+}
+
 /// An actor error of the given kind; the node sends the envelope to `error-end` with it.
 pub fn error(kind: impl Into<String>, message: impl Into<String>) -> ActorError {
     ActorError {

@@ -243,6 +243,24 @@ impl Updates {
                     timestamp: event.at.to_string(),
                 }
             }
+            // A chunk of partial output: a running update whose message is the chunk
+            // (its text, or its JSON), as the gateway's updates carry a message.
+            Step::Partial(partial) => AsyaUpdate {
+                id: self.id.clone(),
+                status: "running",
+                message: Some(match &partial.chunk {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                }),
+                result: None,
+                error: None,
+                progress_percent: round2(self.progress),
+                actor: Some(partial.hop.actor.clone()),
+                current_actor_idx: Some(partial.hop.index),
+                envelope_state: Some(Stage::Processing.as_str()),
+                actors: Some(partial.hop.route.clone()),
+                timestamp: partial.at.to_string(),
+            },
             Step::Ended(view) => AsyaUpdate {
                 id: self.id.clone(),
                 status: final_status(&view),

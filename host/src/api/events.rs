@@ -1,7 +1,9 @@
 //! `GET /v1/envelopes/{id}/events`: a submission's progress as Server-Sent Events.
 //!
 //! History first, then live events, each with its `seq` as the SSE id, so a client
-//! that reconnects with `Last-Event-ID` resumes where it was. The last event is the
+//! that reconnects with `Last-Event-ID` resumes where it was. Chunks of partial output
+//! (`event: partial`) come between a hop's events and carry no id: they are advisory,
+//! and a client that resumes gets the latest ones still kept. The last event is the
 //! outcome (`event: outcome`, id `end`); a client that reconnects after it is told
 //! `204 No Content`, which stops an `EventSource` from reconnecting. Comments keep the
 //! connection alive through proxies while an actor works.
@@ -53,6 +55,8 @@ fn json_event(name: &'static str, value: &impl serde::Serialize) -> Event {
 fn render(step: Step) -> Event {
     match step {
         Step::Event(event) => json_event("progress", &event).id(event.seq.to_string()),
+        // No id: a client resumes by progress events; chunks are advisory.
+        Step::Partial(partial) => json_event("partial", &partial),
         Step::Ended(view) => json_event("outcome", &view).id(END_ID),
         Step::Evicted => Event::default()
             .event("evicted")
@@ -68,7 +72,7 @@ fn render(step: Step) -> Event {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(
-        (status = 200, description = "`event: progress` (a ProgressEvent, id = its seq) for each hop's stages, then `event: outcome` (an OutcomeView, id `end`)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`event: progress` (a ProgressEvent, id = its seq) for each hop's stages, `event: partial` (a chunk an actor emitted while its call ran: its hop, `n`, `chunk`; no id) between a hop's `processing` and `completed`, then `event: outcome` (an OutcomeView, id `end`)", content_type = "text/event-stream", body = String),
         (status = 204, description = "Last-Event-ID was `end`: nothing more will come"),
         (status = 404, description = "No such envelope is known", body = super::error::ErrorBody),
         (status = 410, description = "Its record was evicted", body = super::error::ErrorBody),

@@ -1,5 +1,6 @@
-//! A submission followed to its end: its progress events, then its outcome, as a
-//! stream that the SSE endpoints render in their own words.
+//! A submission followed to its end: its progress events (and, between them, the
+//! chunks of partial output its calls emit), then its outcome, as a stream that the
+//! SSE endpoints render in their own words.
 //!
 //! The stream reads the submission's record from a cursor ([`Outcomes::follow`]) in
 //! small batches, and parks on a `oneshot` between events, so a follower holds no
@@ -8,7 +9,7 @@
 //! backoff while the submission runs, and ends with the pool's outcome.
 
 use crate::outcomes::{Followed, Lookup, OutcomeView, Outcomes, Status};
-use crate::progress::ProgressEvent;
+use crate::progress::{PartialEvent, ProgressEvent};
 use futures::Stream;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ const POOL_FLUSH: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub enum Step {
     Event(ProgressEvent),
+    /// A chunk of partial output of a call (advisory: a follower may miss some).
+    Partial(PartialEvent),
     /// The last step: the submission ended.
     Ended(OutcomeView),
     /// The last step: the record was dropped to keep the node within its bounds.
@@ -38,6 +41,8 @@ struct Cursor {
     outcomes: Arc<Outcomes>,
     id: String,
     after: u64,
+    /// The number of the last chunk of partial output read.
+    partial_after: u64,
     queue: VecDeque<Step>,
     done: bool,
     stopping: CancellationToken,
@@ -60,6 +65,7 @@ pub fn follow(
         outcomes,
         id,
         after,
+        partial_after: 0,
         queue: VecDeque::new(),
         done: false,
         stopping,
@@ -86,17 +92,18 @@ impl Cursor {
         if self.outcomes.is_shared() {
             return self.advance_in_pool().await;
         }
-        let wake = match self.outcomes.follow(&self.id, self.after, BATCH) {
+        let followed = self
+            .outcomes
+            .follow(&self.id, self.after, self.partial_after, BATCH);
+        let wake = match followed {
             Followed::Known {
                 events,
+                partials,
                 ended,
                 wake,
                 ..
             } => {
-                if let Some(last) = events.last() {
-                    self.after = last.seq;
-                }
-                self.queue.extend(events.into_iter().map(Step::Event));
+                self.read(events, partials);
                 if let Some(view) = ended {
                     self.finish(Step::Ended(view));
                 }
@@ -164,8 +171,118 @@ impl Cursor {
         }
     }
 
+    /// Queues `events` with the chunks of partial output between them, each chunk
+    /// after the event it came after; chunks that came before the cursor (a client
+    /// resuming) are skipped.
+    fn read(&mut self, events: Vec<ProgressEvent>, partials: Vec<PartialEvent>) {
+        if let Some(last) = partials.last() {
+            self.partial_after = last.n;
+        }
+        let start = self.after;
+        let mut partials = partials
+            .into_iter()
+            .filter(|partial| partial.after >= start)
+            .peekable();
+        for event in events {
+            while let Some(partial) = partials.next_if(|partial| partial.after < event.seq) {
+                self.queue.push_back(Step::Partial(partial));
+            }
+            self.after = event.seq;
+            self.queue.push_back(Step::Event(event));
+        }
+        self.queue.extend(partials.map(Step::Partial));
+    }
+
     fn finish(&mut self, last: Step) {
         self.queue.push_back(last);
         self.done = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Headers;
+    use crate::outcomes::tests::envelope;
+    use crate::progress::Stage;
+    use crate::progress::event::{At, Hop};
+    use crate::progress::partial::PartialTarget;
+    use crate::records::End;
+    use futures::StreamExt;
+    use serde_json::{Value, json};
+
+    fn hop() -> Arc<Hop> {
+        Arc::new(Hop {
+            envelope_id: "r".into(),
+            branch: String::new(),
+            actor: "a".into(),
+            index: 0,
+            route: vec!["a".into()],
+        })
+    }
+
+    fn event(stage: Stage) -> ProgressEvent {
+        ProgressEvent::new(hop(), stage, At::now())
+    }
+
+    fn chunk(text: &str) -> PartialEvent {
+        PartialEvent {
+            n: 0,
+            hop: hop(),
+            chunk: Value::from(text),
+            at: At::now(),
+            after: 0,
+        }
+    }
+
+    /// A submission whose hop emitted two chunks while it ran, then ended.
+    async fn streamed() -> Arc<Outcomes> {
+        let outcomes = Arc::new(Outcomes::default());
+        outcomes.submitted("r").await;
+        outcomes.progress("r", [event(Stage::Received), event(Stage::Processing)]);
+        outcomes.partial("r", chunk("a"));
+        outcomes.partial("r", chunk("b"));
+        outcomes.progress("r", [event(Stage::Completed)]);
+        outcomes
+            .record(End::Happy, envelope("r", Headers::new(), json!({})), 1)
+            .await
+            .expect("recorded");
+        outcomes
+    }
+
+    async fn steps(outcomes: Arc<Outcomes>, after: u64) -> Vec<String> {
+        follow(outcomes, "r".into(), after, CancellationToken::new())
+            .map(|step| match step {
+                Step::Event(event) => event.stage.as_str().to_owned(),
+                Step::Partial(partial) => format!("{}#{}", partial.chunk, partial.n),
+                Step::Ended(_) => "ended".to_owned(),
+                Step::Evicted => "evicted".to_owned(),
+            })
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn chunks_come_between_the_events_of_their_hop() {
+        assert_eq!(
+            steps(streamed().await, 0).await,
+            [
+                "received",
+                "processing",
+                "\"a\"#1",
+                "\"b\"#2",
+                "completed",
+                "ended"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_resumes_skips_the_chunks_before_its_cursor() {
+        assert_eq!(
+            steps(streamed().await, 2).await,
+            ["\"a\"#1", "\"b\"#2", "completed", "ended"]
+        );
+        assert_eq!(steps(streamed().await, 3).await, ["ended"]);
     }
 }

@@ -150,6 +150,7 @@ pub async fn call(
                         progress(&event, percent).await;
                     }
                 }
+                Step::Partial(_) => {}
                 Step::Ended(view) => return Some(answer_of(view)),
                 Step::Evicted => return None,
             }

@@ -10,7 +10,7 @@
 
 use super::{Inner, OutcomeView, Outcomes, SharedOutcomes};
 use crate::metrics::metrics;
-use crate::progress::{EVENTS_KEPT, ProgressEvent};
+use crate::progress::{EVENTS_KEPT, PartialEvent, ProgressEvent};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,6 +26,9 @@ pub enum Followed {
     Known {
         /// The events after the cursor, oldest first.
         events: Vec<ProgressEvent>,
+        /// The chunks of partial output after the chunk cursor that come before the
+        /// next event not read, oldest first (each after the event its `after` says).
+        partials: Vec<PartialEvent>,
         /// The submission's outcome, once it ended and every event was read.
         ended: Option<OutcomeView>,
         /// Events never kept (past the bound per submission).
@@ -194,9 +197,10 @@ impl Outcomes {
         }
     }
 
-    /// Up to `max` events of submission `id` after event `after`, or how to wait for
-    /// more.
-    pub fn follow(&self, id: &str, after: u64, max: usize) -> Followed {
+    /// Up to `max` events of submission `id` after event `after`, the chunks of
+    /// partial output after chunk `partial_after` that come before the next event, or
+    /// how to wait for more.
+    pub fn follow(&self, id: &str, after: u64, partial_after: u64, max: usize) -> Followed {
         let mut inner = self.lock();
         let Inner {
             records, evicted, ..
@@ -212,9 +216,10 @@ impl Outcomes {
         let start = usize::try_from(after).map_or(kept, |after| after.min(kept));
         let end = start.saturating_add(max).min(kept);
         let events = record.events[start..end].to_vec();
+        let partials = record.partials.read(partial_after, end as u64);
         let read_all = end == kept;
         let ended = (read_all && record.is_complete()).then(|| record.view(id));
-        let wake = (events.is_empty() && ended.is_none()).then(|| {
+        let wake = (events.is_empty() && partials.is_empty() && ended.is_none()).then(|| {
             let (sender, receiver) = oneshot::channel();
             record.watchers.retain(|watcher| !watcher.is_closed());
             record.watchers.push(sender);
@@ -222,6 +227,7 @@ impl Outcomes {
         });
         Followed::Known {
             events,
+            partials,
             ended,
             dropped: record.events_dropped,
             wake,
@@ -253,7 +259,7 @@ mod tests {
 
     /// The wait a follow of `id` offers, with nothing new to read.
     fn wait_offered(outcomes: &Outcomes, id: &str) -> oneshot::Receiver<()> {
-        match outcomes.follow(id, 0, 10) {
+        match outcomes.follow(id, 0, 0, 10) {
             Followed::Known {
                 wake: Some(wake), ..
             } => wake,
@@ -278,13 +284,13 @@ mod tests {
         let outcomes = Outcomes::default();
         outcomes.submitted("r").await;
         outcomes.progress("r", [event(Stage::Received), event(Stage::Processing)]);
-        let (events, ended, waits) = known(outcomes.follow("r", 0, 10));
+        let (events, ended, waits) = known(outcomes.follow("r", 0, 0, 10));
         assert_eq!(
             events.iter().map(|event| event.seq).collect::<Vec<_>>(),
             vec![1, 2]
         );
         assert!(ended.is_none() && !waits);
-        let (events, _, _) = known(outcomes.follow("r", 1, 10));
+        let (events, _, _) = known(outcomes.follow("r", 1, 0, 10));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].stage, Stage::Processing);
     }
@@ -307,10 +313,10 @@ mod tests {
             .record(End::Happy, envelope("r", Headers::new(), json!("done")), 10)
             .await
             .expect("recorded");
-        let (events, ended, _) = known(outcomes.follow("r", 0, 1));
+        let (events, ended, _) = known(outcomes.follow("r", 0, 0, 1));
         assert_eq!(events.len(), 1);
         assert!(ended.is_none(), "an event is still unread");
-        let (events, ended, waits) = known(outcomes.follow("r", 1, 10));
+        let (events, ended, waits) = known(outcomes.follow("r", 1, 0, 10));
         assert_eq!(events.len(), 1);
         assert_eq!(ended.expect("ended").status, Status::Succeeded);
         assert!(!waits);
@@ -321,7 +327,7 @@ mod tests {
         let outcomes = Outcomes::default();
         outcomes.submitted("r").await;
         outcomes.progress("r", (0..EVENTS_KEPT + 5).map(|_| event(Stage::Received)));
-        match outcomes.follow("r", 0, usize::MAX) {
+        match outcomes.follow("r", 0, 0, usize::MAX) {
             Followed::Known {
                 events, dropped, ..
             } => {
@@ -342,10 +348,10 @@ mod tests {
         let wake = wait_offered(&outcomes, "r");
         outcomes.submitted("s").await;
         assert!(wake.await.is_err(), "woken by the record going");
-        assert!(matches!(outcomes.follow("r", 0, 10), Followed::Evicted));
+        assert!(matches!(outcomes.follow("r", 0, 0, 10), Followed::Evicted));
         outcomes.progress("r", [event(Stage::Received)]);
         assert!(
-            matches!(outcomes.follow("r", 0, 10), Followed::Evicted),
+            matches!(outcomes.follow("r", 0, 0, 10), Followed::Evicted),
             "a late event does not bring it back"
         );
     }
@@ -353,6 +359,6 @@ mod tests {
     #[test]
     fn an_unknown_submission_is_unknown() {
         let outcomes = Outcomes::default();
-        assert!(matches!(outcomes.follow("x", 0, 10), Followed::Unknown));
+        assert!(matches!(outcomes.follow("x", 0, 0, 10), Followed::Unknown));
     }
 }

@@ -24,6 +24,7 @@
 pub mod deadlines;
 pub mod details;
 pub mod follow;
+pub mod partials;
 pub mod record;
 pub mod shared;
 pub mod submission;

@@ -85,6 +85,8 @@ pub(super) struct Record {
     pub(super) events: Vec<ProgressEvent>,
     /// Events past the bound, counted and not kept.
     pub(super) events_dropped: u64,
+    /// The latest chunks of partial output of its calls.
+    pub(super) partials: super::partials::PartialRing,
     /// Followers of the progress, woken by every event, the end and eviction.
     pub(super) watchers: Vec<oneshot::Sender<()>>,
     /// What the submission was when this node took it in, where it did.

@@ -15,8 +15,10 @@
 pub mod event;
 pub mod gateway;
 pub mod hop;
+pub mod partial;
 
 pub use event::{ProgressEvent, Stage};
+pub use partial::{PartialEvent, Partials};
 
 use serde_json::Value;
 use std::sync::Arc;

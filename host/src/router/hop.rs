@@ -2,7 +2,8 @@
 //! delivery in; [`Taken`] keeps it counted as active until the hop is over, whichever
 //! way it ends), **parse** (the bytes as an envelope, or a rejection routed to
 //! error-end), **call** (wait for one of the actor's calls, or give the message back if
-//! the actor stops first), **route** (where the results go, with the hop's
+//! the actor stops first; what it emits on the way goes to the envelope's followers),
+//! **route** (where the results go, with the hop's
 //! `traceparent`), **hand on** (send every result, then ack:
 //! [`super::dispatch`]) and **record** (the hop's counts and duration).
 //!
@@ -13,11 +14,15 @@ use super::Router;
 use crate::actors::ActorSlot;
 use crate::envelope::Envelope;
 use crate::metrics::metrics;
+use crate::progress::Partials;
+use crate::progress::event::Hop;
 use crate::route_rules::{self, Dispatch};
+use crate::runtime::ActorRuntime;
 use crate::trace::TRACEPARENT;
 use crate::trace::hop::HopEnd;
 use crate::transport::{AckHandle, Delivery};
 use prometheus::IntGauge;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -182,7 +187,8 @@ impl Router {
         let actor = slot.name();
         let span = self.open_span("process", actor, &mut envelope);
         let hop = self.started(actor, &envelope);
-        let outcome = match self.call_when_free(slot, calls, stop, &envelope).await {
+        let called = self.call_when_free(slot, calls, stop, &envelope, hop.as_ref());
+        let outcome = match called.await {
             Called::Answered(outcome) => outcome,
             Called::Stopped => {
                 if let Some(span) = span {
@@ -224,6 +230,7 @@ impl Router {
         calls: &Semaphore,
         stop: &CancellationToken,
         envelope: &Envelope,
+        hop: Option<&Arc<Hop>>,
     ) -> Called {
         tokio::select! {
             biased;
@@ -231,7 +238,7 @@ impl Router {
             call = calls.acquire() => match call {
                 Ok(_call) => {
                     let _calling = slot.call_started();
-                    match self.call(slot, envelope).await {
+                    match self.call(slot, envelope, hop).await {
                         Some(outcome) => Called::Answered(outcome),
                         None => Called::Unavailable,
                     }
@@ -241,18 +248,22 @@ impl Router {
         }
     }
 
-    /// Calls the actor; `None` when it could not be run at all (its runtime is away).
+    /// Calls the actor (what it emits on the way goes to `hop`'s followers); `None`
+    /// when it could not be run at all (its runtime is away).
     pub(super) async fn call(
         &self,
         slot: &ActorSlot,
         envelope: &Envelope,
+        hop: Option<&Arc<Hop>>,
     ) -> Option<route_rules::Outcome> {
         let actor = slot.name();
         let queue = self.settings.queues.for_actor(actor);
         let m = metrics();
         let span = tracing::debug_span!("call", actor, envelope_id = %envelope.id);
         let call_started = std::time::Instant::now();
-        let called = slot.current().call(envelope).instrument(span).await;
+        let runtime = slot.current();
+        let partials = self.partials_for(&*runtime, envelope, hop);
+        let called = runtime.call_with(envelope, partials).instrument(span).await;
         m.runtime_duration
             .with_label_values(&[queue.as_str()])
             .observe(call_started.elapsed().as_secs_f64());
@@ -278,6 +289,23 @@ impl Router {
                     .inc();
                 None
             }
+        }
+    }
+
+    /// Where the call's partial output goes: the followers of its submission, where
+    /// its progress is kept and its runtime can emit any; else nowhere.
+    fn partials_for(
+        &self,
+        runtime: &dyn ActorRuntime,
+        envelope: &Envelope,
+        hop: Option<&Arc<Hop>>,
+    ) -> Partials {
+        match hop {
+            Some(hop) if self.settings.keep_progress && runtime.emits_partials() => {
+                let root = crate::branch::root_of(&envelope.headers, &envelope.id);
+                Partials::to(self.outcomes.clone(), root.to_owned(), hop.clone())
+            }
+            _ => Partials::none(),
         }
     }
 

@@ -69,7 +69,7 @@ impl Router {
             call = calls.acquire() => match call {
                 Ok(_call) => {
                     let _calling = slot.call_started();
-                    self.call(slot, &envelope).await
+                    self.call(slot, &envelope, None).await
                 }
                 Err(_) => None,
             },

@@ -63,6 +63,21 @@ impl ActorRuntime for PayloadOnly {
             .boxed()
     }
 
+    fn call_with<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        partials: crate::progress::Partials,
+    ) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
+        self.inner
+            .call_with(envelope, partials)
+            .map(|called| called.map(enforce_payload))
+            .boxed()
+    }
+
+    fn emits_partials(&self) -> bool {
+        self.inner.emits_partials()
+    }
+
     fn not_ready(&self) -> Option<String> {
         self.inner.not_ready()
     }

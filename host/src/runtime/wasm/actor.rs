@@ -25,6 +25,7 @@ use crate::envelope::Envelope;
 use crate::failure::{Failure, Kind};
 use crate::metrics::metrics;
 use crate::outbound::{Gate, OutboundClient};
+use crate::progress::Partials;
 use crate::records::HandlerMode;
 use crate::route_rules::Outcome;
 use crate::runtime::{ActorLimits, ActorRuntime, Unavailable};
@@ -47,6 +48,8 @@ pub struct WasmActor {
     /// The handler mode the component declares ([`super::declared`]).
     declared_mode: Option<HandlerMode>,
     instances: Instances,
+    /// Whether its calls can emit partial output ([`imports_progress`]).
+    emits_partials: bool,
 }
 
 /// A component linked for its world.
@@ -107,6 +110,7 @@ impl WasmActor {
             Linked::Sync(_) => Instances::Fresh,
         };
         WasmActor {
+            emits_partials: imports_progress(&linked),
             memories,
             gate: Arc::new(Gate::new(
                 name.clone(),
@@ -222,16 +226,18 @@ impl WasmActor {
         Ok(actor)
     }
 
-    async fn run(&self, envelope: &Envelope) -> Result<Outcome, Unavailable> {
+    async fn run(&self, envelope: &Envelope, partials: Partials) -> Result<Outcome, Unavailable> {
         let pool = match &self.instances {
-            Instances::Shared(instances) => return self.run_shared(instances, envelope).await,
+            Instances::Shared(instances) => {
+                return self.run_shared(instances, envelope, partials).await;
+            }
             Instances::Warm(pool) => Some(pool),
             Instances::Fresh => None,
         };
         let message = types::Message::from(envelope);
         let (called, written) = match pool {
-            None => self.run_fresh(envelope, &message).await,
-            Some(pool) => self.run_warm(pool, envelope, &message).await,
+            None => self.run_fresh(envelope, &message, partials).await,
+            Some(pool) => self.run_warm(pool, envelope, &message, partials).await,
         };
         let trail = written.unwrap_or_default();
         trail.written.log(&self.name, &envelope.id);
@@ -243,12 +249,13 @@ impl WasmActor {
         &self,
         instances: &SharedInstances,
         envelope: &Envelope,
+        partials: Partials,
     ) -> Result<Outcome, Unavailable> {
         let message = async_types::Message::from(envelope);
         let timeout = self.limits.timeout;
         let deadline = Instant::now() + timeout;
         let entered = instances
-            .call(message, &envelope.id, deadline, timeout, || {
+            .call(message, &envelope.id, deadline, timeout, partials, || {
                 let mut store = self.bare_store(&envelope.id);
                 store.data_mut().shared_by_calls();
                 store
@@ -286,6 +293,7 @@ impl WasmActor {
         &self,
         envelope: &Envelope,
         message: &types::Message,
+        partials: Partials,
     ) -> (Called, Option<CallTrail>) {
         let Some(_slot) = self.shared.budget.slot(self.memories).await else {
             return (Err(wasmtime::format_err!("the engine is closed")), None);
@@ -294,7 +302,7 @@ impl WasmActor {
         let deadline = Instant::now() + self.limits.timeout;
         store
             .data_mut()
-            .begin(&envelope.id, &envelope.headers, deadline);
+            .begin(&envelope.id, &envelope.headers, deadline, partials);
         store.set_epoch_deadline(1);
         let call = async {
             let actor = self.instantiate(&mut store).await?;
@@ -312,6 +320,7 @@ impl WasmActor {
         pool: &WarmPool,
         envelope: &Envelope,
         message: &types::Message,
+        partials: Partials,
     ) -> (Called, Option<CallTrail>) {
         let mut warm = match pool.take() {
             Some(warm) => warm,
@@ -324,6 +333,7 @@ impl WasmActor {
                     &envelope.id,
                     &envelope.headers,
                     Instant::now() + self.limits.timeout,
+                    Partials::none(),
                 );
                 store.set_epoch_deadline(1);
                 match self.bounded(self.instantiate(&mut store)).await {
@@ -338,7 +348,7 @@ impl WasmActor {
         let deadline = Instant::now() + self.limits.timeout;
         warm.store
             .data_mut()
-            .begin(&envelope.id, &envelope.headers, deadline);
+            .begin(&envelope.id, &envelope.headers, deadline, partials);
         warm.store.set_epoch_deadline(1);
         let Warm { store, actor, .. } = &mut warm;
         let called = self.bounded(actor.call_handle(store, message)).await;
@@ -395,8 +405,33 @@ impl WasmActor {
 
 impl ActorRuntime for WasmActor {
     fn call<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
-        Box::pin(self.run(envelope))
+        Box::pin(self.run(envelope, Partials::none()))
     }
+
+    fn call_with<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        partials: Partials,
+    ) -> BoxFuture<'a, Result<Outcome, Unavailable>> {
+        Box::pin(self.run(envelope, partials))
+    }
+
+    fn emits_partials(&self) -> bool {
+        self.emits_partials
+    }
+}
+
+/// Whether the component imports `wasya:actor/progress` (of either world): only then
+/// can its calls emit partial output.
+fn imports_progress(linked: &Linked) -> bool {
+    let component = match linked {
+        Linked::Sync(pre) => pre.instance_pre().component(),
+        Linked::Async(pre) => pre.component(),
+    };
+    component
+        .component_type()
+        .imports(component.engine())
+        .any(|(name, _)| name.starts_with("wasya:actor/progress@"))
 }
 
 /// Names a failed call: `timeout`, `resource_limit` or `trap`.

@@ -9,10 +9,11 @@
 //! kept as a bounded tail per call ([`super::stdio`]). `wasi:http` is linked too, and
 //! reaches only the hosts the actor is granted ([`crate::outbound`]).
 
-use super::bindings::wasya::actor::log;
+use super::bindings::wasya::actor::{log, progress};
 use super::stdio::{GuestStdio, Written};
 use crate::envelope::Headers;
 use crate::outbound::{Gate, OutboundHooks};
+use crate::progress::Partials;
 use crate::runtime::ActorLimits;
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
@@ -86,6 +87,8 @@ pub struct HostState {
     http: WasiHttpCtx,
     /// Outbound requests: the actor's grant and limits, and this call's context.
     pub(super) outbound: OutboundHooks,
+    /// Where the partial output of the call running now goes (none between calls).
+    partials: Partials,
 }
 
 impl HostState {
@@ -118,6 +121,7 @@ impl HostState {
             stdio,
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks::new(gate),
+            partials: Partials::none(),
         }
     }
 
@@ -127,9 +131,11 @@ impl HostState {
         envelope_id: &str,
         headers: &Headers,
         deadline: std::time::Instant,
+        partials: Partials,
     ) {
         envelope_id.clone_into(&mut self.envelope_id);
         self.deadline = deadline;
+        self.partials = partials;
         self.outbound.begin(deadline, headers);
         drop(self.stdio.take());
     }
@@ -158,6 +164,7 @@ pub struct CallTrail {
 impl HostState {
     /// Takes what the call running now left behind.
     pub(super) fn taken(&mut self) -> CallTrail {
+        self.partials = Partials::none();
         CallTrail {
             written: self.stdio.take(),
             refused_hosts: self.outbound.take_refused(),
@@ -194,6 +201,29 @@ impl log::Host for HostState {
             log::Level::Error => tracing::Level::ERROR,
         };
         guest_log(level, &self.actor, &self.envelope_id, &message);
+    }
+}
+
+impl progress::Host for HostState {
+    /// Counted, and dropped past the call's bounds, by [`Partials::emit`].
+    fn emit(&mut self, chunk: String) {
+        let _ = self.partials.emit(&chunk);
+    }
+}
+
+/// The async world's `emit`: the chunk goes with the call the guest names, where one
+/// for that envelope runs in this instance; else it is dropped and counted.
+impl super::bindings_async::wasya::actor::progress::Host for HostState {
+    fn emit(&mut self, envelope_id: String, chunk: String) {
+        match self.calls.partials_of(&envelope_id) {
+            Some(partials) => {
+                let _ = partials.emit(&chunk);
+            }
+            None => crate::progress::partial::count_dropped(
+                &self.actor,
+                crate::progress::partial::Dropped::NoCall,
+            ),
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use super::bindings_async::wasya::actor::types;
 use super::host::{HostState, MemoryLimitExceeded, TimedOut};
 use super::warm::{Budget, Slot};
 use crate::failure::{Failure, Kind};
+use crate::progress::Partials;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,15 +54,24 @@ pub enum Entered {
 /// must stop if it still runs (twice its timeout).
 #[derive(Default)]
 pub struct CallBook {
-    calls: HashMap<u64, (Arc<str>, Instant)>,
+    calls: HashMap<u64, (Arc<str>, Instant, Partials)>,
     next: u64,
 }
 
 impl CallBook {
-    fn enter(&mut self, envelope_id: Arc<str>, stop_at: Instant) -> u64 {
+    fn enter(&mut self, envelope_id: Arc<str>, stop_at: Instant, partials: Partials) -> u64 {
         self.next += 1;
-        self.calls.insert(self.next, (envelope_id, stop_at));
+        self.calls
+            .insert(self.next, (envelope_id, stop_at, partials));
         self.next
+    }
+
+    /// Where the partial output of the call for `envelope_id` goes, while it runs here.
+    pub fn partials_of(&self, envelope_id: &str) -> Option<&Partials> {
+        self.calls
+            .values()
+            .find(|(envelope, _, _)| &**envelope == envelope_id)
+            .map(|(_, _, partials)| partials)
     }
 
     fn leave(&mut self, call: u64) {
@@ -72,12 +82,12 @@ impl CallBook {
     pub fn runs(&self, envelope_id: &str) -> bool {
         self.calls
             .values()
-            .any(|(envelope, _)| &**envelope == envelope_id)
+            .any(|(envelope, _, _)| &**envelope == envelope_id)
     }
 
     /// Whether a call still runs twice past its timeout: its guest code must be stopped.
     fn overdue(&self, now: Instant) -> bool {
-        self.calls.values().any(|(_, stop_at)| now >= *stop_at)
+        self.calls.values().any(|(_, stop_at, _)| now >= *stop_at)
     }
 }
 
@@ -86,6 +96,8 @@ struct Call {
     message: types::Message,
     envelope_id: Arc<str>,
     deadline: Instant,
+    /// Where what it emits goes.
+    partials: Partials,
     reply: oneshot::Sender<Reply>,
     /// Its place in the instance, held until the guest's task returned.
     _place: OwnedSemaphorePermit,
@@ -167,6 +179,7 @@ impl SharedInstances {
         envelope_id: &str,
         deadline: Instant,
         wait: Duration,
+        partials: Partials,
         store: impl FnOnce() -> Store<HostState>,
     ) -> Entered {
         let (instance, place) = match self.place(store).await {
@@ -178,6 +191,7 @@ impl SharedInstances {
             message,
             envelope_id: envelope_id.into(),
             deadline,
+            partials,
             reply,
             _place: place,
         };
@@ -424,6 +438,7 @@ impl AccessorTask<HostState, HasSelf<HostState>> for CallTask {
             message,
             envelope_id,
             deadline,
+            partials,
             reply,
             _place,
         } = call;
@@ -431,7 +446,7 @@ impl AccessorTask<HostState, HasSelf<HostState>> for CallTask {
         let stop_at = deadline + deadline.saturating_duration_since(started_at);
         let (started, entry) = accessor.with(|mut access| {
             let started = handle.start_call_concurrent(&mut access, (message,))?;
-            let entry = access.get().calls.enter(envelope_id, stop_at);
+            let entry = access.get().calls.enter(envelope_id, stop_at, partials);
             Ok::<_, wasmtime::Error>((started, entry))
         })?;
         let returned = handle.finish_call_concurrent(accessor, started).await;
