@@ -232,6 +232,7 @@ mod tests {
             chunk: Value::from(text),
             at: At::now(),
             after: 0,
+            bytes: text.len(),
         }
     }
 

@@ -64,11 +64,8 @@ impl PartialRing {
     }
 }
 
-/// A chunk's size for the bounds: its JSON text's length.
-fn size_of(event: &PartialEvent) -> usize {
-    const OVERHEAD: usize = 64;
-    OVERHEAD + serde_json::to_string(&event.chunk).map_or(0, |text| text.len())
-}
+/// What a kept chunk counts for beyond its text (its hop is shared with the events).
+const OVERHEAD: usize = 64;
 
 impl PartialTarget for Outcomes {
     fn partial(&self, root: &str, event: PartialEvent) {
@@ -79,7 +76,7 @@ impl PartialTarget for Outcomes {
             );
             return;
         }
-        let size = size_of(&event);
+        let size = OVERHEAD + event.bytes;
         let mut inner = self.lock();
         let Some(record) = inner.records.get_mut(root) else {
             return;
@@ -113,6 +110,7 @@ mod tests {
             chunk: Value::from(text),
             at: At::now(),
             after: 0,
+            bytes: text.len(),
         }
     }
 

@@ -40,6 +40,9 @@ pub struct PartialEvent {
     /// after those and before the next.
     #[serde(skip)]
     pub after: u64,
+    /// The length of the chunk's text as emitted, for the bounds of what is kept.
+    #[serde(skip)]
+    pub bytes: usize,
 }
 
 /// Where chunks go: the record of submission `root`.
@@ -140,6 +143,7 @@ impl Partials {
         if before.saturating_add(chunk.len()) > PARTIAL_BYTES_PER_CALL {
             return dropped(Dropped::Bytes);
         }
+        let bytes = chunk.len();
         let Ok(chunk) = serde_json::from_str::<Value>(chunk) else {
             return dropped(Dropped::NotJson);
         };
@@ -155,6 +159,7 @@ impl Partials {
                 chunk,
                 at: At::now(),
                 after: 0,
+                bytes,
             },
         );
         Ok(())
@@ -185,6 +190,13 @@ mod tests {
         })
     }
 
+    /// A call of `actor` whose chunks are kept for the test to read.
+    fn call_of(actor: &str) -> (Arc<Kept>, Partials) {
+        let kept = Arc::new(Kept::default());
+        let partials = Partials::to(kept.clone(), "root".into(), hop(actor));
+        (kept, partials)
+    }
+
     fn dropped(actor: &str, why: Dropped) -> u64 {
         metrics()
             .partials_dropped
@@ -194,8 +206,7 @@ mod tests {
 
     #[test]
     fn chunks_reach_the_target_as_json_with_their_hop() {
-        let kept = Arc::new(Kept::default());
-        let partials = Partials::to(kept.clone(), "root".into(), hop("partial-test-json"));
+        let (kept, partials) = call_of("partial-test-json");
         partials.emit(r#""Hello""#).unwrap();
         partials.emit(r#"{"delta": " world"}"#).unwrap();
         let kept = kept.0.lock().unwrap();
@@ -209,8 +220,7 @@ mod tests {
     #[test]
     fn a_runaway_call_is_cut_at_its_bound_and_counted() {
         let actor = "partial-test-runaway";
-        let kept = Arc::new(Kept::default());
-        let partials = Partials::to(kept.clone(), "root".into(), hop(actor));
+        let (kept, partials) = call_of(actor);
         for _ in 0..PARTIALS_PER_CALL + 10 {
             let _ = partials.emit("1");
         }
@@ -221,8 +231,7 @@ mod tests {
     #[test]
     fn the_bytes_of_a_call_are_bounded_too() {
         let actor = "partial-test-bytes";
-        let kept = Arc::new(Kept::default());
-        let partials = Partials::to(kept.clone(), "root".into(), hop(actor));
+        let (kept, partials) = call_of(actor);
         let big = format!("\"{}\"", "x".repeat(PARTIAL_BYTES_PER_CALL / 2));
         assert_eq!(partials.emit(&big), Ok(()));
         assert_eq!(partials.emit(&big), Err(Dropped::Bytes));
@@ -233,8 +242,7 @@ mod tests {
     #[test]
     fn text_that_is_not_json_is_dropped_and_counted() {
         let actor = "partial-test-text";
-        let kept = Arc::new(Kept::default());
-        let partials = Partials::to(kept.clone(), "root".into(), hop(actor));
+        let (kept, partials) = call_of(actor);
         assert_eq!(partials.emit("not json"), Err(Dropped::NotJson));
         assert!(kept.0.lock().unwrap().is_empty());
         assert_eq!(dropped(actor, Dropped::NotJson), 1);
